@@ -1,0 +1,405 @@
+//! The configuration file: its keys, their defaults, and errors that name `path:line:col` and the key.
+//!
+//! Values are checked while they are deserialized, so a bad value is reported at its own position
+//! in the file, exactly like a type error or an unknown key.
+
+use serde::{Deserialize, Deserializer, Serialize};
+use std::fmt;
+use std::net::{IpAddr, Ipv6Addr};
+use std::path::{Path, PathBuf};
+
+use crate::cidr::Cidr;
+
+/// Where the daemon looks for its configuration when `--config` is not given.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/tcp-listener/config.toml";
+
+/// The socket journald listens on for native-protocol entries.
+pub const DEFAULT_JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// TCP port to listen on.
+    pub port: u16,
+    /// Bytes read from a client at a time.
+    #[serde(deserialize_with = "buffer_size")]
+    pub buffer_size: usize,
+    /// Address to bind: `::` is dual-stack (falls back to `0.0.0.0` without IPv6).
+    pub bind: IpAddr,
+    /// listen(2) backlog.
+    #[serde(deserialize_with = "backlog")]
+    pub backlog: i32,
+    /// Clients served at once; the next one is refused.
+    #[serde(deserialize_with = "positive_usize")]
+    pub max_connections: usize,
+    /// Longer lines are split into pieces marked as continued.
+    #[serde(deserialize_with = "max_line_length")]
+    pub max_line_length: usize,
+    /// Close a client silent this long; 0 = never.
+    pub idle_timeout_secs: u64,
+    /// One entry per line, or one entry per read.
+    pub framing: Framing,
+    /// Networks allowed to connect; empty = everyone.
+    pub allow: Vec<Cidr>,
+    /// Lines per second one client may send; excess lines are dropped and counted. 0 = no limit.
+    pub max_lines_per_sec: u32,
+    /// Lines a client may send in a burst above `max_lines_per_sec`.
+    pub max_lines_burst: u32,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Framing {
+    /// One entry per line.
+    Line,
+    /// One entry per read, like the classroom server.
+    Raw,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub target: LogTarget,
+    pub journal_socket: PathBuf,
+    #[serde(deserialize_with = "syslog_server")]
+    pub syslog_server: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogTarget {
+    Journald,
+    Syslog,
+    Stderr,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            port: 8888,
+            buffer_size: 1024,
+            bind: IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+            backlog: 3,
+            max_connections: 64,
+            max_line_length: 4096,
+            idle_timeout_secs: 300,
+            framing: Framing::Line,
+            allow: Vec::new(),
+            max_lines_per_sec: 1000,
+            max_lines_burst: 5000,
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            target: LogTarget::Journald,
+            journal_socket: PathBuf::from(DEFAULT_JOURNAL_SOCKET),
+            syslog_server: String::new(),
+        }
+    }
+}
+
+/// Where a remote syslog server is, parsed from `log.syslog_server`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyslogServer {
+    Local,
+    Udp(String),
+    Tcp(String),
+}
+
+impl LogConfig {
+    pub fn syslog_server(&self) -> SyslogServer {
+        parse_syslog_server(&self.syslog_server).expect("validated when loaded")
+    }
+}
+
+fn parse_syslog_server(s: &str) -> Result<SyslogServer, String> {
+    if s.is_empty() {
+        return Ok(SyslogServer::Local);
+    }
+    let (scheme, rest) = s
+        .split_once("://")
+        .ok_or_else(|| format!("`{s}` is not \"\", \"udp://host:port\" or \"tcp://host:port\""))?;
+    let has_port = rest
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+    if !has_port {
+        return Err(format!("`{s}`: expected host:port after {scheme}://"));
+    }
+    match scheme {
+        "udp" => Ok(SyslogServer::Udp(rest.to_string())),
+        "tcp" => Ok(SyslogServer::Tcp(rest.to_string())),
+        _ => Err(format!("`{s}`: scheme must be udp:// or tcp://")),
+    }
+}
+
+fn syslog_server<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_syslog_server(&s).map_err(serde::de::Error::custom)?;
+    Ok(s)
+}
+
+fn in_range<'de, D, T>(d: D, min: T, max: T) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + PartialOrd + fmt::Display,
+{
+    let v = T::deserialize(d)?;
+    if v < min || v > max {
+        return Err(serde::de::Error::custom(format!(
+            "{v} is out of range: expected {min} to {max}"
+        )));
+    }
+    Ok(v)
+}
+
+fn buffer_size<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    in_range(d, 1, 1 << 20)
+}
+
+fn backlog<'de, D: Deserializer<'de>>(d: D) -> Result<i32, D::Error> {
+    in_range(d, 1, 65535)
+}
+
+fn positive_usize<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    in_range(d, 1, 1 << 20)
+}
+
+fn max_line_length<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    in_range(d, 16, 16 << 20)
+}
+
+/// A configuration error, printed as `path:line:col: message`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub path: PathBuf,
+    /// 1-based line and column, when the error has a position in the file.
+    pub position: Option<(usize, usize)>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.position {
+            Some((line, col)) => write!(f, "{}:{line}:{col}: {}", self.path.display(), self.message),
+            None => write!(f, "{}: {}", self.path.display(), self.message),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Reads and checks a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            path: path.to_owned(),
+            position: None,
+            message: format!("cannot read: {e}"),
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses configuration text; `path` is only used in error messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|e| {
+            let span = e.span();
+            let position = span.as_ref().map(|s| line_col(text, s.start));
+            let key = span.and_then(|s| key_at(text, s.start));
+            let mut message = e.message().trim().to_string();
+            if let Some(key) = key {
+                let leaf = key.rsplit('.').next().unwrap_or(&key);
+                if !message.contains(&format!("`{leaf}`")) {
+                    message = format!("key `{key}`: {message}");
+                }
+            }
+            ConfigError {
+                path: path.to_owned(),
+                position,
+                message,
+            }
+        })
+    }
+
+    /// The effective configuration as TOML, as `--check-config` prints it.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("a Config always serializes")
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+/// The key assigned on the line holding `offset`, with its `[table]` prefix.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let offset = offset.min(text.len());
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
+    let (key, _) = text[line_start..line_end].split_once('=')?;
+    let key = key.trim().trim_matches('"');
+    if key.is_empty() || key.starts_with('#') || key.starts_with('[') {
+        return None;
+    }
+    let table = text[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('[') && !l.starts_with("[["))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+    Some(match table {
+        Some(t) => format!("{t}.{key}"),
+        None => key.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("test.toml"))
+    }
+
+    fn err(text: &str) -> String {
+        parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn empty_file_gives_defaults_matching_the_classroom_server() {
+        let c = parse("").unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.port, 8888);
+        assert_eq!(c.buffer_size, 1024);
+        assert_eq!(c.backlog, 3);
+        assert_eq!(c.bind, "::".parse::<IpAddr>().unwrap());
+        assert_eq!(c.max_connections, 64);
+        assert_eq!(c.max_line_length, 4096);
+        assert_eq!(c.idle_timeout_secs, 300);
+        assert_eq!(c.framing, Framing::Line);
+        assert!(c.allow.is_empty());
+        assert_eq!(c.log.target, LogTarget::Journald);
+        assert_eq!(c.log.journal_socket, Path::new(DEFAULT_JOURNAL_SOCKET));
+        assert_eq!(c.log.syslog_server(), SyslogServer::Local);
+    }
+
+    #[test]
+    fn every_key_is_read() {
+        let c = parse(
+            r#"
+port = 9000
+buffer_size = 512
+bind = "127.0.0.1"
+backlog = 16
+max_connections = 10
+max_line_length = 100
+idle_timeout_secs = 0
+framing = "raw"
+allow = ["192.168.0.0/16", "::1"]
+max_lines_per_sec = 0
+max_lines_burst = 7
+[log]
+target = "syslog"
+journal_socket = "/run/systemd/journal.test/socket"
+syslog_server = "udp://loghost:514"
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.port, 9000);
+        assert_eq!(c.buffer_size, 512);
+        assert_eq!(c.bind, "127.0.0.1".parse::<IpAddr>().unwrap());
+        assert_eq!(c.backlog, 16);
+        assert_eq!(c.max_connections, 10);
+        assert_eq!(c.max_line_length, 100);
+        assert_eq!(c.idle_timeout_secs, 0);
+        assert_eq!(c.framing, Framing::Raw);
+        assert_eq!(c.allow.len(), 2);
+        assert_eq!(c.max_lines_per_sec, 0);
+        assert_eq!(c.max_lines_burst, 7);
+        assert_eq!(c.log.target, LogTarget::Syslog);
+        assert_eq!(
+            c.log.journal_socket,
+            Path::new("/run/systemd/journal.test/socket")
+        );
+        assert_eq!(
+            c.log.syslog_server(),
+            SyslogServer::Udp("loghost:514".into())
+        );
+        let tcp = parse("[log]\nsyslog_server = \"tcp://10.0.0.1:601\"").unwrap();
+        assert_eq!(
+            tcp.log.syslog_server(),
+            SyslogServer::Tcp("10.0.0.1:601".into())
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_their_position() {
+        assert_eq!(
+            err("port = 1\nprot = 2\n").split(", expected").next().unwrap(),
+            "test.toml:2:1: unknown field `prot`"
+        );
+        let e = err("[log]\ntarget = \"stderr\"\ncolour = true\n");
+        assert!(e.starts_with("test.toml:3:1: unknown field `colour`"), "{e}");
+        let e = err("[logging]\n");
+        assert!(e.starts_with("test.toml:1:2: unknown field `logging`"), "{e}");
+    }
+
+    #[test]
+    fn bad_types_name_line_column_and_key() {
+        let e = err("# comment\nport = \"eighty\"\n");
+        assert!(e.starts_with("test.toml:2:8: key `port`: invalid type: string"), "{e}");
+        let e = err("port = 70000\n");
+        assert!(e.starts_with("test.toml:1:8: key `port`:"), "{e}");
+        let e = err("[log]\ntarget = \"carrier-pigeon\"\n");
+        assert!(e.starts_with("test.toml:2:10: key `log.target`: unknown variant `carrier-pigeon`"), "{e}");
+        let e = err("framing = \"words\"\n");
+        assert!(e.starts_with("test.toml:1:11: key `framing`: unknown variant `words`"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_name_line_column_and_key() {
+        assert_eq!(
+            err("buffer_size = 0\n"),
+            "test.toml:1:15: key `buffer_size`: 0 is out of range: expected 1 to 1048576"
+        );
+        assert_eq!(
+            err("\nbacklog = 0\n"),
+            "test.toml:2:11: key `backlog`: 0 is out of range: expected 1 to 65535"
+        );
+        let e = err("max_connections = 0");
+        assert!(e.starts_with("test.toml:1:19: key `max_connections`: 0 is out of range"), "{e}");
+        let e = err("max_line_length = 1");
+        assert!(e.starts_with("test.toml:1:19: key `max_line_length`: 1 is out of range"), "{e}");
+        let e = err("bind = \"localhost\"\n");
+        assert!(e.starts_with("test.toml:1:8: key `bind`: invalid IP address syntax"), "{e}");
+        let e = err("allow = [\"10.0.0.0/8\", \"10.0.0.0/33\"]\n");
+        assert!(e.starts_with("test.toml:1:"), "{e}");
+        assert!(e.contains("key `allow`") && e.contains("10.0.0.0/33"), "{e}");
+        let e = err("[log]\nsyslog_server = \"http://x:1\"\n");
+        assert!(e.starts_with("test.toml:2:17: key `log.syslog_server`:"), "{e}");
+        assert!(e.contains("udp:// or tcp://"), "{e}");
+        let e = err("[log]\nsyslog_server = \"udp://nohost\"\n");
+        assert!(e.contains("expected host:port"), "{e}");
+    }
+
+    #[test]
+    fn syntax_errors_have_a_position() {
+        let e = err("port = 1\nbind = \n");
+        assert!(e.starts_with("test.toml:2:"), "{e}");
+    }
+
+    #[test]
+    fn effective_config_round_trips() {
+        let c = parse("port = 1234\nallow = [\"10.0.0.0/8\"]\n[log]\ntarget = \"stderr\"\n").unwrap();
+        let again = parse(&c.to_toml()).unwrap();
+        assert_eq!(c, again);
+    }
+}

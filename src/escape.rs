@@ -1,0 +1,90 @@
+//! Turns bytes a client sent into text that is safe to store and show: valid UTF-8 is kept,
+//! invalid bytes and control characters become `\xNN`, and a backslash becomes `\\`, so the
+//! escaping can be undone and no client can move a terminal's cursor or forge a second entry.
+
+use std::fmt::Write;
+
+/// Appends the escaped form of `bytes` to `out`.
+pub fn escape_into(out: &mut String, bytes: &[u8]) {
+    if bytes.iter().all(|&b| (0x20..0x7f).contains(&b) && b != b'\\') {
+        // Printable ASCII, the common case: valid UTF-8 by construction.
+        out.push_str(std::str::from_utf8(bytes).expect("ASCII"));
+        return;
+    }
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            push_char(out, c);
+        }
+        for b in chunk.invalid() {
+            let _ = write!(out, "\\x{b:02x}");
+        }
+    }
+}
+
+/// The escaped form of `bytes`.
+pub fn escape(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    escape_into(&mut out, bytes);
+    out
+}
+
+fn push_char(out: &mut String, c: char) {
+    match c {
+        '\\' => out.push_str("\\\\"),
+        '\t' => out.push('\t'),
+        // C0, DEL and the C1 controls (U+0080..U+009F, which include the 8-bit CSI): as the
+        // bytes they are in UTF-8.
+        c if c.is_control() => {
+            let mut buf = [0; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                let _ = write!(out, "\\x{b:02x}");
+            }
+        }
+        // Line and paragraph separators and the bidirectional overrides, which can make a
+        // line read as something else.
+        '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => {
+            let _ = write!(out, "\\u{{{:x}}}", c as u32);
+        }
+        c => out.push(c),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape;
+
+    #[test]
+    fn printable_text_is_unchanged() {
+        assert_eq!(escape(b"abcdefg!"), "abcdefg!");
+        assert_eq!(escape("héllo wörld, 日本".as_bytes()), "héllo wörld, 日本");
+        assert_eq!(escape(b"tab\there"), "tab\there");
+        assert_eq!(escape(b""), "");
+    }
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(escape(b"\x1b[2J\x1b[31mred"), "\\x1b[2J\\x1b[31mred");
+        assert_eq!(escape(b"nul\0here"), "nul\\x00here");
+        assert_eq!(escape(b"a\nMESSAGE=fake\rb"), "a\\x0aMESSAGE=fake\\x0db");
+        assert_eq!(escape(b"del\x7f"), "del\\x7f");
+        assert_eq!(escape("csi\u{9b}31m".as_bytes()), "csi\\xc2\\x9b31m");
+    }
+
+    #[test]
+    fn invalid_utf8_is_escaped_byte_by_byte() {
+        assert_eq!(escape(b"\xff\xfeok"), "\\xff\\xfeok");
+        assert_eq!(escape(b"cut \xe6\x97"), "cut \\xe6\\x97");
+        assert_eq!(escape(b"\xc3\x28"), "\\xc3(");
+    }
+
+    #[test]
+    fn backslash_is_doubled_so_escapes_cannot_be_forged() {
+        assert_eq!(escape(b"C:\\x1b"), "C:\\\\x1b");
+    }
+
+    #[test]
+    fn direction_overrides_are_escaped() {
+        assert_eq!(escape("a\u{202e}b".as_bytes()), "a\\u{202e}b");
+        assert_eq!(escape("a\u{2028}b".as_bytes()), "a\\u{2028}b");
+    }
+}

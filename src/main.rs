@@ -1,0 +1,81 @@
+//! The `tcp-listener` program: parse arguments, load the configuration, bind, run.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use tcp_listener::config::{Config, DEFAULT_CONFIG_PATH};
+use tcp_listener::{cli, listener, server, systemd, ListenSocket, EX_CONFIG};
+
+fn main() -> ExitCode {
+    let args = match cli::parse(std::env::args_os().skip(1)) {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("tcp-listener: {e}\n\n{}", cli::USAGE);
+            return ExitCode::from(2);
+        }
+    };
+    if args.help {
+        print!("{}", cli::USAGE);
+        return ExitCode::SUCCESS;
+    }
+    if args.version {
+        println!("tcp-listener {}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
+    let config_path = args.config.clone().or_else(|| {
+        let default = PathBuf::from(DEFAULT_CONFIG_PATH);
+        default.exists().then_some(default)
+    });
+    let config = match &config_path {
+        Some(path) => match Config::load(path) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("tcp-listener: {e}");
+                return ExitCode::from(EX_CONFIG as u8);
+            }
+        },
+        None => {
+            eprintln!("tcp-listener: no {DEFAULT_CONFIG_PATH}: using built-in defaults");
+            Config::default()
+        }
+    };
+    if args.check_config {
+        let source = config_path.as_deref().unwrap_or(Path::new("built-in defaults"));
+        println!("# effective configuration from {}", source.display());
+        print!("{}", config.to_toml());
+        return ExitCode::SUCCESS;
+    }
+    let listen = match systemd::listener_from_systemd() {
+        Ok(Some(l)) => ListenSocket::FromSystemd(l),
+        Ok(None) => match listener::bind(&config) {
+            Ok((l, notice)) => {
+                if let Some(notice) = notice {
+                    eprintln!("tcp-listener: {notice}");
+                }
+                ListenSocket::Bound(l)
+            }
+            Err(e) => {
+                eprintln!("tcp-listener: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        Err(e) => {
+            eprintln!("tcp-listener: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let signals = match server::install_signal_handlers() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("tcp-listener: cannot install signal handlers: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match tcp_listener::run(listen, config, config_path, signals) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tcp-listener: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

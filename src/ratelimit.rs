@@ -1,0 +1,71 @@
+//! Token buckets: the per-client line limit and the limit on refusal warnings.
+
+use std::time::Instant;
+
+/// Allows `rate` events per second on average and bursts of up to `burst`.
+#[derive(Debug, Clone)]
+pub struct TokenBucket {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    /// A bucket that starts full. A rate of 0 means no limit.
+    pub fn new(rate: u32, burst: u32, now: Instant) -> TokenBucket {
+        let burst = f64::from(burst.max(1));
+        TokenBucket {
+            rate: f64::from(rate),
+            burst,
+            tokens: burst,
+            last: now,
+        }
+    }
+
+    pub fn is_unlimited(&self) -> bool {
+        self.rate == 0.0
+    }
+
+    /// Takes one token if there is one.
+    pub fn try_take(&mut self, now: Instant) -> bool {
+        if self.is_unlimited() {
+            return true;
+        }
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn bursts_then_the_rate() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(10, 5, t0);
+        assert_eq!((0..20).filter(|_| b.try_take(t0)).count(), 5);
+        // 0.5 s later: 5 more tokens.
+        let t1 = t0 + Duration::from_millis(500);
+        assert_eq!((0..20).filter(|_| b.try_take(t1)).count(), 5);
+        // Never more than the burst, however long it waited.
+        let t2 = t1 + Duration::from_secs(3600);
+        assert_eq!((0..20).filter(|_| b.try_take(t2)).count(), 5);
+    }
+
+    #[test]
+    fn zero_rate_is_unlimited() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(0, 0, t0);
+        assert!((0..100_000).all(|_| b.try_take(t0)));
+    }
+}
