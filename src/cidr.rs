@@ -16,9 +16,7 @@ impl Cidr {
     /// Whether `addr` lies in this network. IPv4-mapped IPv6 addresses count as IPv4.
     pub fn contains(&self, addr: IpAddr) -> bool {
         match (self.network, addr.to_canonical()) {
-            (IpAddr::V4(net), IpAddr::V4(a)) => {
-                mask32(u32::from(a), self.prefix) == u32::from(net)
-            }
+            (IpAddr::V4(net), IpAddr::V4(a)) => mask32(u32::from(a), self.prefix) == u32::from(net),
             (IpAddr::V6(net), IpAddr::V6(a)) => {
                 mask128(u128::from(a), self.prefix) == u128::from(net)
             }
@@ -144,14 +142,23 @@ mod tests {
     fn empty_list_admits_everyone() {
         assert!(allowed(&[], ip("203.0.113.9")));
         assert!(!allowed(&[cidr("10.0.0.0/8")], ip("203.0.113.9")));
-        assert!(allowed(&[cidr("10.0.0.0/8"), cidr("203.0.113.0/24")], ip("203.0.113.9")));
+        assert!(allowed(
+            &[cidr("10.0.0.0/8"), cidr("203.0.113.0/24")],
+            ip("203.0.113.9")
+        ));
     }
 
     #[test]
     fn bad_entries_are_explained() {
-        assert!(Cidr::from_str("10.0.0.0/33").unwrap_err().contains("0 to 32"));
-        assert!(Cidr::from_str("host.lan").unwrap_err().contains("not an IP"));
-        assert!(Cidr::from_str("10.0.0.1/8").unwrap_err().contains("10.0.0.0/8"));
+        assert!(Cidr::from_str("10.0.0.0/33")
+            .unwrap_err()
+            .contains("0 to 32"));
+        assert!(Cidr::from_str("host.lan")
+            .unwrap_err()
+            .contains("not an IP"));
+        assert!(Cidr::from_str("10.0.0.1/8")
+            .unwrap_err()
+            .contains("10.0.0.0/8"));
         assert!(Cidr::from_str("::1/129").unwrap_err().contains("0 to 128"));
     }
 

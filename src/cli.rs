@@ -69,7 +69,10 @@ mod tests {
         let a = p(&["--config", "x.toml", "--check-config"]).unwrap();
         assert_eq!(a.config, Some(PathBuf::from("x.toml")));
         assert!(a.check_config);
-        assert_eq!(p(&["--config=y.toml"]).unwrap().config, Some("y.toml".into()));
+        assert_eq!(
+            p(&["--config=y.toml"]).unwrap().config,
+            Some("y.toml".into())
+        );
         assert!(p(&["-h"]).unwrap().help);
         assert!(p(&["--version"]).unwrap().version);
     }
@@ -77,6 +80,9 @@ mod tests {
     #[test]
     fn mistakes_are_explained() {
         assert_eq!(p(&["--config"]).unwrap_err(), "--config needs a file path");
-        assert_eq!(p(&["--port", "1"]).unwrap_err(), "unknown argument `--port`");
+        assert_eq!(
+            p(&["--port", "1"]).unwrap_err(),
+            "unknown argument `--port`"
+        );
     }
 }

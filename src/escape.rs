@@ -6,7 +6,10 @@ use std::fmt::Write;
 
 /// Appends the escaped form of `bytes` to `out`.
 pub fn escape_into(out: &mut String, bytes: &[u8]) {
-    if bytes.iter().all(|&b| (0x20..0x7f).contains(&b) && b != b'\\') {
+    if bytes
+        .iter()
+        .all(|&b| (0x20..0x7f).contains(&b) && b != b'\\')
+    {
         // Printable ASCII, the common case: valid UTF-8 by construction.
         out.push_str(std::str::from_utf8(bytes).expect("ASCII"));
         return;

@@ -33,7 +33,10 @@ pub struct Framer {
 
 impl Framer {
     pub fn new(mode: Framing, max_line_length: usize) -> Framer {
-        assert!(max_line_length >= 4, "a piece must hold any UTF-8 character");
+        assert!(
+            max_line_length >= 4,
+            "a piece must hold any UTF-8 character"
+        );
         Framer {
             mode,
             max_line_length,
@@ -45,7 +48,10 @@ impl Framer {
 
     /// Applies new settings; a line in progress keeps what it has.
     pub fn reconfigure(&mut self, mode: Framing, max_line_length: usize) {
-        assert!(max_line_length >= 4, "a piece must hold any UTF-8 character");
+        assert!(
+            max_line_length >= 4,
+            "a piece must hold any UTF-8 character"
+        );
         self.mode = mode;
         self.max_line_length = max_line_length;
     }
@@ -219,7 +225,10 @@ mod tests {
 
     #[test]
     fn the_classroom_client_message_is_one_line() {
-        assert_eq!(frames(Framing::Line, 4096, &[b"abcdefg!\n"]), vec![whole("abcdefg!")]);
+        assert_eq!(
+            frames(Framing::Line, 4096, &[b"abcdefg!\n"]),
+            vec![whole("abcdefg!")]
+        );
     }
 
     #[test]
@@ -248,7 +257,10 @@ mod tests {
             frames(Framing::Line, 4096, &[b"done\nhalf"]),
             vec![whole("done"), ("half".into(), 0, false, true)]
         );
-        assert_eq!(frames(Framing::Line, 4096, &[b"done\n"]), vec![whole("done")]);
+        assert_eq!(
+            frames(Framing::Line, 4096, &[b"done\n"]),
+            vec![whole("done")]
+        );
     }
 
     #[test]
@@ -276,7 +288,10 @@ mod tests {
         assert_eq!(frames(Framing::Line, 4, &[b"abcd\n"]), vec![whole("abcd")]);
         assert_eq!(
             frames(Framing::Line, 4, &[b"abcdef"]),
-            vec![("abcd".into(), 1, true, false), ("ef".into(), 2, false, true)]
+            vec![
+                ("abcd".into(), 1, true, false),
+                ("ef".into(), 2, false, true)
+            ]
         );
     }
 

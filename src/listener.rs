@@ -87,7 +87,10 @@ mod tests {
         // Someone already listens there (SO_REUSEADDR does not allow two listeners).
         let e = bind(&config("127.0.0.1", port)).unwrap_err();
         let text = e.to_string();
-        assert!(text.starts_with(&format!("cannot listen on 127.0.0.1:{port}: ")), "{text}");
+        assert!(
+            text.starts_with(&format!("cannot listen on 127.0.0.1:{port}: ")),
+            "{text}"
+        );
         assert!(text.contains("in use"), "{text}");
     }
 }

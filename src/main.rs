@@ -40,7 +40,9 @@ fn main() -> ExitCode {
         }
     };
     if args.check_config {
-        let source = config_path.as_deref().unwrap_or(Path::new("built-in defaults"));
+        let source = config_path
+            .as_deref()
+            .unwrap_or(Path::new("built-in defaults"));
         println!("# effective configuration from {}", source.display());
         print!("{}", config.to_toml());
         return ExitCode::SUCCESS;

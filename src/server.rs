@@ -201,7 +201,11 @@ impl Server {
     }
 
     fn run(mut self) -> io::Result<Summary> {
-        let origin = if self.from_systemd { " (socket from systemd)" } else { "" };
+        let origin = if self.from_systemd {
+            " (socket from systemd)"
+        } else {
+            ""
+        };
         self.announce(
             priority::INFO,
             &format!(
@@ -398,7 +402,9 @@ impl Server {
     fn refuse(&mut self, addr: SocketAddr, reason: &str, now: Instant) {
         self.summary.refused += 1;
         let r = &mut self.refusals;
-        if r.window_start.is_none_or(|t| now.duration_since(t) >= REFUSAL_WINDOW) {
+        if r.window_start
+            .is_none_or(|t| now.duration_since(t) >= REFUSAL_WINDOW)
+        {
             self.report_suppressed_refusals();
             self.refusals.window_start = Some(now);
             self.refusals.logged = 0;
@@ -717,10 +723,12 @@ impl Server {
 
     fn rebind(&mut self, new: &Config) -> Result<(), listener::BindError> {
         let (std_listener, notice) = listener::bind(new)?;
-        let local_addr = std_listener.local_addr().map_err(|error| listener::BindError {
-            addr: SocketAddr::new(new.bind, new.port),
-            error,
-        })?;
+        let local_addr = std_listener
+            .local_addr()
+            .map_err(|error| listener::BindError {
+                addr: SocketAddr::new(new.bind, new.port),
+                error,
+            })?;
         let mut listener = TcpListener::from_std(std_listener);
         self.poll
             .registry()
@@ -750,7 +758,11 @@ impl Server {
         if let Some(mut listener) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut listener);
         }
-        let name = if signal == SIGINT { "SIGINT" } else { "SIGTERM" };
+        let name = if signal == SIGINT {
+            "SIGINT"
+        } else {
+            "SIGTERM"
+        };
         self.announce(
             priority::INFO,
             &format!(

@@ -59,7 +59,11 @@ pub fn encode_entry(out: &mut Vec<u8>, entry: &Entry<'_>) {
     if let Some(peer) = entry.peer {
         let ip = peer.addr.ip().to_canonical().to_string();
         encode_field(out, "REMOTE_ADDR", ip.as_bytes());
-        encode_field(out, "REMOTE_PORT", fmt_u64(&mut num, peer.addr.port().into()));
+        encode_field(
+            out,
+            "REMOTE_PORT",
+            fmt_u64(&mut num, peer.addr.port().into()),
+        );
         encode_field(out, "CONNECTION_ID", fmt_u64(&mut num, peer.connection_id));
     }
     for (key, value) in entry.fields {

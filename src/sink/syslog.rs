@@ -28,7 +28,11 @@ fn connect(server: &SyslogServer) -> Result<Logger, syslog::Error> {
         SyslogServer::Local => syslog::unix(formatter),
         SyslogServer::Tcp(addr) => syslog::tcp(formatter, addr.as_str()),
         SyslogServer::Udp(addr) => {
-            let local = if addr.starts_with('[') { "[::]:0" } else { "0.0.0.0:0" };
+            let local = if addr.starts_with('[') {
+                "[::]:0"
+            } else {
+                "0.0.0.0:0"
+            };
             syslog::udp(formatter, local, addr.as_str())
         }
     }

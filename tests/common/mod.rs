@@ -1,0 +1,403 @@
+//! Test harness: a real journald in a private namespace, and the real daemon binary.
+//!
+//! Tests that need root or journald skip outside CI with a printed reason; under `CI=true`
+//! they fail instead, so a skipped test is never counted as passed there.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value};
+
+pub const JOURNALD: &str = "/lib/systemd/systemd-journald";
+pub const BIN: &str = env!("CARGO_BIN_EXE_tcp-listener");
+
+pub type Fields = Map<String, Value>;
+
+/// Whether tests needing root and journald can run; under CI=true they must.
+pub fn journald_available(test: &str) -> bool {
+    let is_root = unsafe { libc::geteuid() } == 0;
+    let reason = if !is_root {
+        Some("needs root to start a journald namespace")
+    } else if !Path::new(JOURNALD).exists() {
+        Some("needs systemd-journald")
+    } else {
+        None
+    };
+    match reason {
+        None => true,
+        Some(why) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("{test}: {why}, and under CI=true this test must run")
+        }
+        Some(why) => {
+            eprintln!("SKIPPED {test}: {why}");
+            false
+        }
+    }
+}
+
+/// Polls `check` until it returns Some or `timeout` passes.
+pub fn wait_until<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        if Instant::now() >= deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+/// A unique name for this test process and call.
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}{}x{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A private systemd-journald namespace, stopped and removed on drop.
+pub struct Journal {
+    pub name: String,
+    child: Option<Child>,
+    keepalive: Option<UnixStream>,
+}
+
+impl Journal {
+    pub fn start() -> Journal {
+        let name = unique("tcpl");
+        std::fs::write(
+            format!("/etc/systemd/journald@{name}.conf"),
+            "[Journal]\nStorage=volatile\nRateLimitIntervalSec=0\nRateLimitBurst=0\n",
+        )
+        .expect("write journald namespace config");
+        let mut j = Journal {
+            name,
+            child: None,
+            keepalive: None,
+        };
+        j.spawn();
+        j
+    }
+
+    pub fn dir(&self) -> PathBuf {
+        PathBuf::from(format!("/run/systemd/journal.{}", self.name))
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.dir().join("socket")
+    }
+
+    fn spawn(&mut self) {
+        let _ = std::fs::remove_file(self.socket());
+        let child = Command::new(JOURNALD)
+            .arg(&self.name)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start systemd-journald");
+        self.child = Some(child);
+        let stdout = self.dir().join("stdout");
+        // A namespace journald exits when idle for 30 s; a connected stream keeps it up.
+        let stream = wait_until(Duration::from_secs(10), "journald sockets", || {
+            if !self.socket().exists() {
+                return None;
+            }
+            let mut s = UnixStream::connect(&stdout).ok()?;
+            s.write_all(b"tcpl-test-keepalive\n\n6\n0\n0\n0\n0\n")
+                .ok()?;
+            Some(s)
+        });
+        self.keepalive = Some(stream);
+    }
+
+    /// Stops journald (SIGTERM) and waits for it to exit.
+    pub fn stop(&mut self) {
+        self.keepalive = None;
+        if let Some(mut child) = self.child.take() {
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts journald again in the same namespace.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    /// Every entry in the namespace, as JSON objects.
+    pub fn entries(&self) -> Vec<Fields> {
+        let out = Command::new("journalctl")
+            .args([
+                &format!("--namespace={}", self.name),
+                "-o",
+                "json",
+                "--no-pager",
+                "--all",
+            ])
+            .output()
+            .expect("run journalctl");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter_map(|v| match v {
+                Value::Object(m) => Some(m),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The entries tcp-listener wrote.
+    pub fn ours(&self) -> Vec<Fields> {
+        self.entries()
+            .into_iter()
+            .filter(|e| text(e, "SYSLOG_IDENTIFIER") == "tcp-listener")
+            .collect()
+    }
+
+    /// Waits until `check` holds for our entries, and returns them.
+    pub fn wait_for(&self, what: &str, check: impl Fn(&[Fields]) -> bool) -> Vec<Fields> {
+        wait_until(Duration::from_secs(15), what, || {
+            let e = self.ours();
+            check(&e).then_some(e)
+        })
+    }
+
+    /// The default `journalctl` view (`-o short`) of the namespace.
+    pub fn short_view(&self) -> String {
+        let out = Command::new("journalctl")
+            .args([&format!("--namespace={}", self.name), "--no-pager", "--all"])
+            .output()
+            .expect("run journalctl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_file(format!("/etc/systemd/journald@{}.conf", self.name));
+        if let Ok(id) = std::fs::read_to_string("/etc/machine-id") {
+            let _ =
+                std::fs::remove_dir_all(format!("/run/log/journal/{}.{}", id.trim(), self.name));
+            let _ =
+                std::fs::remove_dir_all(format!("/var/log/journal/{}.{}", id.trim(), self.name));
+        }
+    }
+}
+
+/// A field of an entry as text ("" when absent).
+pub fn text(e: &Fields, key: &str) -> String {
+    match e.get(key) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(bytes)) => {
+            let v: Vec<u8> = bytes
+                .iter()
+                .filter_map(|b| b.as_u64())
+                .map(|b| b as u8)
+                .collect();
+            String::from_utf8_lossy(&v).into_owned()
+        }
+        Some(other) => other.to_string(),
+        None => String::new(),
+    }
+}
+
+pub fn lines_of(entries: &[Fields]) -> Vec<String> {
+    entries
+        .iter()
+        .filter(|e| text(e, "LISTENER_EVENT") == "line")
+        .map(|e| text(e, "MESSAGE"))
+        .collect()
+}
+
+/// The running daemon, with its stderr collected; killed on drop.
+pub struct Daemon {
+    child: Child,
+    pub addr: SocketAddr,
+    pub config_path: PathBuf,
+    stderr: Arc<Mutex<Vec<String>>>,
+    _dir: TempDir,
+}
+
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new() -> TempDir {
+        let p = std::env::temp_dir().join(unique("tcpl-test-"));
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A config for tests: loopback, a free port, and the journal namespace if given.
+pub fn test_config(journal: Option<&Journal>, extra: &str) -> String {
+    let mut c = String::from("bind = \"127.0.0.1\"\nport = 0\n");
+    c.push_str(extra);
+    c.push_str("\n[log]\n");
+    match journal {
+        Some(j) => c.push_str(&format!(
+            "target = \"journald\"\njournal_socket = \"{}\"\n",
+            j.socket().display()
+        )),
+        None => c.push_str("target = \"stderr\"\n"),
+    }
+    c
+}
+
+impl Daemon {
+    /// Starts the daemon with `config` and waits until it listens.
+    pub fn start(config: &str) -> Daemon {
+        Daemon::start_with_env(config, &[])
+    }
+
+    pub fn start_with_env(config: &str, env: &[(&str, &str)]) -> Daemon {
+        let dir = TempDir::new();
+        let config_path = dir.0.join("config.toml");
+        std::fs::write(&config_path, config).unwrap();
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--config")
+            .arg(&config_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .env_remove("JOURNAL_STREAM")
+            .env_remove("NOTIFY_SOCKET");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start tcp-listener");
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let pipe = child.stderr.take().unwrap();
+        let collected = Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines() {
+                let Ok(line) = line else { break };
+                collected.lock().unwrap().push(line);
+            }
+        });
+        let mut d = Daemon {
+            child,
+            addr: "0.0.0.0:0".parse().unwrap(),
+            config_path,
+            stderr,
+            _dir: dir,
+        };
+        d.addr = d.wait_listening();
+        d
+    }
+
+    /// Waits for a "listening on ADDR" line after `skip` lines of stderr.
+    fn wait_listening(&mut self) -> SocketAddr {
+        self.wait_stderr_addr(0)
+    }
+
+    fn wait_stderr_addr(&mut self, skip: usize) -> SocketAddr {
+        let stderr = Arc::clone(&self.stderr);
+        let child = &mut self.child;
+        wait_until(Duration::from_secs(10), "the daemon to listen", || {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("daemon exited with {status}: {:?}", stderr.lock().unwrap());
+            }
+            let lines = stderr.lock().unwrap();
+            lines.iter().skip(skip).find_map(|l| {
+                let rest = l.split("listening on ").nth(1)?;
+                let addr = rest.split([',', ' ']).next()?;
+                addr.parse().ok()
+            })
+        })
+    }
+
+    pub fn stderr_lines(&self) -> Vec<String> {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits until a stderr line contains `needle`.
+    pub fn wait_stderr(&self, needle: &str) -> String {
+        wait_until(Duration::from_secs(10), needle, || {
+            self.stderr
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|l| l.contains(needle))
+                .cloned()
+        })
+    }
+
+    pub fn connect(&self) -> TcpStream {
+        TcpStream::connect(self.addr).expect("connect to the daemon")
+    }
+
+    pub fn signal(&self, sig: i32) {
+        unsafe { libc::kill(self.child.id() as i32, sig) };
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Rewrites the config file and sends SIGHUP.
+    pub fn reload_with(&self, config: &str) {
+        std::fs::write(&self.config_path, config).unwrap();
+        self.signal(libc::SIGHUP);
+    }
+
+    /// Waits for the process to exit, at most `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let child = &mut self.child;
+        wait_until(timeout, "the daemon to exit", || child.try_wait().unwrap())
+    }
+
+    /// The address the daemon announced after a reload moved it.
+    pub fn wait_new_address(&mut self, old: SocketAddr) -> SocketAddr {
+        let stderr = Arc::clone(&self.stderr);
+        wait_until(Duration::from_secs(10), "the daemon to rebind", || {
+            stderr.lock().unwrap().iter().rev().find_map(|l| {
+                let rest = l.split("listening on ").nth(1)?;
+                let addr: SocketAddr = rest.split([',', ' ']).next()?.parse().ok()?;
+                (addr != old).then_some(addr)
+            })
+        })
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Reads until the daemon closes the connection; false if it is still open after `timeout`.
+pub fn closed_by_server(stream: &mut TcpStream, timeout: Duration) -> bool {
+    stream.set_read_timeout(Some(timeout)).unwrap();
+    let mut buf = [0; 64];
+    match stream.read(&mut buf) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => !matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+    }
+}

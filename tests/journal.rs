@@ -1,0 +1,507 @@
+//! The daemon end to end: real sockets in, a real journald namespace out.
+
+mod common;
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+macro_rules! need_journald {
+    ($name:expr) => {
+        if !journald_available($name) {
+            return;
+        }
+    };
+}
+
+fn send(stream: &mut TcpStream, data: &[u8]) {
+    stream.write_all(data).expect("send to the daemon");
+}
+
+#[test]
+fn concurrent_clients_each_line_is_an_entry_naming_its_sender() {
+    need_journald!("concurrent_clients_each_line_is_an_entry_naming_its_sender");
+    let journal = Journal::start();
+    let daemon = Daemon::start(&test_config(Some(&journal), ""));
+    let clients = 8;
+    let lines = 50;
+    let handles: Vec<_> = (0..clients)
+        .map(|c| {
+            let mut s = daemon.connect();
+            std::thread::spawn(move || {
+                let port = s.local_addr().unwrap().port();
+                for i in 0..lines {
+                    send(&mut s, format!("client {c} line {i}\n").as_bytes());
+                }
+                port
+            })
+        })
+        .collect();
+    let ports: Vec<u16> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let entries = journal.wait_for("every line", |e| lines_of(e).len() == clients * lines);
+    let mut ids = std::collections::HashSet::new();
+    for (c, port) in ports.iter().enumerate() {
+        let mine: Vec<_> = entries
+            .iter()
+            .filter(|e| {
+                text(e, "LISTENER_EVENT") == "line" && text(e, "REMOTE_PORT") == port.to_string()
+            })
+            .collect();
+        assert_eq!(mine.len(), lines, "client {c}");
+        for (i, e) in mine.iter().enumerate() {
+            assert_eq!(
+                text(e, "MESSAGE"),
+                format!("127.0.0.1:{port}: client {c} line {i}")
+            );
+            assert_eq!(text(e, "REMOTE_ADDR"), "127.0.0.1");
+            assert_eq!(text(e, "PRIORITY"), "6");
+            assert_eq!(text(e, "SYSLOG_IDENTIFIER"), "tcp-listener");
+        }
+        let id = text(mine[0], "CONNECTION_ID");
+        assert!(mine.iter().all(|e| text(e, "CONNECTION_ID") == id));
+        ids.insert(id);
+        // A connected event precedes the lines.
+        assert!(entries
+            .iter()
+            .any(|e| text(e, "LISTENER_EVENT") == "connected"
+                && text(e, "REMOTE_PORT") == port.to_string()));
+    }
+    assert_eq!(
+        ids.len(),
+        clients,
+        "each connection has its own CONNECTION_ID"
+    );
+}
+
+#[test]
+fn the_classroom_python_client_works_unchanged() {
+    need_journald!("the_classroom_python_client_works_unchanged");
+    let journal = Journal::start();
+    let daemon = Daemon::start(&test_config(Some(&journal), ""));
+    // The client of the classroom example, with only PORT pointed at the test daemon.
+    let client = format!(
+        r#"import socket
+
+PORT = {port}
+DEST_IP = "127.0.0.1"
+MESSAGE = "abcdefg!\n"
+
+# Create the socket
+sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+
+# Initialize the destination address
+dest_addr = (DEST_IP, PORT)
+
+# Create the connection
+sock.connect(dest_addr)
+
+# Send the message and close the connection
+sock.send(MESSAGE.encode())
+sock.close()
+"#,
+        port = daemon.addr.port()
+    );
+    let status = Command::new("python3")
+        .arg("-c")
+        .arg(&client)
+        .status()
+        .expect("python3");
+    assert!(status.success());
+    let entries = journal.wait_for("the classroom line and the disconnect", |e| {
+        e.iter()
+            .any(|e| text(e, "LISTENER_EVENT") == "disconnected")
+    });
+    let line = entries
+        .iter()
+        .find(|e| text(e, "LISTENER_EVENT") == "line")
+        .expect("a line entry");
+    let port = text(line, "REMOTE_PORT");
+    assert_eq!(text(line, "MESSAGE"), format!("127.0.0.1:{port}: abcdefg!"));
+    let bye = entries
+        .iter()
+        .find(|e| text(e, "LISTENER_EVENT") == "disconnected")
+        .unwrap();
+    let msg = text(bye, "MESSAGE");
+    assert!(
+        msg.contains("closed by the client") && msg.contains("9 bytes, 1 lines"),
+        "{msg}"
+    );
+    assert_eq!(text(bye, "BYTES_RECEIVED"), "9");
+    // The default journalctl view shows who sent the line, and the line.
+    let view = journal.short_view();
+    assert!(
+        view.contains(&format!(
+            "tcp-listener[{}]: 127.0.0.1:{port}: abcdefg!",
+            daemon.pid()
+        )),
+        "{view}"
+    );
+}
+
+#[test]
+fn hostile_bytes_are_escaped_and_cannot_forge_entries() {
+    need_journald!("hostile_bytes_are_escaped_and_cannot_forge_entries");
+    let journal = Journal::start();
+    let daemon = Daemon::start(&test_config(Some(&journal), ""));
+    let mut s = daemon.connect();
+    let port = s.local_addr().unwrap().port();
+    send(
+        &mut s,
+        b"\x1b[2Jred\x1b[31m\0\xff\xfe end\nMESSAGE=fake\rPRIORITY=0\r\n",
+    );
+    let entries = journal.wait_for("2 lines", |e| lines_of(e).len() == 3);
+    let lines = lines_of(&entries);
+    assert_eq!(
+        lines[0],
+        format!("127.0.0.1:{port}: \\x1b[2Jred\\x1b[31m\\x00\\xff\\xfe end")
+    );
+    assert_eq!(lines[1], format!("127.0.0.1:{port}: MESSAGE=fake"));
+    assert_eq!(lines[2], format!("127.0.0.1:{port}: PRIORITY=0"));
+    assert!(entries.iter().all(|e| text(e, "PRIORITY") != "0"));
+}
+
+#[test]
+fn long_lines_are_split_and_huge_entries_go_whole_through_a_memfd() {
+    need_journald!("long_lines_are_split_and_huge_entries_go_whole_through_a_memfd");
+    let journal = Journal::start();
+    let daemon = Daemon::start(&test_config(Some(&journal), "max_line_length = 10\n"));
+    let mut s = daemon.connect();
+    send(&mut s, b"0123456789abcdefghijKLM\n");
+    let entries = journal.wait_for("3 pieces", |e| lines_of(e).len() == 3);
+    let pieces: Vec<_> = entries
+        .iter()
+        .filter(|e| text(e, "LISTENER_EVENT") == "line")
+        .collect();
+    let port = s.local_addr().unwrap().port();
+    assert_eq!(
+        text(pieces[0], "MESSAGE"),
+        format!("127.0.0.1:{port}: 0123456789 [continued]")
+    );
+    assert_eq!(text(pieces[0], "LINE_PART"), "1");
+    assert_eq!(text(pieces[0], "LINE_CONTINUED"), "1");
+    assert_eq!(
+        text(pieces[1], "MESSAGE"),
+        format!("127.0.0.1:{port}: abcdefghij [continued]")
+    );
+    assert_eq!(text(pieces[2], "MESSAGE"), format!("127.0.0.1:{port}: KLM"));
+    assert_eq!(text(pieces[2], "LINE_PART"), "3");
+    assert_eq!(text(pieces[2], "LINE_CONTINUED"), "");
+    drop(daemon);
+
+    // An entry larger than a datagram (default limit ~208 KiB) still arrives whole.
+    let journal = Journal::start();
+    let daemon = Daemon::start(&test_config(Some(&journal), "max_line_length = 1000000\n"));
+    let mut s = daemon.connect();
+    let big: String = (0..600_000)
+        .map(|i| (b'a' + (i % 26) as u8) as char)
+        .collect();
+    send(&mut s, format!("{big}\n").as_bytes());
+    let entries = journal.wait_for("the 600 kB line", |e| lines_of(e).len() == 1);
+    let port = s.local_addr().unwrap().port();
+    assert_eq!(lines_of(&entries)[0], format!("127.0.0.1:{port}: {big}"));
+}
+
+#[test]
+fn max_connections_refuses_the_next_client_with_a_rate_limited_warning() {
+    need_journald!("max_connections_refuses_the_next_client_with_a_rate_limited_warning");
+    let journal = Journal::start();
+    let daemon = Daemon::start(&test_config(
+        Some(&journal),
+        "max_connections = 2\nbacklog = 64\n",
+    ));
+    let mut a = daemon.connect();
+    let mut b = daemon.connect();
+    send(&mut a, b"a is served\n");
+    send(&mut b, b"b is served\n");
+    journal.wait_for("2 lines", |e| lines_of(e).len() == 2);
+    let mut refused: Vec<TcpStream> = (0..20).map(|_| daemon.connect()).collect();
+    for r in &mut refused {
+        assert!(
+            closed_by_server(r, Duration::from_secs(5)),
+            "a client over the limit is closed"
+        );
+    }
+    send(&mut a, b"a still served\n");
+    let entries = journal.wait_for("a's third line", |e| lines_of(e).len() == 3);
+    let warnings: Vec<_> = entries
+        .iter()
+        .filter(|e| text(e, "LISTENER_EVENT") == "refused")
+        .collect();
+    assert!(!warnings.is_empty());
+    assert!(
+        warnings.len() <= 5,
+        "refusals are rate-limited: {}",
+        warnings.len()
+    );
+    for w in &warnings {
+        assert_eq!(text(w, "PRIORITY"), "4");
+        assert!(text(w, "MESSAGE").contains("refused: max_connections (2) reached"));
+        assert_eq!(text(w, "REMOTE_ADDR"), "127.0.0.1");
+    }
+}
+
+#[test]
+fn idle_clients_are_closed_after_the_timeout() {
+    need_journald!("idle_clients_are_closed_after_the_timeout");
+    let journal = Journal::start();
+    let daemon = Daemon::start(&test_config(Some(&journal), "idle_timeout_secs = 1\n"));
+    let mut idle = daemon.connect();
+    let started = Instant::now();
+    assert!(closed_by_server(&mut idle, Duration::from_secs(5)));
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900),
+        "closed too early: {waited:?}"
+    );
+    let entries = journal.wait_for("the disconnect", |e| {
+        e.iter()
+            .any(|e| text(e, "LISTENER_EVENT") == "disconnected")
+    });
+    let bye = entries
+        .iter()
+        .find(|e| text(e, "LISTENER_EVENT") == "disconnected")
+        .unwrap();
+    assert_eq!(text(bye, "DISCONNECT_REASON"), "idle for 1 s");
+    // New clients are still served.
+    let mut s = daemon.connect();
+    send(&mut s, b"after the idle one\n");
+    journal.wait_for("a new line", |e| lines_of(e).len() == 1);
+}
+
+#[test]
+fn the_allow_list_admits_ipv4_clients_of_a_dual_stack_socket_and_refuses_others() {
+    need_journald!("the_allow_list_admits_ipv4_clients_of_a_dual_stack_socket_and_refuses_others");
+    let journal = Journal::start();
+    let config = test_config(Some(&journal), "allow = [\"127.0.0.0/8\"]\n")
+        .replace("bind = \"127.0.0.1\"", "bind = \"::\"");
+    let daemon = Daemon::start(&config);
+    let mut s = TcpStream::connect(("127.0.0.1", daemon.addr.port())).unwrap();
+    send(&mut s, b"from v4 on a dual-stack socket\n");
+    let entries = journal.wait_for("the line", |e| lines_of(e).len() == 1);
+    let line = entries
+        .iter()
+        .find(|e| text(e, "LISTENER_EVENT") == "line")
+        .unwrap();
+    assert_eq!(text(line, "REMOTE_ADDR"), "127.0.0.1");
+    // IPv6 loopback is not in the list.
+    if let Ok(mut v6) = TcpStream::connect(("::1", daemon.addr.port())) {
+        assert!(closed_by_server(&mut v6, Duration::from_secs(5)));
+        let entries = journal.wait_for("the refusal", |e| {
+            e.iter().any(|e| text(e, "LISTENER_EVENT") == "refused")
+        });
+        let r = entries
+            .iter()
+            .find(|e| text(e, "LISTENER_EVENT") == "refused")
+            .unwrap();
+        assert_eq!(text(r, "REMOTE_ADDR"), "::1");
+        assert!(text(r, "MESSAGE").contains("not in the allow list"));
+    }
+    drop(daemon);
+
+    let daemon = Daemon::start(&test_config(Some(&journal), "allow = [\"10.0.0.0/8\"]\n"));
+    let mut s = daemon.connect();
+    assert!(closed_by_server(&mut s, Duration::from_secs(5)));
+}
+
+#[test]
+fn sighup_applies_a_good_config_and_keeps_the_old_one_on_a_bad_one() {
+    need_journald!("sighup_applies_a_good_config_and_keeps_the_old_one_on_a_bad_one");
+    let journal = Journal::start();
+    let mut daemon = Daemon::start(&test_config(Some(&journal), ""));
+    let old_addr = daemon.addr;
+
+    // A bad config: the error names path:line:col and the key; the daemon keeps serving.
+    daemon.reload_with(&test_config(Some(&journal), "max_line_length = \"long\"\n"));
+    let entries = journal.wait_for("the reload error", |e| {
+        e.iter()
+            .any(|e| text(e, "MESSAGE").contains("reload failed"))
+    });
+    let err = entries
+        .iter()
+        .find(|e| text(e, "MESSAGE").contains("reload failed"))
+        .unwrap();
+    let want = format!(
+        "{}:3:19: key `max_line_length`",
+        daemon.config_path.display()
+    );
+    assert!(
+        text(err, "MESSAGE").contains(&want),
+        "{}",
+        text(err, "MESSAGE")
+    );
+    assert_eq!(text(err, "PRIORITY"), "3");
+    let mut s = daemon.connect();
+    send(&mut s, b"0123456789abcdef\n");
+    journal.wait_for("an unsplit line", |e| {
+        lines_of(e).iter().any(|l| l.ends_with("0123456789abcdef"))
+    });
+
+    // A good config that changes the port and the line length: rebinds and applies.
+    let free_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let moved = test_config(Some(&journal), "max_line_length = 16\n")
+        .replace("port = 0", &format!("port = {free_port}"));
+    daemon.reload_with(&moved);
+    let new_addr = daemon.wait_new_address(old_addr);
+    assert_ne!(new_addr.port(), old_addr.port());
+    let mut s2 = TcpStream::connect(new_addr).unwrap();
+    send(&mut s2, b"0123456789abcdefXYZ\n");
+    journal.wait_for("a split line on the new port", |e| {
+        lines_of(e).iter().any(|l| l.ends_with(": XYZ"))
+    });
+    // The connection from before the reload is served with the new settings too.
+    send(&mut s, b"0123456789ABCDEFxyz\n");
+    journal.wait_for("old connection, new settings", |e| {
+        lines_of(e).iter().any(|l| l.ends_with(": xyz"))
+    });
+    assert!(
+        TcpStream::connect(old_addr).is_err(),
+        "the old port is closed"
+    );
+}
+
+#[test]
+fn sigterm_delivers_partial_lines_and_exits_zero_within_a_second() {
+    need_journald!("sigterm_delivers_partial_lines_and_exits_zero_within_a_second");
+    let journal = Journal::start();
+    let mut daemon = Daemon::start(&test_config(Some(&journal), ""));
+    let mut s = daemon.connect();
+    send(&mut s, b"complete\nhalf a li");
+    journal.wait_for("the complete line", |e| lines_of(e).len() == 1);
+    send(&mut s, b"ne, never ended");
+    let started = Instant::now();
+    daemon.signal(libc::SIGTERM);
+    let status = daemon.wait_exit(Duration::from_secs(5));
+    let took = started.elapsed();
+    assert_eq!(status.code(), Some(0));
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+    let entries = journal.wait_for("the partial line", |e| lines_of(e).len() == 2);
+    let partial = entries
+        .iter()
+        .filter(|e| text(e, "LISTENER_EVENT") == "line")
+        .nth(1)
+        .unwrap();
+    assert!(text(partial, "MESSAGE").ends_with(": half a line, never ended [partial]"));
+    assert_eq!(text(partial, "LINE_PARTIAL"), "1");
+    assert!(entries
+        .iter()
+        .any(|e| text(e, "MESSAGE").starts_with("stopping: served 1 connections, logged 2 lines")));
+}
+
+#[test]
+fn a_second_sigterm_exits_at_once() {
+    need_journald!("a_second_sigterm_exits_at_once");
+    let mut journal = Journal::start();
+    let mut daemon = Daemon::start(&test_config(Some(&journal), ""));
+    // With journald away the first SIGTERM waits to deliver; the second does not wait.
+    journal.stop();
+    let mut s = daemon.connect();
+    send(&mut s, b"held\n");
+    daemon.wait_stderr("unreachable");
+    daemon.signal(libc::SIGTERM);
+    // Two signals sent back to back could merge into one: wait for the first to be seen.
+    daemon.wait_stderr("SIGTERM: stopped accepting");
+    daemon.signal(libc::SIGTERM);
+    let status = daemon.wait_exit(Duration::from_secs(2));
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "the second signal exits at once, unclean"
+    );
+}
+
+#[test]
+fn journald_stopped_and_restarted_mid_stream_loses_nothing() {
+    need_journald!("journald_stopped_and_restarted_mid_stream_loses_nothing");
+    let mut journal = Journal::start();
+    let daemon = Daemon::start(&test_config(Some(&journal), ""));
+    let mut s = daemon.connect();
+    for i in 0..100 {
+        send(&mut s, format!("before {i}\n").as_bytes());
+    }
+    journal.wait_for("the first 100 lines", |e| lines_of(e).len() == 100);
+    journal.stop();
+    for i in 0..100 {
+        send(&mut s, format!("during {i}\n").as_bytes());
+    }
+    daemon.wait_stderr("unreachable");
+    journal.restart();
+    for i in 0..100 {
+        send(&mut s, format!("after {i}\n").as_bytes());
+    }
+    // The namespace keeps its journal files across the restart: all 300 lines, in order.
+    let entries = journal.wait_for("all 300 lines", |e| lines_of(e).len() >= 300);
+    let lines = lines_of(&entries);
+    assert_eq!(lines.len(), 300, "no line twice");
+    for (phase, chunk) in ["before", "during", "after"].iter().zip(lines.chunks(100)) {
+        for (i, l) in chunk.iter().enumerate() {
+            assert!(l.ends_with(&format!(": {phase} {i}")), "{l}");
+        }
+    }
+    let notice = entries
+        .iter()
+        .find(|e| text(e, "MESSAGE").contains("was unreachable for"))
+        .expect("the daemon says what it held");
+    assert_eq!(text(notice, "PRIORITY"), "4");
+}
+
+#[test]
+fn without_a_journal_socket_it_falls_back_to_stderr_with_a_notice() {
+    let config =
+        "bind = \"127.0.0.1\"\nport = 0\n[log]\njournal_socket = \"/nonexistent/journal/socket\"\n";
+    let daemon = Daemon::start(config);
+    daemon
+        .wait_stderr("no journal socket at /nonexistent/journal/socket: logging to stderr instead");
+    let mut s = daemon.connect();
+    let port = s.local_addr().unwrap().port();
+    send(&mut s, b"to stderr\n");
+    daemon.wait_stderr(&format!("127.0.0.1:{port}: to stderr"));
+}
+
+#[test]
+fn the_syslog_target_sends_each_line_to_a_remote_server() {
+    let server = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    server
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let config = format!(
+        "bind = \"127.0.0.1\"\nport = 0\n[log]\ntarget = \"syslog\"\nsyslog_server = \"udp://{}\"\n",
+        server.local_addr().unwrap()
+    );
+    let daemon = Daemon::start(&config);
+    let mut s = daemon.connect();
+    let port = s.local_addr().unwrap().port();
+    send(&mut s, b"over syslog\n");
+    let want = format!("127.0.0.1:{port}: over syslog");
+    let mut buf = [0; 2048];
+    let got = wait_until(Duration::from_secs(10), "the syslog datagram", || {
+        let n = server.recv(&mut buf).ok()?;
+        let d = String::from_utf8_lossy(&buf[..n]).into_owned();
+        d.contains(&want).then_some(d)
+    });
+    // RFC 3164: facility daemon (3), info (6) = <30>, tagged with the program and pid.
+    assert!(got.starts_with("<30>"), "{got}");
+    assert!(
+        got.contains(&format!("tcp-listener[{}]", daemon.pid())),
+        "{got}"
+    );
+}
+
+#[test]
+fn the_stderr_target_prints_one_line_per_message_with_the_peer() {
+    let daemon = Daemon::start(&test_config(None, "framing = \"raw\"\n"));
+    let mut s = daemon.connect();
+    let port = s.local_addr().unwrap().port();
+    send(&mut s, b"raw chunk\r\n");
+    daemon.wait_stderr(&format!("127.0.0.1:{port}: raw chunk"));
+    drop(s);
+    daemon.wait_stderr(&format!(
+        "127.0.0.1:{port}: disconnected (closed by the client)"
+    ));
+}
