@@ -494,7 +494,7 @@ impl Server {
                     if bucket.try_take(now) {
                         *lines += 1;
                         summary.lines += 1;
-                        log_frame(sink, message, label, *peer, &frame);
+                        log_frame(sink, message, label, *peer, *lines, &frame);
                     } else {
                         *dropped_unreported += 1;
                         *dropped += 1;
@@ -532,7 +532,7 @@ impl Server {
         conn.framer.finish(|frame| {
             conn.lines += 1;
             summary.lines += 1;
-            log_frame(sink, message, &conn.label, conn.peer, &frame);
+            log_frame(sink, message, &conn.label, conn.peer, conn.lines, &frame);
         });
         self.report_dropped(&mut conn);
         let duration = conn.opened.elapsed();
@@ -811,7 +811,16 @@ fn out_of_resources(e: &io::Error) -> bool {
 }
 
 /// Logs one frame as `peer: text`, marking pieces of split lines and partial lines.
-fn log_frame(sink: &mut Sink, message: &mut String, label: &str, peer: Peer, frame: &Frame<'_>) {
+/// `number` counts the connection's entries from 1 (`LINE_NUMBER`), so a reader can tell a
+/// line sent again after a journald crash from a line sent twice.
+fn log_frame(
+    sink: &mut Sink,
+    message: &mut String,
+    label: &str,
+    peer: Peer,
+    number: u64,
+    frame: &Frame<'_>,
+) {
     message.clear();
     message.push_str(label);
     message.push_str(": ");
@@ -821,8 +830,11 @@ fn log_frame(sink: &mut Sink, message: &mut String, label: &str, peer: Peer, fra
     } else {
         String::new()
     };
-    let mut fields: [(&'static str, &str); 3] = [("", ""); 3];
-    let mut n = 0;
+    let mut digits = [0; 20];
+    let number = crate::sink::decimal(&mut digits, number);
+    let mut fields: [(&'static str, &str); 4] = [("", ""); 4];
+    fields[0] = ("LINE_NUMBER", number);
+    let mut n = 1;
     if frame.part > 0 {
         fields[n] = ("LINE_PART", &part);
         n += 1;

@@ -75,16 +75,8 @@ fn itoa_buf() -> [u8; 20] {
     [0; 20]
 }
 
-fn fmt_u64(buf: &mut [u8; 20], mut v: u64) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            return &buf[i..];
-        }
-    }
+fn fmt_u64(buf: &mut [u8; 20], v: u64) -> &[u8] {
+    super::decimal(buf, v).as_bytes()
 }
 
 /// The MESSAGE of an encoded entry, for the stderr fallback.
@@ -102,19 +94,41 @@ pub fn message_of(encoded: &[u8]) -> Cow<'_, str> {
     String::from_utf8_lossy(encoded)
 }
 
+/// An entry journald may not have read yet.
+struct InFlight {
+    encoded: Vec<u8>,
+    /// Bytes it occupies in the datagram (0 when it went as a memfd).
+    wire_len: usize,
+}
+
 pub struct JournaldSink {
     path: PathBuf,
     socket: Option<UnixDatagram>,
     /// Encoded entries waiting for journald, oldest first.
     pending: VecDeque<Vec<u8>>,
+    /// Entries sent but perhaps not yet read by journald, oldest first: if journald dies,
+    /// what was in its socket queue is lost, so these are sent again (marked REDELIVERED=1).
+    in_flight: VecDeque<InFlight>,
+    /// Buffers of trimmed in-flight entries, reused so that tracking allocates nothing.
+    spare: Vec<Vec<u8>>,
+    sends_since_trim: u32,
     scratch: Vec<u8>,
     /// Set while journald cannot be reached.
     down_since: Option<Instant>,
     /// Entries that had to wait because journald was away.
     held_while_down: u64,
+    /// Entries sent again after journald went away.
+    redelivered: u64,
     retry_at: Option<Instant>,
     stats: DeliveryStats,
 }
+
+/// In-flight entries kept at most; past this the sink waits for journald to read.
+const IN_FLIGHT_MAX: usize = 2048;
+/// Sends between two looks at how much journald has read.
+const TRIM_EVERY: u32 = 64;
+/// How soon to look again while journald still has unread entries of ours.
+const TRIM_RETRY: Duration = Duration::from_millis(10);
 
 impl JournaldSink {
     pub fn open(path: &Path, registry: &Registry) -> JournaldSink {
@@ -122,9 +136,13 @@ impl JournaldSink {
             path: path.to_owned(),
             socket: None,
             pending: VecDeque::new(),
+            in_flight: VecDeque::new(),
+            spare: Vec::new(),
+            sends_since_trim: 0,
             scratch: Vec::with_capacity(8192),
             down_since: None,
             held_while_down: 0,
+            redelivered: 0,
             retry_at: None,
             stats: DeliveryStats::default(),
         };
@@ -160,17 +178,25 @@ impl JournaldSink {
                 self.path.display()
             );
         }
+        // What journald had not read died with it: send it again, first.
+        while let Some(sent) = self.in_flight.pop_back() {
+            let mut encoded = sent.encoded;
+            encode_field(&mut encoded, "REDELIVERED", b"1");
+            self.pending.push_front(encoded);
+            self.redelivered += 1;
+            self.held_while_down += 1;
+        }
         // Closing the socket also removes it from the poll set.
         self.socket = None;
         self.retry_at = Some(now + RETRY_INTERVAL);
     }
 
     pub fn is_ready(&self) -> bool {
-        self.pending.is_empty()
+        self.pending.is_empty() && self.in_flight.len() < IN_FLIGHT_MAX
     }
 
     pub fn retry_at(&self) -> Option<Instant> {
-        if self.pending.is_empty() && self.socket.is_some() {
+        if self.pending.is_empty() && self.socket.is_some() && self.in_flight.is_empty() {
             None
         } else {
             self.retry_at
@@ -193,12 +219,67 @@ impl JournaldSink {
         }
         let socket = self.socket.as_ref().expect("checked above");
         match send(socket, &self.scratch) {
-            Ok(()) => self.stats.delivered += 1,
+            Ok(wire_len) => {
+                let encoded =
+                    std::mem::replace(&mut self.scratch, self.spare.pop().unwrap_or_default());
+                self.sent(encoded, wire_len, Instant::now());
+            }
             Err(e) => {
                 let now = Instant::now();
                 self.pending.push_back(self.scratch.clone());
                 self.after_error(now, &e);
             }
+        }
+    }
+
+    /// Records a delivered entry as in flight until journald has read it.
+    fn sent(&mut self, encoded: Vec<u8>, wire_len: usize, now: Instant) {
+        self.stats.delivered += 1;
+        self.in_flight.push_back(InFlight { encoded, wire_len });
+        self.sends_since_trim += 1;
+        if self.sends_since_trim >= TRIM_EVERY || self.in_flight.len() >= IN_FLIGHT_MAX {
+            self.trim_in_flight(now);
+        }
+    }
+
+    /// Forgets the in-flight entries journald has certainly read. The socket's unread bytes
+    /// (SIOCOUTQ: the true size of our datagrams still queued at journald, each at least its
+    /// length) bound how many of the newest entries may still be unread.
+    fn trim_in_flight(&mut self, now: Instant) {
+        self.sends_since_trim = 0;
+        let Some(socket) = &self.socket else {
+            return;
+        };
+        let unread = match unread_bytes(socket) {
+            Ok(n) => n,
+            Err(_) => return,
+        };
+        let keep = if unread == 0 {
+            0
+        } else {
+            let mut sum = 0;
+            let mut keep = 0;
+            for sent in self.in_flight.iter().rev() {
+                keep += 1;
+                sum += sent.wire_len;
+                if sum >= unread {
+                    break;
+                }
+            }
+            keep
+        };
+        while self.in_flight.len() > keep {
+            let mut sent = self.in_flight.pop_front().expect("len > keep");
+            if self.spare.len() < 64 {
+                sent.encoded.clear();
+                self.spare.push(sent.encoded);
+            }
+        }
+        if !self.in_flight.is_empty() {
+            self.retry_at = Some(
+                self.retry_at
+                    .map_or(now + TRIM_RETRY, |t| t.min(now + TRIM_RETRY)),
+            );
         }
     }
 
@@ -226,12 +307,13 @@ impl JournaldSink {
                 return;
             }
         }
+        self.retry_at = None;
         while let Some(front) = self.pending.front() {
             let socket = self.socket.as_ref().expect("connected above");
             match send(socket, front) {
-                Ok(()) => {
-                    self.pending.pop_front();
-                    self.stats.delivered += 1;
+                Ok(wire_len) => {
+                    let encoded = self.pending.pop_front().expect("front exists");
+                    self.sent(encoded, wire_len, now);
                 }
                 Err(e) => {
                     self.after_error(now, &e);
@@ -239,10 +321,15 @@ impl JournaldSink {
                 }
             }
         }
-        self.retry_at = None;
+        if !self.in_flight.is_empty() {
+            self.trim_in_flight(now);
+        }
         if let Some(since) = self.down_since.take() {
+            let redelivered = std::mem::take(&mut self.redelivered);
             let message = format!(
-                "journald at {} was unreachable for {:.1} s; {} entries were held meanwhile and are delivered now",
+                "journald at {} was unreachable for {:.1} s; {} entries were held meanwhile and are \
+                 delivered now, {redelivered} of them sent again because journald may have lost them \
+                 (marked REDELIVERED=1)",
                 self.path.display(),
                 now.duration_since(since).as_secs_f64(),
                 self.held_while_down
@@ -282,11 +369,23 @@ impl JournaldSink {
     }
 }
 
-/// Sends one entry: a datagram, or a sealed memfd when it is too large for one.
-fn send(socket: &UnixDatagram, data: &[u8]) -> io::Result<()> {
+/// Bytes of our datagrams journald has not read yet (SIOCOUTQ).
+fn unread_bytes(socket: &UnixDatagram) -> io::Result<usize> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: TIOCOUTQ (= SIOCOUTQ) writes one c_int.
+    let rc = unsafe { libc::ioctl(socket.as_raw_fd(), libc::TIOCOUTQ, &mut n) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n.max(0) as usize)
+}
+
+/// Sends one entry: a datagram, or a sealed memfd when it is too large for one. Returns the
+/// bytes the datagram carried.
+fn send(socket: &UnixDatagram, data: &[u8]) -> io::Result<usize> {
     match socket.send(data) {
-        Ok(_) => Ok(()),
-        Err(e) if e.raw_os_error() == Some(libc::EMSGSIZE) => send_memfd(socket, data),
+        Ok(n) => Ok(n),
+        Err(e) if e.raw_os_error() == Some(libc::EMSGSIZE) => send_memfd(socket, data).map(|()| 0),
         Err(e) => Err(e),
     }
 }

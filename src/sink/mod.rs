@@ -87,6 +87,19 @@ pub struct DeliveryStats {
     pub undelivered: u64,
 }
 
+/// `v` in decimal, written into `buf`: a number for a field without allocating.
+pub fn decimal(buf: &mut [u8; 20], mut v: u64) -> &str {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            return std::str::from_utf8(&buf[i..]).expect("ASCII digits");
+        }
+    }
+}
+
 pub enum Sink {
     Journald(journald::JournaldSink),
     Syslog(syslog::SyslogSink),

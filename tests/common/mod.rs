@@ -133,6 +133,20 @@ impl Journal {
         }
     }
 
+    /// Kills journald (SIGKILL): what sits unread in its socket queue is lost.
+    pub fn kill(&mut self) {
+        self.keepalive = None;
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts journald again after [`Journal::kill`] or [`Journal::stop`].
+    pub fn start_again(&mut self) {
+        self.spawn();
+    }
+
     /// Starts journald again in the same namespace.
     pub fn restart(&mut self) {
         self.stop();
@@ -141,6 +155,12 @@ impl Journal {
 
     /// Every entry in the namespace, as JSON objects.
     pub fn entries(&self) -> Vec<Fields> {
+        self.matching(&[])
+    }
+
+    /// The entries matching journalctl field matches such as `LISTENER_EVENT=notice`
+    /// (journald's index answers these without reading every entry).
+    pub fn matching(&self, matches: &[&str]) -> Vec<Fields> {
         let out = Command::new("journalctl")
             .args([
                 &format!("--namespace={}", self.name),
@@ -149,6 +169,7 @@ impl Journal {
                 "--no-pager",
                 "--all",
             ])
+            .args(matches)
             .output()
             .expect("run journalctl");
         String::from_utf8_lossy(&out.stdout)
@@ -215,6 +236,25 @@ pub fn text(e: &Fields, key: &str) -> String {
         Some(other) => other.to_string(),
         None => String::new(),
     }
+}
+
+/// Line entries once each: an entry sent again after a journald crash (`REDELIVERED=1`) of a
+/// line already present is left out. Panics on an unmarked duplicate.
+pub fn unique_lines(entries: &[Fields]) -> Vec<Fields> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for e in entries
+        .iter()
+        .filter(|e| text(e, "LISTENER_EVENT") == "line")
+    {
+        let key = (text(e, "CONNECTION_ID"), text(e, "LINE_NUMBER"));
+        if seen.insert(key.clone()) {
+            out.push(e.clone());
+        } else {
+            assert_eq!(text(e, "REDELIVERED"), "1", "an unmarked duplicate: {e:?}");
+        }
+    }
+    out
 }
 
 pub fn lines_of(entries: &[Fields]) -> Vec<String> {
