@@ -586,3 +586,41 @@ fn journald_killed_mid_stream_every_line_read_reaches_the_journal() {
         .unwrap();
     println!("{}", text(notice, "MESSAGE"));
 }
+
+#[test]
+fn a_stalled_journald_stops_the_reading_instead_of_growing_memory() {
+    need_journald!("a_stalled_journald_stops_the_reading_instead_of_growing_memory");
+    let journal = Journal::start();
+    let daemon = Daemon::start(&test_config(Some(&journal), "max_lines_per_sec = 0\n"));
+    let mut s = daemon.connect();
+    send(&mut s, b"before the stall\n");
+    journal.wait_for("the first line", |e| lines_of(e).len() == 1);
+    journal.pause();
+    // Write without blocking until the kernel says no: that only happens if the daemon
+    // stopped reading. 64 MB without a refusal means it read (and held) everything.
+    s.set_nonblocking(true).unwrap();
+    let line = [b"x".repeat(99), b"\n".to_vec()].concat();
+    let (mut written, limit) = (0usize, 64 << 20);
+    while written < limit {
+        match s.write(&line[written % line.len()..]) {
+            Ok(n) => written += n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let hwm_kb = daemon.status_kb("VmHWM");
+    println!("client blocked after {written} bytes; daemon peak RSS {hwm_kb} kB");
+    assert!(
+        written < limit,
+        "the daemon kept reading while journald took nothing"
+    );
+    assert!(hwm_kb < 32 * 1024, "peak RSS {hwm_kb} kB");
+    // Once journald runs again, every line arrives.
+    journal.resume();
+    s.set_nonblocking(false).unwrap();
+    let rest = (line.len() - written % line.len()) % line.len();
+    send(&mut s, &line[line.len() - rest..]);
+    let total_lines = 1 + (written + rest) / line.len();
+    let entries = journal.wait_for("every line", |e| unique_lines(e).len() >= total_lines);
+    assert_eq!(unique_lines(&entries).len(), total_lines);
+}

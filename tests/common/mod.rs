@@ -142,6 +142,19 @@ impl Journal {
         }
     }
 
+    /// Freezes journald (SIGSTOP): a sink that takes nothing.
+    pub fn pause(&self) {
+        if let Some(child) = &self.child {
+            unsafe { libc::kill(child.id() as i32, libc::SIGSTOP) };
+        }
+    }
+
+    pub fn resume(&self) {
+        if let Some(child) = &self.child {
+            unsafe { libc::kill(child.id() as i32, libc::SIGCONT) };
+        }
+    }
+
     /// Starts journald again after [`Journal::kill`] or [`Journal::stop`].
     pub fn start_again(&mut self) {
         self.spawn();
@@ -394,6 +407,16 @@ impl Daemon {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// A value from /proc/PID/status in kB, such as `VmRSS` or `VmHWM`.
+    pub fn status_kb(&self, key: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+            .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {key} in /proc/PID/status"))
     }
 
     /// Rewrites the config file and sends SIGHUP.
