@@ -119,12 +119,9 @@ impl Framer {
 
     /// Appends `data` to the line in progress, emitting full pieces as the limit is passed.
     fn accumulate(&mut self, mut data: &[u8], emit: &mut impl FnMut(Frame<'_>)) {
-        while !data.is_empty() {
-            let room = self.max_line_length + 1 - self.buf.len();
-            let take = room.min(data.len());
-            self.buf.extend_from_slice(&data[..take]);
-            data = &data[take..];
-            if self.buf.len() > self.max_line_length {
+        loop {
+            // More than the limit is held (also after a reload lowered the limit): emit pieces.
+            while self.buf.len() > self.max_line_length {
                 let n = split_point(&self.buf, self.max_line_length);
                 self.parts += 1;
                 emit(Frame {
@@ -135,6 +132,13 @@ impl Framer {
                 });
                 self.buf.drain(..n);
             }
+            if data.is_empty() {
+                return;
+            }
+            let room = self.max_line_length + 1 - self.buf.len();
+            let take = room.min(data.len());
+            self.buf.extend_from_slice(&data[..take]);
+            data = &data[take..];
         }
     }
 
@@ -316,6 +320,17 @@ mod tests {
             assert!(framer.buffered() <= 101);
         }
         assert_eq!(pieces, 10_000 - 1);
+    }
+
+    #[test]
+    fn a_lower_limit_applies_to_the_line_in_progress() {
+        let mut framer = Framer::new(Framing::Line, 100);
+        let mut got = Vec::new();
+        framer.push(&[b'a'; 50], |f| got.push(f.bytes.len()));
+        framer.reconfigure(Framing::Line, 8);
+        framer.push(b"bb\n", |f| got.push(f.bytes.len()));
+        assert_eq!(got, [8, 8, 8, 8, 8, 8, 4]);
+        assert_eq!(framer.buffered(), 0);
     }
 
     #[test]
