@@ -1,0 +1,205 @@
+//! The load generator: a burst of numbered lines, idle connections, connect–send–close churn,
+//! and the journald limit probe.
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::os::unix::net::UnixDatagram;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::util::{self, push_line, realtime_us};
+
+pub struct BurstResult {
+    /// When the first client started connecting, µs since the epoch.
+    pub start_us: u64,
+    pub send_secs: f64,
+    pub errors: u64,
+}
+
+/// `clients` connections at once, each sending `lines` numbered lines as fast as TCP takes
+/// them, then closing.
+pub fn burst(port: u16, clients: u32, lines: u32, tag: u32) -> BurstResult {
+    let start_us = realtime_us();
+    let t0 = Instant::now();
+    let handles: Vec<_> = (0..clients)
+        .map(|c| {
+            std::thread::spawn(move || {
+                let mut data = Vec::with_capacity(lines as usize * util::LINE_LEN);
+                for n in 1..=lines {
+                    push_line(&mut data, tag, c, n);
+                }
+                let mut stream = util::connect_from(port, c as usize)?;
+                stream.write_all(&data)?;
+                stream.flush()?;
+                Ok::<(), std::io::Error>(())
+            })
+        })
+        .collect();
+    let mut errors = 0;
+    for h in handles {
+        match h.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                eprintln!("tlbench: burst client: {e}");
+                errors += 1;
+            }
+            Err(_) => errors += 1,
+        }
+    }
+    BurstResult {
+        start_us,
+        send_secs: t0.elapsed().as_secs_f64(),
+        errors,
+    }
+}
+
+/// Opens `count` connections and holds them; returns them (dropping closes them all).
+pub fn idle(port: u16, count: usize) -> (Vec<TcpStream>, u64) {
+    let mut held = Vec::with_capacity(count);
+    let mut errors = 0;
+    for n in 0..count {
+        match util::connect_from(port, n) {
+            Ok(s) => held.push(s),
+            Err(e) => {
+                errors += 1;
+                if errors <= 3 {
+                    eprintln!("tlbench: idle connection {n}: {e}");
+                }
+            }
+        }
+    }
+    (held, errors)
+}
+
+pub struct ChurnResult {
+    pub start_us: u64,
+    /// Connections that connected and sent their line: (client thread, lines sent).
+    pub sent: Vec<u32>,
+    pub errors: u64,
+    pub secs: f64,
+}
+
+/// `threads` clients, each connecting, sending one numbered line and closing, over and over,
+/// for `duration`.
+pub fn churn(port: u16, threads: u32, duration: Duration, tag: u32) -> ChurnResult {
+    let stop = Arc::new(AtomicBool::new(false));
+    let start_us = realtime_us();
+    let t0 = Instant::now();
+    let handles: Vec<_> = (0..threads)
+        .map(|c| {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut sent = 0u32;
+                let mut errors = 0u64;
+                let mut line = Vec::with_capacity(util::LINE_LEN);
+                let mut n = c as usize;
+                while !stop.load(Ordering::Relaxed) {
+                    line.clear();
+                    push_line(&mut line, tag, c, sent + 1);
+                    n += threads as usize;
+                    match util::connect_from(port, n).and_then(|mut s| s.write_all(&line)) {
+                        Ok(()) => sent += 1,
+                        Err(_) => {
+                            errors += 1;
+                            std::thread::sleep(Duration::from_millis(1));
+                        }
+                    }
+                }
+                (sent, errors)
+            })
+        })
+        .collect();
+    std::thread::sleep(duration);
+    stop.store(true, Ordering::Relaxed);
+    let mut result = ChurnResult {
+        start_us,
+        sent: Vec::new(),
+        errors: 0,
+        secs: 0.0,
+    };
+    for h in handles {
+        let (sent, errors) = h.join().unwrap_or((0, 0));
+        result.sent.push(sent);
+        result.errors += errors;
+    }
+    result.secs = t0.elapsed().as_secs_f64();
+    result
+}
+
+pub struct ProbeResult {
+    pub start_us: u64,
+    pub entries: u64,
+    /// The sender thread's own CPU time (getrusage RUSAGE_THREAD), µs.
+    pub cpu_us: u64,
+    pub secs: f64,
+}
+
+fn field(out: &mut Vec<u8>, key: &str, value: &[u8]) {
+    out.extend_from_slice(key.as_bytes());
+    out.push(b'=');
+    out.extend_from_slice(value);
+    out.push(b'\n');
+}
+
+fn rusage_us() -> u64 {
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
+    let us = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
+    us(ru.ru_utime) + us(ru.ru_stime)
+}
+
+/// The journald limit probe: the burst's lines as the entries tcp-listener would write
+/// (same fields, same sizes), sent straight to the journal socket by one thread with
+/// blocking sends: the ceiling no TCP logger in front of this journald can pass.
+pub fn probe(socket: &Path, clients: u32, lines: u32, tag: u32) -> ProbeResult {
+    let sock = UnixDatagram::unbound().expect("unix datagram socket");
+    sock.connect(socket).expect("connect to the journal socket");
+    let mut entry = Vec::with_capacity(512);
+    let mut line = Vec::with_capacity(util::LINE_LEN);
+    let cpu0 = rusage_us();
+    let start_us = realtime_us();
+    let t0 = Instant::now();
+    let mut entries = 0;
+    for n in 1..=lines {
+        for c in 0..clients {
+            line.clear();
+            push_line(&mut line, tag, c, n);
+            let port = 40000 + c;
+            entry.clear();
+            let mut message = format!("127.0.0.{}:{port}: ", 2 + c).into_bytes();
+            message.extend_from_slice(&line[..line.len() - 1]);
+            field(&mut entry, "MESSAGE", &message);
+            field(&mut entry, "PRIORITY", b"6");
+            field(&mut entry, "SYSLOG_IDENTIFIER", b"tcp-listener");
+            field(&mut entry, "SYSLOG_FACILITY", b"3");
+            field(&mut entry, "LISTENER_EVENT", b"line");
+            field(
+                &mut entry,
+                "REMOTE_ADDR",
+                format!("127.0.0.{}", 2 + c).as_bytes(),
+            );
+            field(&mut entry, "REMOTE_PORT", port.to_string().as_bytes());
+            field(&mut entry, "CONNECTION_ID", (c + 1).to_string().as_bytes());
+            field(&mut entry, "LINE_NUMBER", n.to_string().as_bytes());
+            loop {
+                match sock.send(&entry) {
+                    Ok(_) => break,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                        std::thread::sleep(Duration::from_micros(100))
+                    }
+                    Err(e) => panic!("probe: send to the journal: {e}"),
+                }
+            }
+            entries += 1;
+        }
+    }
+    ProbeResult {
+        start_us,
+        entries,
+        cpu_us: rusage_us() - cpu0,
+        secs: t0.elapsed().as_secs_f64(),
+    }
+}
