@@ -31,6 +31,41 @@ pub fn escape(bytes: &[u8]) -> String {
     out
 }
 
+/// The bytes that [`escape`] was given: undoes `\\`, `\xNN` and `\u{...}`. Text that
+/// `escape` cannot have produced (a lone backslash, a bad escape) is returned as `None`.
+pub fn unescape(text: &str) -> Option<Vec<u8>> {
+    let b = text.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'\\' {
+            out.push(b[i]);
+            i += 1;
+            continue;
+        }
+        match b.get(i + 1)? {
+            b'\\' => {
+                out.push(b'\\');
+                i += 2;
+            }
+            b'x' => {
+                let hex = text.get(i + 2..i + 4)?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 4;
+            }
+            b'u' => {
+                let rest = text.get(i + 2..)?.strip_prefix('{')?;
+                let end = rest.find('}')?;
+                let c = char::from_u32(u32::from_str_radix(&rest[..end], 16).ok()?)?;
+                out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+                i += 3 + end + 1;
+            }
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
 fn push_char(out: &mut String, c: char) {
     match c {
         '\\' => out.push_str("\\\\"),
@@ -54,7 +89,7 @@ fn push_char(out: &mut String, c: char) {
 
 #[cfg(test)]
 mod tests {
-    use super::escape;
+    use super::{escape, unescape};
 
     #[test]
     fn printable_text_is_unchanged() {
@@ -83,6 +118,20 @@ mod tests {
     #[test]
     fn backslash_is_doubled_so_escapes_cannot_be_forged() {
         assert_eq!(escape(b"C:\\x1b"), "C:\\\\x1b");
+    }
+
+    #[test]
+    fn unescape_gives_the_bytes_back() {
+        for bytes in [
+            &b"plain"[..],
+            b"\x1b[2J\0\xff\xfe \\x41 \\",
+            "a\u{202e}b\u{2028}\u{9b}\t\x7f".as_bytes(),
+            b"cut \xe6\x97",
+        ] {
+            assert_eq!(unescape(&escape(bytes)).as_deref(), Some(bytes));
+        }
+        assert_eq!(unescape("lone \\"), None);
+        assert_eq!(unescape("\\q"), None);
     }
 
     #[test]
