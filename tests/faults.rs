@@ -1,0 +1,861 @@
+//! The fault suite (issue 4): hostile input and faults on loopback, against the real daemon
+//! and a real journald namespace. Each case prints what it sent and what reached the journal
+//! (`cargo test --test faults -- --nocapture`), is bounded in time and count, and stops by
+//! itself. Nothing here sleeps to synchronise: it waits on what it can observe, with deadlines.
+//!
+//! Case 2 of the issue (journald killed and restarted mid-stream) is
+//! `journald_killed_mid_stream_every_line_read_reaches_the_journal` in tests/journal.rs, which
+//! prints the lines sent and logged per client and the daemon's "unreachable for" notice.
+
+mod common;
+
+use std::io::Write;
+use std::net::{Shutdown, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use tcp_listener::escape::unescape;
+
+macro_rules! need_journald {
+    ($name:expr) => {
+        if !journald_available($name) {
+            return;
+        }
+    };
+}
+
+fn send(stream: &mut TcpStream, data: &[u8]) {
+    stream.write_all(data).expect("send to the daemon");
+}
+
+/// CPU time (user + system) the process has used, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after.split(' ').collect();
+    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+fn clock_ticks_per_sec() -> u64 {
+    (unsafe { libc::sysconf(libc::_SC_CLK_TCK) }) as u64
+}
+
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+/// Sets RLIMIT_NOFILE (soft and hard) of process `pid` (0 = this process).
+fn set_nofile(pid: u32, n: u64) {
+    let limit = libc::rlimit {
+        rlim_cur: n,
+        rlim_max: n,
+    };
+    let rc = unsafe {
+        libc::prlimit(
+            pid as libc::pid_t,
+            libc::RLIMIT_NOFILE,
+            &limit,
+            std::ptr::null_mut(),
+        )
+    };
+    assert_eq!(rc, 0, "prlimit: {}", std::io::Error::last_os_error());
+}
+
+/// This process's RLIMIT_NOFILE soft limit.
+fn nofile() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    limit.rlim_cur
+}
+
+/// The entries of one event, e.g. `disconnected`.
+fn events<'a>(entries: &'a [Fields], event: &str) -> Vec<&'a Fields> {
+    entries
+        .iter()
+        .filter(|e| text(e, "LISTENER_EVENT") == event)
+        .collect()
+}
+
+/// A connection's line entries, in LINE_NUMBER order (each once).
+fn lines_of_connection(entries: &[Fields], connection_id: &str) -> Vec<Fields> {
+    let mut mine: Vec<Fields> = unique_lines(entries)
+        .into_iter()
+        .filter(|e| text(e, "CONNECTION_ID") == connection_id)
+        .collect();
+    mine.sort_by_key(|e| text(e, "LINE_NUMBER").parse::<u64>().unwrap());
+    mine
+}
+
+/// The bytes a line entry stands for: its MESSAGE without the `peer: ` prefix and the
+/// `[continued]`/`[partial]` marks, unescaped.
+fn entry_bytes(e: &Fields) -> Vec<u8> {
+    let message = text(e, "MESSAGE");
+    let (_, mut body) = message
+        .split_once(": ")
+        .unwrap_or_else(|| panic!("no peer in {message:?}"));
+    if text(e, "LINE_CONTINUED") == "1" {
+        body = body.strip_suffix(" [continued]").expect("[continued] mark");
+    }
+    if text(e, "LINE_PARTIAL") == "1" {
+        body = body.strip_suffix(" [partial]").expect("[partial] mark");
+    }
+    unescape(body).unwrap_or_else(|| panic!("not escape()'s output: {body:?}"))
+}
+
+/// The lines of `data` as the README documents them: LF, CRLF or a lone CR ends a line and
+/// is not logged; an unended last line is partial.
+fn documented_lines(data: &[u8]) -> Vec<Line> {
+    let mut lines = Vec::new();
+    let mut cur = Vec::new();
+    let mut i = 0;
+    while i < data.len() {
+        match data[i] {
+            b'\n' => lines.push((std::mem::take(&mut cur), false)),
+            b'\r' => {
+                lines.push((std::mem::take(&mut cur), false));
+                if data.get(i + 1) == Some(&b'\n') {
+                    i += 1;
+                }
+            }
+            b => cur.push(b),
+        }
+        i += 1;
+    }
+    if !cur.is_empty() {
+        lines.push((cur, true));
+    }
+    lines
+}
+
+/// A line's bytes and whether it is partial.
+type Line = (Vec<u8>, bool);
+
+/// Joins the pieces of split lines: (bytes, partial) per line, and the sizes of its pieces.
+fn joined_lines(entries: &[Fields]) -> (Vec<Line>, Vec<Vec<usize>>) {
+    let (mut lines, mut sizes) = (Vec::new(), Vec::new());
+    let (mut cur, mut cur_sizes) = (Vec::new(), Vec::new());
+    for e in entries {
+        let bytes = entry_bytes(e);
+        cur_sizes.push(bytes.len());
+        cur.extend_from_slice(&bytes);
+        if text(e, "LINE_CONTINUED") != "1" {
+            lines.push((std::mem::take(&mut cur), text(e, "LINE_PARTIAL") == "1"));
+            sizes.push(std::mem::take(&mut cur_sizes));
+        }
+    }
+    assert!(cur.is_empty(), "a line's last piece is missing");
+    (lines, sizes)
+}
+
+/// The disconnect entry of the connection from local `port`.
+fn disconnect_of(entries: &[Fields], port: u16) -> Option<&Fields> {
+    entries.iter().find(|e| {
+        text(e, "LISTENER_EVENT") == "disconnected" && text(e, "REMOTE_PORT") == port.to_string()
+    })
+}
+
+/// Case 1: N clients × M lines at full speed, SIGTERM while in flight. For each client, the
+/// bytes the daemon read (BYTES_RECEIVED of its disconnect entry) are exactly the lines in the
+/// journal, numbered without a gap, the last one perhaps `[partial]`.
+#[test]
+fn case1_sigterm_mid_stream_every_line_read_is_in_the_journal() {
+    need_journald!("case1_sigterm_mid_stream_every_line_read_is_in_the_journal");
+    let journal = Journal::start();
+    let mut daemon = Daemon::start(&test_config(Some(&journal), "max_lines_per_sec = 0\n"));
+    let clients = 8;
+    let max_lines = 20_000u64;
+    let stop = Arc::new(AtomicBool::new(false));
+    let senders: Vec<_> = (0..clients)
+        .map(|c| {
+            let mut s = daemon.connect();
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let port = s.local_addr().unwrap().port();
+                // Batches of lines per write, numbered from 1; count what the kernel took.
+                let mut next = 1u64;
+                let mut sent_bytes = 0u64;
+                'outer: while next <= max_lines && !stop.load(Ordering::Relaxed) {
+                    let mut batch = String::new();
+                    for _ in 0..50 {
+                        batch.push_str(&format!("client {c} line {next}\n"));
+                        next += 1;
+                    }
+                    let mut data = batch.as_bytes();
+                    while !data.is_empty() {
+                        match s.write(data) {
+                            Ok(n) => {
+                                sent_bytes += n as u64;
+                                data = &data[n..];
+                            }
+                            Err(_) => break 'outer,
+                        }
+                    }
+                }
+                (port, sent_bytes)
+            })
+        })
+        .collect();
+    wait_until(Duration::from_secs(15), "lines in flight", || {
+        (journal
+            .matching(&["LISTENER_EVENT=line", "-n", "2000"])
+            .len()
+            >= 2000)
+            .then_some(())
+    });
+    daemon.signal(libc::SIGTERM);
+    let status = daemon.wait_exit(Duration::from_secs(5));
+    stop.store(true, Ordering::Relaxed);
+    assert_eq!(status.code(), Some(0));
+    let sent: Vec<(u16, u64)> = senders.into_iter().map(|h| h.join().unwrap()).collect();
+    let entries = journal.wait_for("every disconnect and the summary", |e| {
+        events(e, "disconnected").len() == clients
+            && e.iter()
+                .any(|e| text(e, "MESSAGE").starts_with("stopping: served"))
+    });
+    let undelivered: Vec<String> = daemon
+        .stderr_lines()
+        .into_iter()
+        .filter(|l| l.contains("could not be delivered"))
+        .collect();
+    let mut total = (0u64, 0u64, 0usize);
+    for (c, (port, sent_bytes)) in sent.iter().enumerate() {
+        let bye = disconnect_of(&entries, *port).expect("a disconnect entry");
+        let read: u64 = text(bye, "BYTES_RECEIVED").parse().unwrap();
+        let logged: usize = text(bye, "LINES_LOGGED").parse().unwrap();
+        let mine = lines_of_connection(&entries, &text(bye, "CONNECTION_ID"));
+        let partial = mine.last().is_some_and(|e| text(e, "LINE_PARTIAL") == "1");
+        println!(
+            "case 1 client {c}: sent {sent_bytes} bytes; daemon read {read} bytes; \
+             {logged} lines logged, {} in the journal{}",
+            mine.len(),
+            if partial { " (the last [partial])" } else { "" }
+        );
+        total = (total.0 + sent_bytes, total.1 + read, total.2 + mine.len());
+        assert!(read <= *sent_bytes);
+        assert_eq!(mine.len(), logged, "client {c}: every line logged is there");
+        // Gapless, in order, and exactly the bytes the daemon read.
+        let mut bytes = 0u64;
+        for (i, e) in mine.iter().enumerate() {
+            let n = i as u64 + 1;
+            assert_eq!(text(e, "LINE_NUMBER"), n.to_string());
+            let want = format!("client {c} line {n}");
+            let got = String::from_utf8(entry_bytes(e)).unwrap();
+            if text(e, "LINE_PARTIAL") == "1" {
+                assert_eq!(i + 1, mine.len(), "only the last line can be partial");
+                assert!(
+                    want.starts_with(&got),
+                    "{got:?} is not a prefix of {want:?}"
+                );
+                bytes += got.len() as u64;
+            } else {
+                assert_eq!(got, want);
+                bytes += got.len() as u64 + 1;
+            }
+        }
+        assert_eq!(bytes, read, "client {c}: the journal holds what was read");
+    }
+    println!(
+        "case 1 total: sent {} bytes, read {} bytes, {} lines in the journal; {} undelivered reports",
+        total.0,
+        total.1,
+        total.2,
+        undelivered.len()
+    );
+    assert!(undelivered.is_empty(), "{undelivered:?}");
+    assert!(total.1 < total.0, "SIGTERM came while data was in flight");
+}
+
+/// Case 3: 5 × max_connections clients connecting at once, again and again. The clients being
+/// served keep being served, the rest are closed at once, the refusal warnings are rate
+/// limited (5 per 10 s, then a summary) and add up, memory stays bounded.
+#[test]
+fn case3_connection_flood_is_refused_at_once_and_served_clients_keep_going() {
+    need_journald!("case3_connection_flood_is_refused_at_once_and_served_clients_keep_going");
+    let journal = Journal::start();
+    let max = 16;
+    let daemon = Daemon::start(&test_config(
+        Some(&journal),
+        &format!("max_connections = {max}\nbacklog = 1024\n"),
+    ));
+    let mut served: Vec<TcpStream> = (0..max).map(|_| daemon.connect()).collect();
+    for (k, s) in served.iter_mut().enumerate() {
+        send(s, format!("served {k} round 0\n").as_bytes());
+    }
+    journal.wait_for("the served clients' first lines", |e| {
+        lines_of(e).len() == max
+    });
+    let rss_before = daemon.status_kb("VmRSS");
+    let rounds = 20;
+    let flood = 5 * max;
+    let started = Instant::now();
+    let mut slowest_close = Duration::ZERO;
+    for round in 1..=rounds {
+        let t = Instant::now();
+        let mut refused: Vec<TcpStream> = (0..flood).map(|_| daemon.connect()).collect();
+        for r in &mut refused {
+            assert!(
+                closed_by_server(r, Duration::from_secs(5)),
+                "round {round}: a client over the limit is closed"
+            );
+        }
+        slowest_close = slowest_close.max(t.elapsed());
+        for (k, s) in served.iter_mut().enumerate() {
+            send(s, format!("served {k} round {round}\n").as_bytes());
+        }
+        journal.wait_for("the served clients' lines", |e| {
+            lines_of(e).len() == max * (round + 1)
+        });
+    }
+    let flood_time = started.elapsed();
+    let hwm = daemon.status_kb("VmHWM");
+    // The refusals past the first 5 are summed up once the 10 s window ends.
+    let total = rounds * flood;
+    let entries = wait_until(Duration::from_secs(20), "the refusal summary", || {
+        let e = journal.matching(&["LISTENER_EVENT=refused"]);
+        let individual = e
+            .iter()
+            .filter(|e| !text(e, "REMOTE_ADDR").is_empty())
+            .count();
+        let summed: usize = e
+            .iter()
+            .map(|e| text(e, "REFUSED_COUNT").parse::<usize>().unwrap_or(0))
+            .sum();
+        (individual + summed == total).then_some(e)
+    });
+    let individual = entries
+        .iter()
+        .filter(|e| !text(e, "REMOTE_ADDR").is_empty())
+        .count();
+    let summaries: Vec<String> = entries
+        .iter()
+        .filter(|e| text(e, "REMOTE_ADDR").is_empty())
+        .map(|e| text(e, "MESSAGE"))
+        .collect();
+    let lines = lines_of(&journal.ours());
+    println!(
+        "case 3: {rounds} rounds of {flood} connections at once against max_connections = {max} \
+         in {flood_time:?} (slowest round closed all in {slowest_close:?}); the {max} served \
+         clients sent {} lines, the journal has {}; refused {total}: {individual} warnings + \
+         {summaries:?}; RSS {rss_before} kB before, peak {hwm} kB",
+        max * (rounds + 1),
+        lines.len()
+    );
+    let windows = flood_time.as_secs() as usize / 10 + 1;
+    assert!(individual <= 5 * windows, "{individual} refusal warnings");
+    assert!(summaries.len() <= windows);
+    assert_eq!(lines.len(), max * (rounds + 1));
+    assert!(hwm < 32 * 1024, "peak RSS {hwm} kB");
+}
+
+/// Case 4: slowloris. 10,000 idle connections with `idle_timeout_secs = 2`: all are closed by
+/// the daemon on time, memory stays bounded, and a new client is served afterwards.
+#[test]
+fn case4_ten_thousand_idle_connections_are_closed_on_time() {
+    need_journald!("case4_ten_thousand_idle_connections_are_closed_on_time");
+    let n = 10_000;
+    // The clients' ends live in this process, the daemon's in the daemon, which inherits the
+    // limit. Raising a hard limit needs root, which a journald test has.
+    if nofile() < n as u64 + 1000 {
+        set_nofile(0, n as u64 + 1000);
+    }
+    let journal = Journal::start();
+    let timeout = 2;
+    let daemon = Daemon::start(&test_config(
+        Some(&journal),
+        &format!(
+            "max_connections = {}\nbacklog = 4096\nidle_timeout_secs = {timeout}\n",
+            n + 10
+        ),
+    ));
+    let started = Instant::now();
+    let mut idle: Vec<TcpStream> = (0..n).map(|_| daemon.connect()).collect();
+    let connected_in = started.elapsed();
+    // Every one accepted (and so holding daemon memory) before measuring.
+    wait_until(Duration::from_secs(30), "all connections accepted", || {
+        (open_fds(daemon.pid()) >= n).then_some(())
+    });
+    let rss = daemon.status_kb("VmRSS");
+    let fds = open_fds(daemon.pid());
+    // The first connection is the one idle longest; it must not go before its time.
+    let closed = closed_by_server(&mut idle[0], Duration::from_secs(timeout + 10));
+    let first_closed_after = started.elapsed();
+    assert!(closed, "the first idle connection was not closed");
+    assert!(
+        first_closed_after >= Duration::from_millis(timeout * 1000 - 100),
+        "closed too early: {first_closed_after:?}"
+    );
+    let deadline = started + connected_in + Duration::from_secs(timeout + 15);
+    let mut still_open = 0;
+    for s in idle.iter_mut().skip(1) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if !closed_by_server(s, left.max(Duration::from_millis(1))) {
+            still_open += 1;
+        }
+    }
+    let all_closed_after = started.elapsed();
+    drop(idle);
+    // A new client is served.
+    let mut s = daemon.connect();
+    send(&mut s, b"after ten thousand idle ones\n");
+    let entries = wait_until(Duration::from_secs(30), "the new client's line", || {
+        let e = journal.matching(&["LISTENER_EVENT=line"]);
+        (e.len() == 1).then_some(e)
+    });
+    assert!(text(&entries[0], "MESSAGE").ends_with(": after ten thousand idle ones"));
+    let byes = wait_until(Duration::from_secs(30), "every disconnect entry", || {
+        let e = journal.matching(&["LISTENER_EVENT=disconnected"]);
+        (e.len() >= n).then_some(e)
+    });
+    let idle_byes = byes
+        .iter()
+        .filter(|e| text(e, "DISCONNECT_REASON") == format!("idle for {timeout} s"))
+        .count();
+    println!(
+        "case 4: {n} idle connections opened in {connected_in:?}; daemon {fds} fds, RSS {rss} kB \
+         ({} bytes per connection); first closed after {first_closed_after:?}, all after \
+         {all_closed_after:?}, {still_open} still open; journal: {idle_byes} `idle for {timeout} s` \
+         disconnects, the new client's line arrived",
+        rss * 1024 / n as u64
+    );
+    assert_eq!(still_open, 0, "connections not closed by the daemon");
+    assert_eq!(idle_byes, n);
+    assert!(rss < 64 * 1024, "RSS with {n} connections: {rss} kB");
+}
+
+/// A deterministic generator of garbage.
+fn garbage(len: usize, mut seed: u64) -> Vec<u8> {
+    (0..len)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 24) as u8
+        })
+        .collect()
+}
+
+/// Case 5: garbage. Random bytes, NUL, ANSI escapes, invalid UTF-8, a 1 MB line and CR-only
+/// lines: every entry is escaped text, lines are split as documented and, unescaped and
+/// joined, are exactly what was sent; a well-behaved client alongside loses nothing.
+#[test]
+fn case5_garbage_is_escaped_and_split_as_documented_and_others_are_unaffected() {
+    need_journald!("case5_garbage_is_escaped_and_split_as_documented_and_others_are_unaffected");
+    let journal = Journal::start();
+    let max_line = 4096;
+    let daemon = Daemon::start(&test_config(
+        Some(&journal),
+        &format!("max_line_length = {max_line}\n"),
+    ));
+    let mut sent = Vec::new();
+    sent.extend_from_slice(&garbage(64 * 1024, 0x9e37_79b9_7f4a_7c15));
+    sent.extend_from_slice(b"\nNUL\0in\0the\0middle\n\x1b[2J\x1b[H\x1b]0;title\x07\x1b[31mred\n");
+    sent.extend_from_slice(
+        b"invalid \xff\xfe \xc3\x28 \xe6\x97 \xf0\x9f\n\xed\xa0\x80 surrogate\n",
+    );
+    sent.extend_from_slice(b"csi \xc2\x9b31m bidi \xe2\x80\xae reversed \\x41 not an escape\n");
+    let mut big: Vec<u8> = (0..1 << 20).map(|i| b'a' + (i % 26) as u8).collect();
+    big[5000] = 0xc3; // a two-byte character across no boundary, and one that straddles 8192
+    big[5001] = 0xa9;
+    "€"
+        .as_bytes()
+        .iter()
+        .enumerate()
+        .for_each(|(i, &b)| big[8191 + i] = b);
+    sent.extend_from_slice(&big);
+    sent.extend_from_slice(b"\nonly\rcr\rlines\r\r");
+    sent.extend_from_slice(b"the end, unterminated");
+
+    let mut bad = daemon.connect();
+    let bad_port = bad.local_addr().unwrap().port();
+    let mut good = daemon.connect();
+    let good_port = good.local_addr().unwrap().port();
+    let good_lines = 500;
+    let good_thread = std::thread::spawn(move || {
+        for i in 1..=good_lines {
+            send(&mut good, format!("well-behaved line {i}\n").as_bytes());
+        }
+        good
+    });
+    for chunk in sent.chunks(7919) {
+        send(&mut bad, chunk);
+    }
+    bad.shutdown(Shutdown::Write).unwrap();
+    assert!(closed_by_server(&mut bad, Duration::from_secs(30)));
+    let good = good_thread.join().unwrap();
+    drop(good);
+    let entries = journal.wait_for("both disconnects", |e| {
+        disconnect_of(e, bad_port).is_some() && disconnect_of(e, good_port).is_some()
+    });
+    let bye = disconnect_of(&entries, bad_port).unwrap();
+    let mine = lines_of_connection(&entries, &text(bye, "CONNECTION_ID"));
+    // Every entry is escaped text: a JSON string (journald shows non-UTF-8 as an array of
+    // bytes), with no control character but TAB, and no piece longer than the limit.
+    for e in &mine {
+        assert!(e["MESSAGE"].is_string(), "not UTF-8: {:?}", e["MESSAGE"]);
+        let m = text(e, "MESSAGE");
+        assert!(
+            m.chars().all(|c| !c.is_control() || c == '\t'),
+            "a control character in {m:?}"
+        );
+        assert!(entry_bytes(e).len() <= max_line);
+    }
+    let (got, sizes) = joined_lines(&mine);
+    let want = documented_lines(&sent);
+    let pieces = mine
+        .iter()
+        .filter(|e| !text(e, "LINE_PART").is_empty())
+        .count();
+    let good_mine = unique_lines(&entries)
+        .into_iter()
+        .filter(|e| text(e, "REMOTE_PORT") == good_port.to_string())
+        .map(|e| String::from_utf8(entry_bytes(&e)).unwrap())
+        .collect::<Vec<_>>();
+    println!(
+        "case 5: garbage client sent {} bytes = {} lines by the documented rule; daemon read {}; \
+         journal has {} entries ({pieces} pieces of split lines) joining to {} lines; \
+         well-behaved client sent {good_lines} lines, journal has {}",
+        sent.len(),
+        want.len(),
+        text(bye, "BYTES_RECEIVED"),
+        mine.len(),
+        got.len(),
+        good_mine.len()
+    );
+    assert_eq!(text(bye, "BYTES_RECEIVED"), sent.len().to_string());
+    assert_eq!(got.len(), want.len());
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert!(
+            g == w,
+            "line {i} differs: {} vs {} bytes",
+            g.0.len(),
+            w.0.len()
+        );
+    }
+    // The 1 MB line: pieces of 4096 bytes, but the second ends before the euro sign that
+    // starts at byte 8191, which would be cut otherwise.
+    let big_line = got.iter().position(|(l, _)| l.len() == big.len()).unwrap();
+    let big_sizes = &sizes[big_line];
+    assert_eq!(big_sizes[..3], [4096, 4095, 4096]);
+    assert_eq!(big_sizes.len(), 257);
+    assert!(big_sizes.iter().all(|&n| n <= max_line));
+    assert!(text(mine.last().unwrap(), "MESSAGE").ends_with(": the end, unterminated [partial]"));
+    assert_eq!(
+        good_mine,
+        (1..=good_lines)
+            .map(|i| format!("well-behaved line {i}"))
+            .collect::<Vec<_>>()
+    );
+    // Still alive and serving.
+    let mut s = daemon.connect();
+    send(&mut s, b"still here\n");
+    journal.wait_for("a line after the garbage", |e| {
+        lines_of(e).iter().any(|l| l.ends_with(": still here"))
+    });
+}
+
+/// Case 6: 50 SIGHUP reloads under load, every fifth one invalid and the last one invalid
+/// too: no line lost, no crash, and the last valid configuration (max_line_length = 50) is
+/// the one in force afterwards.
+#[test]
+fn case6_sighup_storm_under_load_loses_no_line_and_keeps_the_last_valid_config() {
+    need_journald!("case6_sighup_storm_under_load_loses_no_line_and_keeps_the_last_valid_config");
+    let journal = Journal::start();
+    let valid = |max_line: usize, buffer: usize| {
+        test_config(
+            Some(&journal),
+            &format!(
+                "max_lines_per_sec = 0\nmax_line_length = {max_line}\nbuffer_size = {buffer}\n\
+                 idle_timeout_secs = 60\n"
+            ),
+        )
+    };
+    let daemon = Daemon::start(&valid(4096, 1024));
+    let clients = 4;
+    let max_lines = 20_000u64;
+    let stop = Arc::new(AtomicBool::new(false));
+    let senders: Vec<_> = (0..clients)
+        .map(|c| {
+            let mut s = daemon.connect();
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let port = s.local_addr().unwrap().port();
+                let mut n = 0u64;
+                while n < max_lines && !stop.load(Ordering::Relaxed) {
+                    let mut batch = String::new();
+                    for _ in 0..10 {
+                        n += 1;
+                        batch.push_str(&format!("client {c} line {n}\n"));
+                    }
+                    send(&mut s, batch.as_bytes());
+                    // Hold a steady load rather than a burst that ends before the storm does.
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                (s, port, n)
+            })
+        })
+        .collect();
+    journal.wait_for("the load", |e| lines_of(e).len() >= 100);
+    let reloads = 50;
+    let (mut good, mut bad) = (0, 0);
+    let started = Instant::now();
+    for i in 1..=reloads {
+        let config = if i % 5 == 0 {
+            bad += 1;
+            test_config(
+                Some(&journal),
+                &format!("max_line_length = \"reload {i}\"\n"),
+            )
+        } else if i == reloads - 1 {
+            good += 1;
+            valid(50, 512)
+        } else {
+            good += 1;
+            valid([64, 4096, 100][i % 3], [16, 4096, 1024][i % 3])
+        };
+        daemon.reload_with(&config);
+        // The daemon announces each reload on stderr too: wait for it before the next one,
+        // so that no two SIGHUPs merge and the file is not rewritten while it is read.
+        wait_until(Duration::from_secs(10), "the reload to be handled", || {
+            let lines = daemon.stderr_lines();
+            let done = lines
+                .iter()
+                .filter(|l| l.contains("configuration reloaded") || l.contains("reload failed"))
+                .count();
+            (done == i).then_some(())
+        });
+    }
+    let storm = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    let sent: Vec<(TcpStream, u16, u64)> = senders.into_iter().map(|h| h.join().unwrap()).collect();
+    let total: u64 = sent.iter().map(|(_, _, n)| n).sum();
+    let entries = journal.wait_for("every line sent", |e| unique_lines(e).len() as u64 >= total);
+    let unique = unique_lines(&entries);
+    for (c, (_, port, n)) in sent.iter().enumerate() {
+        let mine: Vec<String> = unique
+            .iter()
+            .filter(|e| text(e, "REMOTE_PORT") == port.to_string())
+            .map(|e| String::from_utf8(entry_bytes(e)).unwrap())
+            .collect();
+        println!(
+            "case 6 client {c}: sent {n} lines, the journal has {}",
+            mine.len()
+        );
+        assert_eq!(
+            mine,
+            (1..=*n)
+                .map(|i| format!("client {c} line {i}"))
+                .collect::<Vec<_>>(),
+            "client {c}"
+        );
+    }
+    let reloaded = events(&entries, "notice")
+        .iter()
+        .filter(|e| text(e, "MESSAGE").contains("configuration reloaded"))
+        .count();
+    let failed = events(&entries, "notice")
+        .iter()
+        .filter(|e| text(e, "MESSAGE").contains("reload failed"))
+        .count();
+    // The last valid configuration is in force, for an old connection and a new one.
+    let long: String = (0..120).map(|i| (b'a' + (i % 26) as u8) as char).collect();
+    let mut old = sent.into_iter().next().unwrap().0;
+    let mut new = daemon.connect();
+    send(&mut old, format!("{long}\n").as_bytes());
+    send(&mut new, format!("{long}\n").as_bytes());
+    let tail = format!(": {}", &long[100..]);
+    let entries = journal.wait_for("the long lines", |e| {
+        lines_of(e).iter().filter(|l| l.ends_with(&tail)).count() == 2
+    });
+    let pieces: Vec<Vec<usize>> = [&old, &new]
+        .iter()
+        .map(|s| {
+            let port = s.local_addr().unwrap().port().to_string();
+            unique_lines(&entries)
+                .iter()
+                .filter(|e| text(e, "REMOTE_PORT") == port && !text(e, "LINE_PART").is_empty())
+                .map(|e| entry_bytes(e).len())
+                .collect()
+        })
+        .collect();
+    println!(
+        "case 6: {reloads} SIGHUPs in {storm:?} ({good} valid, {bad} invalid); journal: {reloaded} \
+         `configuration reloaded`, {failed} `reload failed`; {total} lines sent, {} in the journal; \
+         a 120-byte line afterwards is logged in pieces of {pieces:?}",
+        unique.len()
+    );
+    assert_eq!((reloaded, failed), (good, bad));
+    assert_eq!(pieces, [[50, 50, 20], [50, 50, 20]]);
+    assert_eq!(
+        daemon
+            .stderr_lines()
+            .iter()
+            .filter(|l| l.contains("panick"))
+            .count(),
+        0
+    );
+}
+
+/// Case 7: `ulimit -n 64` with 200 clients. Accepting fails with EMFILE: the daemon backs off
+/// instead of spinning (CPU stays low), says so once, keeps serving the clients it has, and
+/// serves new clients once descriptors are free again.
+#[test]
+fn case7_out_of_file_descriptors_no_busy_loop_and_recovery() {
+    need_journald!("case7_out_of_file_descriptors_no_busy_loop_and_recovery");
+    let journal = Journal::start();
+    let daemon = Daemon::start(&test_config(
+        Some(&journal),
+        "max_connections = 1000\nbacklog = 512\n",
+    ));
+    let started = Instant::now();
+    // `ulimit -n 64` for the running daemon.
+    set_nofile(daemon.pid(), 64);
+    let fds_before = open_fds(daemon.pid());
+    let mut clients: Vec<TcpStream> = (0..200).map(|_| daemon.connect()).collect();
+    daemon.wait_stderr("cannot accept connections");
+    let fds = open_fds(daemon.pid());
+    // Hold the 200 clients (most of them waiting in the backlog) for a while, measuring.
+    let hold = Duration::from_secs(2);
+    let (t0, c0) = (Instant::now(), cpu_ticks(daemon.pid()));
+    std::thread::sleep(hold);
+    let (wall, cpu) = (t0.elapsed(), cpu_ticks(daemon.pid()) - c0);
+    let cpu_secs = cpu as f64 / clock_ticks_per_sec() as f64;
+    let ratio = cpu_secs / wall.as_secs_f64();
+    // A client it accepted is still served.
+    send(
+        &mut clients[0],
+        b"accepted before the limit, still served\n",
+    );
+    journal.wait_for("the accepted client's line", |e| {
+        lines_of(e)
+            .iter()
+            .any(|l| l.ends_with(": accepted before the limit, still served"))
+    });
+    let connected = journal.matching(&["LISTENER_EVENT=connected"]).len();
+    drop(clients);
+    let mut s = daemon.connect();
+    send(&mut s, b"served after the others left\n");
+    let entries = journal.wait_for("a new client's line", |e| {
+        lines_of(e)
+            .iter()
+            .any(|l| l.ends_with(": served after the others left"))
+    });
+    let errors: Vec<String> = entries
+        .iter()
+        .filter(|e| text(e, "MESSAGE").contains("cannot accept connections"))
+        .map(|e| text(e, "MESSAGE"))
+        .collect();
+    println!(
+        "case 7: RLIMIT_NOFILE 64, daemon had {fds_before} fds; 200 clients connected, {connected} \
+         accepted ({fds} fds open); over {wall:?} blocked the daemon used {cpu_secs:.2} s CPU \
+         (ratio {ratio:.3}); journal: {errors:?}; a new client was served after the others left"
+    );
+    assert!(ratio < 0.3, "busy loop: {cpu_secs:.2} s CPU in {wall:?}");
+    assert!(connected < 200, "the limit did not bite");
+    let windows = started.elapsed().as_secs() as usize / 10 + 1;
+    assert!(
+        !errors.is_empty() && errors.len() <= windows,
+        "reported once per 10 s"
+    );
+    assert!(errors[0].contains("Too many open files"), "{}", errors[0]);
+}
+
+/// Abrupt peers: a reset in the middle of a line, a half-closed client, and a client that
+/// sends a lot and never reads. None blocks the loop; what was read is logged.
+#[test]
+fn abrupt_peers_rst_half_close_and_never_reading_do_not_block_the_loop() {
+    need_journald!("abrupt_peers_rst_half_close_and_never_reading_do_not_block_the_loop");
+    let journal = Journal::start();
+    let daemon = Daemon::start(&test_config(Some(&journal), "max_lines_per_sec = 0\n"));
+
+    // RST mid-line: SO_LINGER 0, then close.
+    let mut rst = daemon.connect();
+    let rst_port = rst.local_addr().unwrap().port();
+    send(&mut rst, b"complete line\nhalf a li");
+    journal.wait_for("the complete line", |e| {
+        lines_of(e).iter().any(|l| l.ends_with(": complete line"))
+    });
+    socket2::SockRef::from(&rst)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(rst);
+
+    // Half-close: the client stops sending, but still reads; the daemon logs and closes.
+    let mut half = daemon.connect();
+    let half_port = half.local_addr().unwrap().port();
+    send(&mut half, b"before the half-close\nno newline at the end");
+    half.shutdown(Shutdown::Write).unwrap();
+    assert!(
+        closed_by_server(&mut half, Duration::from_secs(5)),
+        "the daemon closes a half-closed client"
+    );
+
+    // A client that never reads, with a tiny receive window, sending 4 MB; and a normal one.
+    let mut mute = daemon.connect();
+    socket2::SockRef::from(&mute)
+        .set_recv_buffer_size(1)
+        .unwrap();
+    let mute_port = mute.local_addr().unwrap().port();
+    let line = [b"m".repeat(1023), b"\n".to_vec()].concat();
+    let mute_thread = std::thread::spawn(move || {
+        for _ in 0..4096 {
+            send(&mut mute, &line);
+        }
+        mute
+    });
+    let mut normal = daemon.connect();
+    let normal_port = normal.local_addr().unwrap().port();
+    for i in 1..=100 {
+        send(&mut normal, format!("normal {i}\n").as_bytes());
+    }
+    let mute = mute_thread.join().unwrap();
+    drop(mute);
+    drop(normal);
+    let entries = journal.wait_for("every disconnect", |e| {
+        [rst_port, half_port, mute_port, normal_port]
+            .iter()
+            .all(|p| disconnect_of(e, *p).is_some())
+    });
+    let mut report = Vec::new();
+    for (name, port) in [
+        ("rst", rst_port),
+        ("half-close", half_port),
+        ("never reads", mute_port),
+        ("normal", normal_port),
+    ] {
+        let bye = disconnect_of(&entries, port).unwrap();
+        let mine = lines_of_connection(&entries, &text(bye, "CONNECTION_ID"));
+        let bytes: usize = mine
+            .iter()
+            .map(|e| entry_bytes(e).len() + usize::from(text(e, "LINE_PARTIAL") != "1"))
+            .sum();
+        report.push(format!(
+            "{name}: read {} bytes, {} lines, `{}`",
+            text(bye, "BYTES_RECEIVED"),
+            mine.len(),
+            text(bye, "DISCONNECT_REASON")
+        ));
+        assert_eq!(bytes.to_string(), text(bye, "BYTES_RECEIVED"), "{name}");
+        match name {
+            "rst" => {
+                // Linux discards unread data on a reset; what was read is logged, partial
+                // line included.
+                assert!(!mine.is_empty());
+            }
+            "half-close" => {
+                assert_eq!(mine.len(), 2);
+                assert!(text(&mine[1], "MESSAGE").ends_with(": no newline at the end [partial]"));
+                assert_eq!(text(bye, "DISCONNECT_REASON"), "closed by the client");
+            }
+            "never reads" => assert_eq!(mine.len(), 4096),
+            _ => assert_eq!(mine.len(), 100),
+        }
+    }
+    println!("abrupt peers: {}", report.join("; "));
+}
