@@ -859,3 +859,66 @@ fn abrupt_peers_rst_half_close_and_never_reading_do_not_block_the_loop() {
     }
     println!("abrupt peers: {}", report.join("; "));
 }
+
+/// Out of file descriptors, an entry too large for a datagram (sent to journald as a memfd,
+/// which takes a descriptor) still arrives, and the daemon keeps reading its clients.
+#[test]
+fn out_of_file_descriptors_a_huge_entry_still_reaches_the_journal() {
+    need_journald!("out_of_file_descriptors_a_huge_entry_still_reaches_the_journal");
+    let mut journal = Journal::start();
+    let daemon = Daemon::start(&test_config(
+        Some(&journal),
+        "max_connections = 1000\nbacklog = 512\nmax_line_length = 1000000\n",
+    ));
+    set_nofile(daemon.pid(), 64);
+    let mut clients: Vec<TcpStream> = (0..100).map(|_| daemon.connect()).collect();
+    daemon.wait_stderr("cannot accept connections");
+    let big: String = (0..300_000)
+        .map(|i| (b'a' + (i % 26) as u8) as char)
+        .collect();
+    send(
+        &mut clients[0],
+        format!("{big}\nafter the big one\n").as_bytes(),
+    );
+    send(&mut clients[1], b"another client\n");
+    // Not journal.wait_for, which would panic before the figures are printed.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let lines = loop {
+        let lines = lines_of(&journal.matching(&["LISTENER_EVENT=line"]));
+        let done = lines.iter().any(|l| l.ends_with(": after the big one"))
+            && lines.iter().any(|l| l.ends_with(": another client"));
+        if done || Instant::now() >= deadline {
+            break lines;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let got_big = lines.iter().any(|l| l.ends_with(&format!(": {big}")));
+    let stderr = daemon.stderr_lines();
+    println!(
+        "RLIMIT_NOFILE 64, 100 clients: {} lines in the journal, the 300 kB line {}; daemon \
+         stderr ends with {:?}",
+        lines.len(),
+        if got_big {
+            "among them"
+        } else {
+            "NOT among them"
+        },
+        stderr.iter().rev().take(4).collect::<Vec<_>>()
+    );
+    assert!(got_big, "the 300 kB line did not arrive");
+    assert!(lines.iter().any(|l| l.ends_with(": another client")));
+    assert!(
+        !stderr.iter().any(|l| l.contains("unreachable")),
+        "journald was never away"
+    );
+    // journald restarts while the clients in the backlog wait for any descriptor freed:
+    // the daemon still gets a socket to reconnect.
+    journal.restart();
+    send(&mut clients[1], b"after journald restarted\n");
+    journal.wait_for("a line after the restart", |e| {
+        lines_of(e)
+            .iter()
+            .any(|l| l.ends_with(": after journald restarted"))
+    });
+    println!("RLIMIT_NOFILE 64: after a journald restart the daemon reconnected and logs again");
+}

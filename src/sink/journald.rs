@@ -121,6 +121,11 @@ pub struct JournaldSink {
     redelivered: u64,
     retry_at: Option<Instant>,
     stats: DeliveryStats,
+    /// A descriptor held in reserve: when the process is out of them (clients took them all),
+    /// it is given up so that a memfd for a large entry, or a socket to reconnect, can still
+    /// be made. Without it the sink could wait for a descriptor that only reading clients
+    /// (which waits for the sink) would free.
+    reserve: Option<File>,
 }
 
 /// In-flight entries kept at most; past this the sink waits for journald to read.
@@ -145,6 +150,7 @@ impl JournaldSink {
             redelivered: 0,
             retry_at: None,
             stats: DeliveryStats::default(),
+            reserve: open_reserve(),
         };
         if let Err(e) = sink.connect(registry) {
             sink.went_down(Instant::now(), &e);
@@ -157,7 +163,7 @@ impl JournaldSink {
     }
 
     fn connect(&mut self, registry: &Registry) -> io::Result<()> {
-        let socket = UnixDatagram::unbound()?;
+        let socket = with_reserve(&mut self.reserve, UnixDatagram::unbound)?;
         socket.connect(&self.path)?;
         socket.set_nonblocking(true)?;
         registry.register(
@@ -218,7 +224,7 @@ impl JournaldSink {
             return;
         }
         let socket = self.socket.as_ref().expect("checked above");
-        match send(socket, &self.scratch) {
+        match with_reserve(&mut self.reserve, || send(socket, &self.scratch)) {
             Ok(wire_len) => {
                 let encoded =
                     std::mem::replace(&mut self.scratch, self.spare.pop().unwrap_or_default());
@@ -289,6 +295,11 @@ impl JournaldSink {
             Some(libc::EAGAIN) | Some(libc::ENOBUFS) | Some(libc::EINTR) => {
                 self.retry_at = Some(now + FULL_QUEUE_RETRY);
             }
+            // Out of descriptors or memory even with the reserve (a memfd could not be
+            // made): journald is not gone, so nothing is sent again; try later.
+            Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOMEM) => {
+                self.retry_at = Some(now + RETRY_INTERVAL);
+            }
             _ => {
                 self.held_while_down += self.pending.len() as u64;
                 self.went_down(now, error);
@@ -297,6 +308,9 @@ impl JournaldSink {
     }
 
     pub fn flush(&mut self, now: Instant, registry: &Registry) {
+        if self.reserve.is_none() {
+            self.reserve = open_reserve();
+        }
         if self.socket.is_none() {
             if self.retry_at.is_some_and(|t| t > now) {
                 return;
@@ -310,7 +324,7 @@ impl JournaldSink {
         self.retry_at = None;
         while let Some(front) = self.pending.front() {
             let socket = self.socket.as_ref().expect("connected above");
-            match send(socket, front) {
+            match with_reserve(&mut self.reserve, || send(socket, front)) {
                 Ok(wire_len) => {
                     let encoded = self.pending.pop_front().expect("front exists");
                     self.sent(encoded, wire_len, now);
@@ -378,6 +392,27 @@ fn unread_bytes(socket: &UnixDatagram) -> io::Result<usize> {
         return Err(io::Error::last_os_error());
     }
     Ok(n.max(0) as usize)
+}
+
+fn open_reserve() -> Option<File> {
+    File::open("/dev/null").ok()
+}
+
+/// Runs `f`; if it fails for want of a file descriptor, gives up the reserved one and runs
+/// it again, then takes the reserve back if a descriptor is free by then (else later).
+fn with_reserve<T>(
+    reserve: &mut Option<File>,
+    mut f: impl FnMut() -> io::Result<T>,
+) -> io::Result<T> {
+    match f() {
+        Err(e) if reserve.is_some() && e.raw_os_error() == Some(libc::EMFILE) => {
+            *reserve = None;
+            let result = f();
+            *reserve = open_reserve();
+            result
+        }
+        result => result,
+    }
 }
 
 /// Sends one entry: a datagram, or a sealed memfd when it is too large for one. Returns the
