@@ -922,3 +922,85 @@ fn out_of_file_descriptors_a_huge_entry_still_reaches_the_journal() {
     });
     println!("RLIMIT_NOFILE 64: after a journald restart the daemon reconnected and logs again");
 }
+
+/// The per-client rate limit: a client flooding lines has the excess dropped with accounting
+/// (warnings saying how many, at most one per second and one at the end), and a quiet client
+/// alongside loses nothing.
+#[test]
+fn a_chatty_client_is_rate_limited_with_accounting_and_others_lose_nothing() {
+    need_journald!("a_chatty_client_is_rate_limited_with_accounting_and_others_lose_nothing");
+    let journal = Journal::start();
+    let (rate, burst) = (200, 400);
+    let daemon = Daemon::start(&test_config(
+        Some(&journal),
+        &format!("max_lines_per_sec = {rate}\nmax_lines_burst = {burst}\n"),
+    ));
+    let mut chatty = daemon.connect();
+    let chatty_port = chatty.local_addr().unwrap().port();
+    let mut quiet = daemon.connect();
+    let quiet_port = quiet.local_addr().unwrap().port();
+    let sent = 20_000;
+    let started = Instant::now();
+    // 500 lines every 50 ms for 2 s: long enough for the per-second warnings.
+    let flood = std::thread::spawn(move || {
+        for batch in 0..sent / 500 {
+            let lines: String = (1..=500)
+                .map(|i| format!("chatty {}\n", batch * 500 + i))
+                .collect();
+            send(&mut chatty, lines.as_bytes());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        chatty
+    });
+    for i in 1..=50 {
+        send(&mut quiet, format!("quiet {i}\n").as_bytes());
+    }
+    drop(flood.join().unwrap());
+    drop(quiet);
+    let entries = journal.wait_for("both disconnects", |e| {
+        disconnect_of(e, chatty_port).is_some() && disconnect_of(e, quiet_port).is_some()
+    });
+    let elapsed = started.elapsed().as_secs_f64();
+    let bye = disconnect_of(&entries, chatty_port).unwrap();
+    let logged: u64 = text(bye, "LINES_LOGGED").parse().unwrap();
+    let drops: Vec<&Fields> = events(&entries, "dropped")
+        .into_iter()
+        .filter(|e| text(e, "REMOTE_PORT") == chatty_port.to_string())
+        .collect();
+    let dropped: u64 = drops
+        .iter()
+        .map(|e| text(e, "DROPPED_LINES").parse::<u64>().unwrap())
+        .sum();
+    let quiet_lines: Vec<String> = unique_lines(&entries)
+        .iter()
+        .filter(|e| text(e, "REMOTE_PORT") == quiet_port.to_string())
+        .map(|e| String::from_utf8(entry_bytes(e)).unwrap())
+        .collect();
+    println!(
+        "rate limit {rate}/s, burst {burst}: chatty sent {sent} lines in {elapsed:.2} s, {logged} \
+         logged + {dropped} dropped in {} warnings ({:?}); quiet sent 50, the journal has {}",
+        drops.len(),
+        drops.first().map(|e| text(e, "MESSAGE")),
+        quiet_lines.len()
+    );
+    assert_eq!(
+        logged + dropped,
+        sent,
+        "every line is logged or counted as dropped"
+    );
+    assert!(logged >= burst, "the burst is let through");
+    assert!(
+        logged as f64 <= burst as f64 + rate as f64 * (elapsed + 1.0),
+        "more than the limit got through: {logged}"
+    );
+    assert!(
+        drops.len() as f64 <= elapsed + 2.0,
+        "{} warnings",
+        drops.len()
+    );
+    assert!(drops.iter().all(|e| text(e, "PRIORITY") == "4"));
+    assert_eq!(
+        quiet_lines,
+        (1..=50).map(|i| format!("quiet {i}")).collect::<Vec<_>>()
+    );
+}
