@@ -16,10 +16,13 @@ const USAGE: &str = "\
 usage:
   tlbench run   [--reps N] [--daemon PATH] [--static-daemon PATH] [--work DIR] [--out FILE]
                 [--clients 8] [--lines 25000] [--idle 10000] [--churn-secs 10] [--churn-threads 4]
+                [--only probe,burst,null,idle,churn] [--servers tcp-listener,rsyslog,ncat]
                 [--note TEXT]...
   tlbench burst --port P [--clients 8] [--lines 25000] [--tag T]
   tlbench idle  --port P [--idle 10000] [--hold-secs 30]
   tlbench churn --port P [--churn-secs 10] [--churn-threads 4] [--tag T]
+  tlbench journal [--secs 600]      (the benchmark's journal namespace, for experiments)
+  tlbench count --tag T             (counts run T's lines in that namespace)
   tlbench probe [--socket /run/systemd/journal/socket] [--clients 8] [--lines 25000] [--tag T]
 ";
 
@@ -37,6 +40,12 @@ impl Args {
                 std::process::exit(2)
             }),
         }
+    }
+    fn list(&self, key: &str) -> Vec<String> {
+        self.flags
+            .get(key)
+            .map(|v| v.split(',').map(str::to_string).collect())
+            .unwrap_or_default()
     }
     fn path(&self, key: &str) -> Option<PathBuf> {
         self.flags.get(key).map(PathBuf::from)
@@ -96,6 +105,8 @@ fn main() -> ExitCode {
                 },
                 static_daemon: a.path("static-daemon"),
                 notes: a.notes.clone(),
+                only: a.list("only"),
+                servers: a.list("servers"),
             };
             std::fs::create_dir_all(&opts.setup.work).expect("create the work directory");
             let table = run::run(&opts);
@@ -128,6 +139,24 @@ fn main() -> ExitCode {
             println!(
                 "tag={tag} start_us={} sent={sent} errors={} secs={:.2}",
                 r.start_us, r.errors, r.secs
+            );
+        }
+        "journal" => {
+            // A benchmark namespace for experiments by hand, up for --secs.
+            let j = journal::Journal::start();
+            println!(
+                "journald pid {} socket {}",
+                j.pid(),
+                journal::socket().display()
+            );
+            std::thread::sleep(Duration::from_secs(a.get("secs", 600)));
+            j.stop();
+        }
+        "count" => {
+            let rb = journal::read_back(tag);
+            println!(
+                "tag={tag} unique={} matched={} with_addr={} total={} last_us={}",
+                rb.unique, rb.matched, rb.with_addr, rb.total, rb.last_us
             );
         }
         "probe" => {

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::journal::{self, Journal};
@@ -22,6 +22,29 @@ pub struct Opts {
     pub static_daemon: Option<PathBuf>,
     /// Lines printed under the table as they are (binary sizes, from bench/run).
     pub notes: Vec<String>,
+    /// Workloads to run (probe, burst, null, idle, churn); empty = all.
+    pub only: Vec<String>,
+    /// Servers to run; empty = all.
+    pub servers: Vec<String>,
+}
+
+impl Opts {
+    fn wants(&self, workload: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|w| w == workload)
+    }
+    fn kinds(&self, kinds: &[Kind]) -> Vec<Kind> {
+        kinds
+            .iter()
+            .copied()
+            .filter(|k| {
+                self.servers.is_empty()
+                    || self
+                        .servers
+                        .iter()
+                        .any(|s| k.name().starts_with(s.as_str()))
+            })
+            .collect()
+    }
 }
 
 const PROBE: &str = "limit probe";
@@ -134,28 +157,47 @@ pub fn run(opts: &Opts) -> String {
     let nofile = util::raise_nofile();
     eprintln!("tlbench: RLIMIT_NOFILE {nofile}");
     let mut f = Figures::default();
-    let mut tag = (util::realtime_us() / 1_000_000 % 1000) as u32 * 10;
+    let mut tag = (util::realtime_us() / 1_000_000).rem_euclid(1000) as u32 * 10;
     let mut idle_rss = Vec::new();
     let kinds = [Kind::TcpListener, Kind::Rsyslog, Kind::Ncat];
     for rep in 1..=opts.reps {
         eprintln!("tlbench: repetition {rep} of {}", opts.reps);
         tag += 1;
-        probe(opts, &mut f, tag % 10000);
-        for kind in kinds {
+        if opts.wants("probe") {
+            probe(opts, &mut f, tag % 10000);
+        }
+        for kind in opts
+            .kinds(&kinds)
+            .into_iter()
+            .filter(|_| opts.wants("burst"))
+        {
             tag += 1;
             burst(opts, &mut f, kind, tag % 10000);
         }
-        for kind in kinds {
+        for kind in opts
+            .kinds(&kinds)
+            .into_iter()
+            .filter(|_| opts.wants("null"))
+        {
             tag += 1;
             burst_null(opts, &mut f, kind, tag % 10000);
         }
         // ncat's listen mode is select(2)-based: it cannot hold 10,000 connections.
-        for kind in [Kind::TcpListener, Kind::Rsyslog] {
+        let idle_kinds = [Kind::TcpListener, Kind::Rsyslog];
+        for kind in opts
+            .kinds(&idle_kinds)
+            .into_iter()
+            .filter(|_| opts.wants("idle"))
+        {
             if let Some(r) = idle(opts, &mut f, kind) {
                 idle_rss.push(r);
             }
         }
-        for kind in kinds {
+        for kind in opts
+            .kinds(&kinds)
+            .into_iter()
+            .filter(|_| opts.wants("churn"))
+        {
             tag += 1;
             churn(opts, &mut f, kind, tag % 10000);
         }
@@ -356,10 +398,10 @@ fn churn(opts: &Opts, f: &mut Figures, kind: Kind, tag: u32) {
     f.add(C_SENT, col(kind), sent as f64);
 }
 
-fn idle_daemon_rss(opts: &Opts, daemon: &PathBuf) -> IdleRss {
+fn idle_daemon_rss(opts: &Opts, daemon: &Path) -> IdleRss {
     let j = Journal::start();
     let setup = Setup {
-        daemon: daemon.clone(),
+        daemon: daemon.to_path_buf(),
         bench_dir: opts.setup.bench_dir.clone(),
         work: opts.setup.work.clone(),
     };
@@ -384,7 +426,7 @@ fn fmt(v: Option<f64>, prec: usize) -> String {
                 let digits: Vec<char> = s.trim_start_matches('-').chars().collect();
                 let mut out = String::new();
                 for (i, c) in digits.iter().enumerate() {
-                    if i > 0 && (digits.len() - i) % 3 == 0 {
+                    if i > 0 && (digits.len() - i).is_multiple_of(3) {
                         out.push(',');
                     }
                     out.push(*c);

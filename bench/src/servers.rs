@@ -211,9 +211,10 @@ impl Server {
 }
 
 fn ncat_cmd(sink: &str) -> String {
-    // -m: ncat's listen mode uses select(2), so at most FD_SETSIZE connections.
+    // -n: no DNS (rsyslog runs without it too). -m: ncat's listen mode uses select(2), so
+    // at most FD_SETSIZE connections.
     format!(
-        "ncat -lk 127.0.0.1 {} -m 1000 --recv-only {sink}",
+        "ncat -lkn 127.0.0.1 {} -m 1000 --recv-only {sink}",
         Kind::Ncat.port()
     )
 }
