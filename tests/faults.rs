@@ -7,6 +7,7 @@
 //! `journald_killed_mid_stream_every_line_read_reaches_the_journal` in tests/journal.rs, which
 //! prints the lines sent and logged per client and the daemon's "unreachable for" notice.
 
+#[macro_use]
 mod common;
 
 use std::io::Write;
@@ -17,18 +18,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use tcp_listener::escape::unescape;
-
-macro_rules! need_journald {
-    ($name:expr) => {
-        if !journald_available($name) {
-            return;
-        }
-    };
-}
-
-fn send(stream: &mut TcpStream, data: &[u8]) {
-    stream.write_all(data).expect("send to the daemon");
-}
 
 /// CPU time (user + system) the process has used, in clock ticks.
 fn cpu_ticks(pid: u32) -> u64 {

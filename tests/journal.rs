@@ -1,5 +1,6 @@
 //! The daemon end to end: real sockets in, a real journald namespace out.
 
+#[macro_use]
 mod common;
 
 use std::io::Write;
@@ -8,18 +9,6 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
-
-macro_rules! need_journald {
-    ($name:expr) => {
-        if !journald_available($name) {
-            return;
-        }
-    };
-}
-
-fn send(stream: &mut TcpStream, data: &[u8]) {
-    stream.write_all(data).expect("send to the daemon");
-}
 
 #[test]
 fn concurrent_clients_each_line_is_an_entry_naming_its_sender() {

@@ -43,6 +43,21 @@ pub fn journald_available(test: &str) -> bool {
     }
 }
 
+/// Returns from the test (after printing why) when [`journald_available`] says it cannot run.
+#[allow(unused_macros)]
+macro_rules! need_journald {
+    ($name:expr) => {
+        if !journald_available($name) {
+            return;
+        }
+    };
+}
+
+/// Sends all of `data` to the daemon.
+pub fn send(stream: &mut TcpStream, data: &[u8]) {
+    stream.write_all(data).expect("send to the daemon");
+}
+
 /// Polls `check` until it returns Some or `timeout` passes.
 pub fn wait_until<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + timeout;
