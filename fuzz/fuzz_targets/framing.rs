@@ -238,7 +238,11 @@ fuzz_target!(|data: &[u8]| {
             let mut expect_part = 0u32;
             for p in &pieces {
                 if expect_part == 0 {
-                    assert!(p.part == 0 || p.part == 1, "first piece has part {}", p.part);
+                    assert!(
+                        p.part == 0 || p.part == 1,
+                        "first piece has part {}",
+                        p.part
+                    );
                     if p.part == 0 {
                         assert!(!p.continued);
                     }
