@@ -12,6 +12,7 @@ use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, IoSlice, Write};
+use std::net::IpAddr;
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
@@ -48,27 +49,56 @@ pub fn encode_field(out: &mut Vec<u8>, key: &str, value: &[u8]) {
     out.push(b'\n');
 }
 
+/// Appends `KEY=value\n` for a value that cannot hold a newline (a number, a constant).
+fn encode_plain(out: &mut Vec<u8>, key: &str, value: &[u8]) {
+    debug_assert!(!value.contains(&b'\n'));
+    out.extend_from_slice(key.as_bytes());
+    out.push(b'=');
+    out.extend_from_slice(value);
+    out.push(b'\n');
+}
+
 /// Encodes a whole entry; `MESSAGE` comes first.
 pub fn encode_entry(out: &mut Vec<u8>, entry: &Entry<'_>) {
     let mut num = itoa_buf();
     encode_field(out, "MESSAGE", entry.message.as_bytes());
-    encode_field(out, "PRIORITY", fmt_u64(&mut num, entry.priority.into()));
-    encode_field(out, "SYSLOG_IDENTIFIER", b"tcp-listener");
-    encode_field(out, "SYSLOG_FACILITY", b"3");
-    encode_field(out, "LISTENER_EVENT", entry.event.as_str().as_bytes());
+    encode_plain(out, "PRIORITY", fmt_u64(&mut num, entry.priority.into()));
+    encode_plain(out, "SYSLOG_IDENTIFIER", b"tcp-listener");
+    encode_plain(out, "SYSLOG_FACILITY", b"3");
+    encode_plain(out, "LISTENER_EVENT", entry.event.as_str().as_bytes());
     if let Some(peer) = entry.peer {
-        let ip = peer.addr.ip().to_canonical().to_string();
-        encode_field(out, "REMOTE_ADDR", ip.as_bytes());
-        encode_field(
+        encode_ip(out, peer.addr.ip().to_canonical());
+        encode_plain(
             out,
             "REMOTE_PORT",
             fmt_u64(&mut num, peer.addr.port().into()),
         );
-        encode_field(out, "CONNECTION_ID", fmt_u64(&mut num, peer.connection_id));
+        encode_plain(out, "CONNECTION_ID", fmt_u64(&mut num, peer.connection_id));
     }
     for (key, value) in entry.fields {
         encode_field(out, key, value.as_bytes());
     }
+}
+
+/// `REMOTE_ADDR=<ip>\n`, formatted in place: an entry per line must not cost an allocation.
+fn encode_ip(out: &mut Vec<u8>, ip: IpAddr) {
+    out.extend_from_slice(b"REMOTE_ADDR=");
+    match ip {
+        IpAddr::V4(v4) => {
+            let mut num = itoa_buf();
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                out.extend_from_slice(fmt_u64(&mut num, octet.into()));
+            }
+        }
+        // An address never holds a newline: the plain `KEY=value` form is right.
+        IpAddr::V6(v6) => {
+            let _ = write!(out, "{v6}");
+        }
+    }
+    out.push(b'\n');
 }
 
 fn itoa_buf() -> [u8; 20] {
@@ -76,7 +106,7 @@ fn itoa_buf() -> [u8; 20] {
 }
 
 fn fmt_u64(buf: &mut [u8; 20], v: u64) -> &[u8] {
-    super::decimal(buf, v).as_bytes()
+    super::decimal_bytes(buf, v)
 }
 
 /// The MESSAGE of an encoded entry, for the stderr fallback.
@@ -226,9 +256,14 @@ impl JournaldSink {
         let socket = self.socket.as_ref().expect("checked above");
         match with_reserve(&mut self.reserve, || send(socket, &self.scratch)) {
             Ok(wire_len) => {
-                let encoded =
-                    std::mem::replace(&mut self.scratch, self.spare.pop().unwrap_or_default());
-                self.sent(encoded, wire_len, Instant::now());
+                // A copy for the in-flight list, in a spare buffer or one of the right size;
+                // `scratch` keeps its capacity for the next entry.
+                let mut encoded = self
+                    .spare
+                    .pop()
+                    .unwrap_or_else(|| Vec::with_capacity(self.scratch.len()));
+                encoded.extend_from_slice(&self.scratch);
+                self.sent(encoded, wire_len);
             }
             Err(e) => {
                 let now = Instant::now();
@@ -239,12 +274,12 @@ impl JournaldSink {
     }
 
     /// Records a delivered entry as in flight until journald has read it.
-    fn sent(&mut self, encoded: Vec<u8>, wire_len: usize, now: Instant) {
+    fn sent(&mut self, encoded: Vec<u8>, wire_len: usize) {
         self.stats.delivered += 1;
         self.in_flight.push_back(InFlight { encoded, wire_len });
         self.sends_since_trim += 1;
         if self.sends_since_trim >= TRIM_EVERY || self.in_flight.len() >= IN_FLIGHT_MAX {
-            self.trim_in_flight(now);
+            self.trim_in_flight(Instant::now());
         }
     }
 
@@ -327,7 +362,7 @@ impl JournaldSink {
             match with_reserve(&mut self.reserve, || send(socket, front)) {
                 Ok(wire_len) => {
                     let encoded = self.pending.pop_front().expect("front exists");
-                    self.sent(encoded, wire_len, now);
+                    self.sent(encoded, wire_len);
                 }
                 Err(e) => {
                     self.after_error(now, &e);
@@ -501,6 +536,21 @@ mod tests {
              CONNECTION_ID=42\nLINE_PART=2\n"
         );
         assert_eq!(message_of(&out), "192.0.2.7:51234: abcdefg!");
+    }
+
+    #[test]
+    fn addresses_are_encoded_in_place() {
+        for ip in [
+            "192.0.2.7",
+            "0.0.0.0",
+            "255.255.255.255",
+            "2001:db8::1",
+            "::1",
+        ] {
+            let mut out = Vec::new();
+            encode_ip(&mut out, ip.parse().unwrap());
+            assert_eq!(out, format!("REMOTE_ADDR={ip}\n").into_bytes());
+        }
     }
 
     #[test]

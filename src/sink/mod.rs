@@ -88,14 +88,19 @@ pub struct DeliveryStats {
 }
 
 /// `v` in decimal, written into `buf`: a number for a field without allocating.
-pub fn decimal(buf: &mut [u8; 20], mut v: u64) -> &str {
+pub fn decimal(buf: &mut [u8; 20], v: u64) -> &str {
+    std::str::from_utf8(decimal_bytes(buf, v)).expect("ASCII digits")
+}
+
+/// [`decimal`] as bytes, for the encoders: no UTF-8 check on the way (several per entry).
+pub fn decimal_bytes(buf: &mut [u8; 20], mut v: u64) -> &[u8] {
     let mut i = buf.len();
     loop {
         i -= 1;
         buf[i] = b'0' + (v % 10) as u8;
         v /= 10;
         if v == 0 {
-            return std::str::from_utf8(&buf[i..]).expect("ASCII digits");
+            return &buf[i..];
         }
     }
 }
