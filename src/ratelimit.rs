@@ -23,6 +23,19 @@ impl TokenBucket {
         }
     }
 
+    /// Applies a new rate and burst (a reload) without refilling: the tokens left, brought
+    /// up to date, carry over (at most the new burst), so reloading grants no extra lines.
+    pub fn reconfigure(&mut self, rate: u32, burst: u32, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        let tokens = if self.is_unlimited() {
+            self.burst
+        } else {
+            (self.tokens + elapsed * self.rate).min(self.burst)
+        };
+        *self = TokenBucket::new(rate, burst, now);
+        self.tokens = tokens.min(self.burst);
+    }
+
     pub fn is_unlimited(&self) -> bool {
         self.rate == 0.0
     }
@@ -48,6 +61,21 @@ impl TokenBucket {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn reconfigure_keeps_what_was_spent() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(10, 5, t0);
+        assert_eq!((0..20).filter(|_| b.try_take(t0)).count(), 5);
+        b.reconfigure(10, 5, t0);
+        assert_eq!((0..20).filter(|_| b.try_take(t0)).count(), 0);
+        // A smaller burst caps what is left; a larger one does not add to it.
+        let t1 = t0 + Duration::from_millis(300);
+        b.reconfigure(10, 2, t1);
+        assert_eq!((0..20).filter(|_| b.try_take(t1)).count(), 2);
+        b.reconfigure(10, 50, t1);
+        assert_eq!((0..20).filter(|_| b.try_take(t1)).count(), 0);
+    }
 
     #[test]
     fn bursts_then_the_rate() {

@@ -701,7 +701,8 @@ impl Server {
         let mut not_allowed = Vec::new();
         for (key, conn) in self.conns.iter_mut() {
             conn.framer.reconfigure(new.framing, new.max_line_length);
-            conn.bucket = TokenBucket::new(new.max_lines_per_sec, new.max_lines_burst, now);
+            conn.bucket
+                .reconfigure(new.max_lines_per_sec, new.max_lines_burst, now);
             if !cidr::allowed(&new.allow, conn.peer.addr.ip()) {
                 not_allowed.push(key);
             }
