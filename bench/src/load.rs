@@ -143,6 +143,18 @@ fn field(out: &mut Vec<u8>, key: &str, value: &[u8]) {
     out.push(b'\n');
 }
 
+fn decimal(buf: &mut [u8; 10], mut v: u32) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            return &buf[i..];
+        }
+    }
+}
+
 fn rusage_us() -> u64 {
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
@@ -152,37 +164,47 @@ fn rusage_us() -> u64 {
 
 /// The journald limit probe: the burst's lines as the entries tcp-listener would write
 /// (same fields, same sizes), sent straight to the journal socket by one thread with
-/// blocking sends: the ceiling no TCP logger in front of this journald can pass.
+/// blocking sends: the ceiling no TCP logger in front of this journald can pass. Each entry
+/// is assembled from pre-built pieces without allocating, so the probe's CPU per entry is
+/// as close to the bare send as it gets.
 pub fn probe(socket: &Path, clients: u32, lines: u32, tag: u32) -> ProbeResult {
     let sock = UnixDatagram::unbound().expect("unix datagram socket");
     sock.connect(socket).expect("connect to the journal socket");
+    // Per client: `MESSAGE=<peer>: ` and the fields after MESSAGE up to LINE_NUMBER=.
+    let pieces: Vec<(Vec<u8>, Vec<u8>)> = (0..clients)
+        .map(|c| {
+            let (ip, port) = (format!("127.0.0.{}", 2 + c), 40000 + c);
+            let head = format!("MESSAGE={ip}:{port}: ").into_bytes();
+            let mut tail = Vec::new();
+            field(&mut tail, "PRIORITY", b"6");
+            field(&mut tail, "SYSLOG_IDENTIFIER", b"tcp-listener");
+            field(&mut tail, "SYSLOG_FACILITY", b"3");
+            field(&mut tail, "LISTENER_EVENT", b"line");
+            field(&mut tail, "REMOTE_ADDR", ip.as_bytes());
+            field(&mut tail, "REMOTE_PORT", port.to_string().as_bytes());
+            field(&mut tail, "CONNECTION_ID", (c + 1).to_string().as_bytes());
+            tail.extend_from_slice(b"LINE_NUMBER=");
+            (head, tail)
+        })
+        .collect();
     let mut entry = Vec::with_capacity(512);
     let mut line = Vec::with_capacity(util::LINE_LEN);
     let cpu0 = rusage_us();
     let start_us = realtime_us();
     let t0 = Instant::now();
     let mut entries = 0;
+    let mut digits = [0u8; 10];
     for n in 1..=lines {
         for c in 0..clients {
             line.clear();
             push_line(&mut line, tag, c, n);
-            let port = 40000 + c;
+            let (head, tail) = &pieces[c as usize];
             entry.clear();
-            let mut message = format!("127.0.0.{}:{port}: ", 2 + c).into_bytes();
-            message.extend_from_slice(&line[..line.len() - 1]);
-            field(&mut entry, "MESSAGE", &message);
-            field(&mut entry, "PRIORITY", b"6");
-            field(&mut entry, "SYSLOG_IDENTIFIER", b"tcp-listener");
-            field(&mut entry, "SYSLOG_FACILITY", b"3");
-            field(&mut entry, "LISTENER_EVENT", b"line");
-            field(
-                &mut entry,
-                "REMOTE_ADDR",
-                format!("127.0.0.{}", 2 + c).as_bytes(),
-            );
-            field(&mut entry, "REMOTE_PORT", port.to_string().as_bytes());
-            field(&mut entry, "CONNECTION_ID", (c + 1).to_string().as_bytes());
-            field(&mut entry, "LINE_NUMBER", n.to_string().as_bytes());
+            entry.extend_from_slice(head);
+            entry.extend_from_slice(&line);
+            entry.extend_from_slice(tail);
+            entry.extend_from_slice(decimal(&mut digits, n));
+            entry.push(b'\n');
             loop {
                 match sock.send(&entry) {
                     Ok(_) => break,

@@ -20,9 +20,26 @@ pub fn realtime_us() -> u64 {
 /// [`LINE_LEN`] bytes, so a reader can tell exactly which lines arrived.
 pub fn push_line(out: &mut Vec<u8>, tag: u32, client: u32, seq: u32) {
     let start = out.len();
-    out.extend_from_slice(format!("T{tag:04}C{client:03}N{seq:08} ").as_bytes());
+    out.push(b'T');
+    push_padded(out, tag, 4);
+    out.push(b'C');
+    push_padded(out, client, 3);
+    out.push(b'N');
+    push_padded(out, seq, 8);
+    out.push(b' ');
     out.resize(start + LINE_LEN - 1, b'x');
     out.push(b'\n');
+}
+
+/// `v` in decimal, zero-padded to `width` digits (the last `width` digits if longer), without
+/// allocating: the limit probe builds its lines inside the measured loop.
+fn push_padded(out: &mut Vec<u8>, mut v: u32, width: usize) {
+    let start = out.len();
+    out.resize(start + width, b'0');
+    for i in (start..start + width).rev() {
+        out[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
 }
 
 /// Finds a test line of run `tag` in a journal MESSAGE: `(client, seq)`.
@@ -234,5 +251,6 @@ mod tests {
         assert_eq!(parse_line(&msg, 7), Some((3, 42)));
         assert_eq!(parse_line(&msg, 8), None);
         assert_eq!(parse_line(&msg[..40], 7), None);
+        assert!(msg.contains("T0007C003N00000042 xxx"));
     }
 }
