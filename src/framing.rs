@@ -82,7 +82,7 @@ impl Framer {
             data = &data[1..];
         }
         self.after_cr = false;
-        while let Some(i) = data.iter().position(|&b| b == b'\n' || b == b'\r') {
+        while let Some(i) = find_eol(data) {
             let line = &data[..i];
             if self.buf.is_empty() {
                 self.emit_line(line, false, &mut emit);
@@ -193,9 +193,64 @@ fn split_point(bytes: &[u8], max: usize) -> usize {
     max
 }
 
+/// The first LF or CR in `data`. Eight bytes at a time (SWAR): this runs over every byte a
+/// client sends. In each word the lowest flagged byte is the first match (a borrow can only
+/// flag bytes above a true match).
+fn find_eol(data: &[u8]) -> Option<usize> {
+    const LO: u64 = u64::from_le_bytes([0x01; 8]);
+    const HI: u64 = u64::from_le_bytes([0x80; 8]);
+    let mut chunks = data.chunks_exact(8);
+    let mut offset = 0;
+    for chunk in &mut chunks {
+        let x = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        let lf = x ^ (LO * u64::from(b'\n'));
+        let cr = x ^ (LO * u64::from(b'\r'));
+        let found = ((lf.wrapping_sub(LO) & !lf) | (cr.wrapping_sub(LO) & !cr)) & HI;
+        if found != 0 {
+            return Some(offset + (found.trailing_zeros() / 8) as usize);
+        }
+        offset += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| b == b'\n' || b == b'\r')
+        .map(|i| offset + i)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fast_line_end_search_agrees_with_the_byte_by_byte_one() {
+        let slow = |d: &[u8]| d.iter().position(|&b| b == b'\n' || b == b'\r');
+        for len in 0..24 {
+            for pos in 0..len {
+                for v in 0..=255u8 {
+                    let mut data = vec![b'a'; len];
+                    data[pos] = v;
+                    assert_eq!(super::find_eol(&data), slow(&data), "{data:?}");
+                    // Another end after it must not hide it.
+                    if pos + 1 < len {
+                        data[pos + 1] = b'\n';
+                        assert_eq!(super::find_eol(&data), slow(&data), "{data:?}");
+                    }
+                }
+            }
+        }
+        let mut seed = 0x9e37_79b9_u32;
+        for _ in 0..20_000 {
+            let len = (seed % 40) as usize;
+            let data: Vec<u8> = (0..len)
+                .map(|_| {
+                    seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                    [b'x', b'\n', b'\r', 0, 0x0b, 0x8a, 0x8d, 0xff, 0x0c][(seed >> 16) as usize % 9]
+                })
+                .collect();
+            assert_eq!(super::find_eol(&data), slow(&data), "{data:?}");
+        }
+    }
 
     /// What the framer emits for `chunks`, then for `finish`, as (text, part, continued, partial).
     fn frames(mode: Framing, max: usize, chunks: &[&[u8]]) -> Vec<(String, u32, bool, bool)> {
