@@ -24,7 +24,7 @@ use nix::fcntl::{fcntl, FcntlArg, SealFlag};
 use nix::sys::memfd::{memfd_create, MemFdCreateFlag};
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, UnixAddr};
 
-use super::{priority, DeliveryStats, Entry};
+use super::{priority, DeliveryStats, Entry, Peer};
 
 /// The mio token of the journal socket.
 pub const SINK_TOKEN: Token = Token(usize::MAX - 3);
@@ -60,20 +60,41 @@ fn encode_plain(out: &mut Vec<u8>, key: &str, value: &[u8]) {
 
 /// Encodes a whole entry; `MESSAGE` comes first.
 pub fn encode_entry(out: &mut Vec<u8>, entry: &Entry<'_>) {
+    encode_entry_cached(out, entry, &mut PeerFields::default());
+}
+
+/// The encoded `REMOTE_ADDR`, `REMOTE_PORT` and `CONNECTION_ID` of the last peer: the lines
+/// of one read all come from one client, so most entries reuse them as they are.
+#[derive(Default)]
+pub struct PeerFields {
+    peer: Option<Peer>,
+    encoded: Vec<u8>,
+}
+
+/// [`encode_entry`], with the peer's fields from `cache` when it is the same peer.
+pub fn encode_entry_cached(out: &mut Vec<u8>, entry: &Entry<'_>, cache: &mut PeerFields) {
     let mut num = itoa_buf();
     encode_field(out, "MESSAGE", entry.message.as_bytes());
     encode_plain(out, "PRIORITY", fmt_u64(&mut num, entry.priority.into()));
-    encode_plain(out, "SYSLOG_IDENTIFIER", b"tcp-listener");
-    encode_plain(out, "SYSLOG_FACILITY", b"3");
+    out.extend_from_slice(b"SYSLOG_IDENTIFIER=tcp-listener\nSYSLOG_FACILITY=3\n");
     encode_plain(out, "LISTENER_EVENT", entry.event.as_str().as_bytes());
     if let Some(peer) = entry.peer {
-        encode_ip(out, peer.addr.ip().to_canonical());
-        encode_plain(
-            out,
-            "REMOTE_PORT",
-            fmt_u64(&mut num, peer.addr.port().into()),
-        );
-        encode_plain(out, "CONNECTION_ID", fmt_u64(&mut num, peer.connection_id));
+        if cache.peer != Some(peer) {
+            cache.encoded.clear();
+            encode_ip(&mut cache.encoded, peer.addr.ip().to_canonical());
+            encode_plain(
+                &mut cache.encoded,
+                "REMOTE_PORT",
+                fmt_u64(&mut num, peer.addr.port().into()),
+            );
+            encode_plain(
+                &mut cache.encoded,
+                "CONNECTION_ID",
+                fmt_u64(&mut num, peer.connection_id),
+            );
+            cache.peer = Some(peer);
+        }
+        out.extend_from_slice(&cache.encoded);
     }
     for (key, value) in entry.fields {
         encode_field(out, key, value.as_bytes());
@@ -143,6 +164,7 @@ pub struct JournaldSink {
     spare: Vec<Vec<u8>>,
     sends_since_trim: u32,
     scratch: Vec<u8>,
+    peer_fields: PeerFields,
     /// Set while journald cannot be reached.
     down_since: Option<Instant>,
     /// Entries that had to wait because journald was away.
@@ -175,6 +197,7 @@ impl JournaldSink {
             spare: Vec::new(),
             sends_since_trim: 0,
             scratch: Vec::with_capacity(8192),
+            peer_fields: PeerFields::default(),
             down_since: None,
             held_while_down: 0,
             redelivered: 0,
@@ -245,7 +268,7 @@ impl JournaldSink {
 
     pub fn log(&mut self, entry: &Entry<'_>) {
         self.scratch.clear();
-        encode_entry(&mut self.scratch, entry);
+        encode_entry_cached(&mut self.scratch, entry, &mut self.peer_fields);
         if !self.pending.is_empty() || self.socket.is_none() {
             if self.socket.is_none() {
                 self.held_while_down += 1;
@@ -311,7 +334,8 @@ impl JournaldSink {
         };
         while self.in_flight.len() > keep {
             let mut sent = self.in_flight.pop_front().expect("len > keep");
-            if self.spare.len() < 64 {
+            // Kept up to the in-flight limit: a burst then allocates nothing per entry.
+            if self.spare.len() < IN_FLIGHT_MAX {
                 sent.encoded.clear();
                 self.spare.push(sent.encoded);
             }
@@ -536,6 +560,38 @@ mod tests {
              CONNECTION_ID=42\nLINE_PART=2\n"
         );
         assert_eq!(message_of(&out), "192.0.2.7:51234: abcdefg!");
+    }
+
+    #[test]
+    fn cached_peer_fields_follow_the_peer() {
+        let peer = |addr: &str, id| {
+            Some(Peer {
+                addr: addr.parse().unwrap(),
+                connection_id: id,
+            })
+        };
+        let mut cache = PeerFields::default();
+        for p in [
+            peer("192.0.2.7:51234", 1),
+            peer("192.0.2.7:51234", 1),
+            peer("192.0.2.7:51235", 1),
+            peer("192.0.2.7:51235", 2),
+            None,
+            peer("[2001:db8::1]:80", 3),
+            peer("192.0.2.7:51234", 1),
+        ] {
+            let entry = Entry {
+                priority: 6,
+                event: Event::Line,
+                message: "m",
+                peer: p,
+                fields: &[],
+            };
+            let (mut plain, mut cached) = (Vec::new(), Vec::new());
+            encode_entry(&mut plain, &entry);
+            encode_entry_cached(&mut cached, &entry, &mut cache);
+            assert_eq!(cached, plain, "{p:?}");
+        }
     }
 
     #[test]
