@@ -163,7 +163,6 @@ pub struct JournaldSink {
     /// Buffers of trimmed in-flight entries, reused so that tracking allocates nothing.
     spare: Vec<Vec<u8>>,
     sends_since_trim: u32,
-    scratch: Vec<u8>,
     peer_fields: PeerFields,
     /// Set while journald cannot be reached.
     down_since: Option<Instant>,
@@ -179,6 +178,9 @@ pub struct JournaldSink {
     /// (which waits for the sink) would free.
     reserve: Option<File>,
 }
+
+/// Entries sent with one sendmmsg(2) at most.
+const BATCH: usize = 64;
 
 /// In-flight entries kept at most; past this the sink waits for journald to read.
 const IN_FLIGHT_MAX: usize = 2048;
@@ -196,7 +198,6 @@ impl JournaldSink {
             in_flight: VecDeque::new(),
             spare: Vec::new(),
             sends_since_trim: 0,
-            scratch: Vec::with_capacity(8192),
             peer_fields: PeerFields::default(),
             down_since: None,
             held_while_down: 0,
@@ -266,34 +267,61 @@ impl JournaldSink {
         self.stats
     }
 
+    /// Queues an entry; [`JournaldSink::flush`], which the server calls at the end of every
+    /// turn of its loop, sends what is queued with one sendmmsg(2) per [`BATCH`] entries:
+    /// the lines of one read cost one system call and wake journald once, not once each.
+    /// While anything is queued the sink reports not ready, so the server reads no more.
     pub fn log(&mut self, entry: &Entry<'_>) {
-        self.scratch.clear();
-        encode_entry_cached(&mut self.scratch, entry, &mut self.peer_fields);
-        if !self.pending.is_empty() || self.socket.is_none() {
-            if self.socket.is_none() {
-                self.held_while_down += 1;
-            }
-            self.pending.push_back(self.scratch.clone());
-            return;
+        let mut encoded = self.spare.pop().unwrap_or_default();
+        encoded.clear();
+        encode_entry_cached(&mut encoded, entry, &mut self.peer_fields);
+        if self.socket.is_none() {
+            self.held_while_down += 1;
         }
-        let socket = self.socket.as_ref().expect("checked above");
-        match with_reserve(&mut self.reserve, || send(socket, &self.scratch)) {
-            Ok(wire_len) => {
-                // A copy for the in-flight list, in a spare buffer or one of the right size;
-                // `scratch` keeps its capacity for the next entry.
-                let mut encoded = self
-                    .spare
-                    .pop()
-                    .unwrap_or_else(|| Vec::with_capacity(self.scratch.len()));
-                encoded.extend_from_slice(&self.scratch);
-                self.sent(encoded, wire_len);
+        self.pending.push_back(encoded);
+    }
+
+    /// Sends queued entries, [`BATCH`] at a time; stops at the first error (a full queue,
+    /// journald gone), leaving the rest queued.
+    fn send_pending(&mut self) -> io::Result<()> {
+        while !self.pending.is_empty() {
+            let socket = self.socket.as_ref().expect("connected");
+            let n = self.pending.len().min(BATCH);
+            // SAFETY: zeroed iovec/mmsghdr are valid "empty" values; every pointer set below
+            // points into `self.pending`'s buffers or `iov`, which outlive the call and are
+            // not touched until it returns.
+            let mut iov: [libc::iovec; BATCH] = unsafe { std::mem::zeroed() };
+            let mut msgs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
+            for (i, entry) in self.pending.iter().take(n).enumerate() {
+                iov[i] = libc::iovec {
+                    iov_base: entry.as_ptr() as *mut libc::c_void,
+                    iov_len: entry.len(),
+                };
             }
-            Err(e) => {
-                let now = Instant::now();
-                self.pending.push_back(self.scratch.clone());
-                self.after_error(now, &e);
+            for i in 0..n {
+                msgs[i].msg_hdr.msg_iov = &mut iov[i];
+                msgs[i].msg_hdr.msg_iovlen = 1;
             }
+            // SAFETY: `msgs[..n]` are initialised as above.
+            let rc = unsafe { libc::sendmmsg(socket.as_raw_fd(), msgs.as_mut_ptr(), n as _, 0) };
+            if rc > 0 {
+                for msg in &msgs[..rc as usize] {
+                    let encoded = self.pending.pop_front().expect("sent from pending");
+                    self.sent(encoded, msg.msg_len as usize);
+                }
+                continue;
+            }
+            let error = io::Error::last_os_error();
+            if error.raw_os_error() != Some(libc::EMSGSIZE) {
+                return Err(error);
+            }
+            // Too large for a datagram: this one goes alone, as a memfd.
+            let front = self.pending.front().expect("not empty");
+            let wire_len = with_reserve(&mut self.reserve, || send(socket, front))?;
+            let encoded = self.pending.pop_front().expect("not empty");
+            self.sent(encoded, wire_len);
         }
+        Ok(())
     }
 
     /// Records a delivered entry as in flight until journald has read it.
@@ -381,18 +409,9 @@ impl JournaldSink {
             }
         }
         self.retry_at = None;
-        while let Some(front) = self.pending.front() {
-            let socket = self.socket.as_ref().expect("connected above");
-            match with_reserve(&mut self.reserve, || send(socket, front)) {
-                Ok(wire_len) => {
-                    let encoded = self.pending.pop_front().expect("front exists");
-                    self.sent(encoded, wire_len);
-                }
-                Err(e) => {
-                    self.after_error(now, &e);
-                    return;
-                }
-            }
+        if let Err(e) = self.send_pending() {
+            self.after_error(now, &e);
+            return;
         }
         if !self.in_flight.is_empty() {
             self.trim_in_flight(now);
