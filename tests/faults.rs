@@ -877,16 +877,14 @@ fn out_of_file_descriptors_a_huge_entry_still_reaches_the_journal() {
     );
     send(&mut clients[1], b"another client\n");
     // Not journal.wait_for, which would panic before the figures are printed.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let lines = loop {
-        let lines = lines_of(&journal.matching(&["LISTENER_EVENT=line"]));
-        let done = lines.iter().any(|l| l.ends_with(": after the big one"))
-            && lines.iter().any(|l| l.ends_with(": another client"));
-        if done || Instant::now() >= deadline {
-            break lines;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let lines = poll(
+        Duration::from_secs(10),
+        || lines_of(&journal.matching(&["LISTENER_EVENT=line"])),
+        |lines| {
+            lines.iter().any(|l| l.ends_with(": after the big one"))
+                && lines.iter().any(|l| l.ends_with(": another client"))
+        },
+    );
     let got_big = lines.iter().any(|l| l.ends_with(&format!(": {big}")));
     let stderr = daemon.stderr_lines();
     println!(

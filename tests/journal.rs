@@ -548,13 +548,11 @@ fn journald_killed_mid_stream_every_line_read_reaches_the_journal() {
     // not journal.wait_for, which panics first). Reading 100,000 entries back is slow on a
     // loaded machine: the deadline is generous.
     let started = Instant::now();
-    let entries = loop {
-        let e = journal.ours();
-        if unique_lines(&e).len() as u64 >= total || started.elapsed() > Duration::from_secs(90) {
-            break e;
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    };
+    let entries = poll(
+        Duration::from_secs(90),
+        || journal.ours(),
+        |e| unique_lines(e).len() as u64 >= total,
+    );
     let unique = unique_lines(&entries);
     let total_line_entries = lines_of(&entries).len();
     println!(

@@ -58,18 +58,23 @@ pub fn send(stream: &mut TcpStream, data: &[u8]) {
     stream.write_all(data).expect("send to the daemon");
 }
 
-/// Polls `check` until it returns Some or `timeout` passes.
-pub fn wait_until<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+/// Takes `sample` until `done` accepts it or `timeout` passes, and returns the last sample
+/// either way: for a test that prints what it saw before it asserts.
+pub fn poll<T>(timeout: Duration, mut sample: impl FnMut() -> T, done: impl Fn(&T) -> bool) -> T {
     let deadline = Instant::now() + timeout;
     loop {
-        if let Some(v) = check() {
+        let v = sample();
+        if done(&v) || Instant::now() >= deadline {
             return v;
-        }
-        if Instant::now() >= deadline {
-            panic!("timed out after {timeout:?} waiting for {what}");
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Polls `check` until it returns Some or `timeout` passes.
+pub fn wait_until<T>(timeout: Duration, what: &str, check: impl FnMut() -> Option<T>) -> T {
+    poll(timeout, check, Option::is_some)
+        .unwrap_or_else(|| panic!("timed out after {timeout:?} waiting for {what}"))
 }
 
 static NEXT: AtomicUsize = AtomicUsize::new(0);
