@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::lines::{documented_lines, Line};
 use common::*;
 use tcp_listener::escape::unescape;
 
@@ -97,34 +98,6 @@ fn entry_bytes(e: &Fields) -> Vec<u8> {
     }
     unescape(body).unwrap_or_else(|| panic!("not escape()'s output: {body:?}"))
 }
-
-/// The lines of `data` as the README documents them: LF, CRLF or a lone CR ends a line and
-/// is not logged; an unended last line is partial.
-fn documented_lines(data: &[u8]) -> Vec<Line> {
-    let mut lines = Vec::new();
-    let mut cur = Vec::new();
-    let mut i = 0;
-    while i < data.len() {
-        match data[i] {
-            b'\n' => lines.push((std::mem::take(&mut cur), false)),
-            b'\r' => {
-                lines.push((std::mem::take(&mut cur), false));
-                if data.get(i + 1) == Some(&b'\n') {
-                    i += 1;
-                }
-            }
-            b => cur.push(b),
-        }
-        i += 1;
-    }
-    if !cur.is_empty() {
-        lines.push((cur, true));
-    }
-    lines
-}
-
-/// A line's bytes and whether it is partial.
-type Line = (Vec<u8>, bool);
 
 /// Joins the pieces of split lines: (bytes, partial) per line, and the sizes of its pieces.
 fn joined_lines(entries: &[Fields]) -> (Vec<Line>, Vec<Vec<usize>>) {

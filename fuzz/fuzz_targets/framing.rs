@@ -34,6 +34,19 @@ struct Piece {
     limit: usize,
 }
 
+impl Piece {
+    /// A frame as emitted while `limit` was the `max_line_length` in force.
+    fn new(f: Frame<'_>, limit: usize) -> Piece {
+        Piece {
+            bytes: f.bytes.to_vec(),
+            part: f.part,
+            continued: f.continued,
+            partial: f.partial,
+            limit,
+        }
+    }
+}
+
 fn xorshift(state: &mut u32) -> u32 {
     let mut x = *state;
     x ^= x << 13;
@@ -43,29 +56,10 @@ fn xorshift(state: &mut u32) -> u32 {
     x
 }
 
-/// The lines of `data` by the documented rule, and whether the last one is unended.
-fn reference_lines(data: &[u8]) -> Vec<(Vec<u8>, bool)> {
-    let mut lines = Vec::new();
-    let mut cur = Vec::new();
-    let mut i = 0;
-    while i < data.len() {
-        match data[i] {
-            b'\n' => lines.push((std::mem::take(&mut cur), false)),
-            b'\r' => {
-                lines.push((std::mem::take(&mut cur), false));
-                if data.get(i + 1) == Some(&b'\n') {
-                    i += 1;
-                }
-            }
-            b => cur.push(b),
-        }
-        i += 1;
-    }
-    if !cur.is_empty() {
-        lines.push((cur, true));
-    }
-    lines
-}
+/// The documented line rule, shared with the fault suite.
+#[path = "../../tests/common/lines.rs"]
+mod lines;
+use lines::documented_lines;
 
 fn check_escaped(bytes: &[u8]) -> String {
     let text = escape(bytes);
@@ -177,30 +171,14 @@ fuzz_target!(|data: &[u8]| {
             limit = 4 + xorshift(&mut rng) as usize % 64;
             framer.reconfigure(mode, limit);
         }
-        framer.push(chunk, |f: Frame<'_>| {
-            pieces.push(Piece {
-                bytes: f.bytes.to_vec(),
-                part: f.part,
-                continued: f.continued,
-                partial: f.partial,
-                limit,
-            })
-        });
+        framer.push(chunk, |f: Frame<'_>| pieces.push(Piece::new(f, limit)));
         assert!(
             framer.buffered() <= limit + 1,
             "holds {} bytes with a limit of {limit}",
             framer.buffered()
         );
     }
-    framer.finish(|f: Frame<'_>| {
-        pieces.push(Piece {
-            bytes: f.bytes.to_vec(),
-            part: f.part,
-            continued: f.continued,
-            partial: f.partial,
-            limit,
-        })
-    });
+    framer.finish(|f: Frame<'_>| pieces.push(Piece::new(f, limit)));
 
     for p in &pieces {
         if mode == Framing::Line {
@@ -259,7 +237,7 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
             assert!(cur.is_empty(), "the last piece says more follows");
-            let want = reference_lines(input);
+            let want = documented_lines(input);
             assert_eq!(lines, want);
             // A line that is valid UTF-8 is never cut inside a character.
             let mut i = 0;
