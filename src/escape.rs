@@ -4,6 +4,8 @@
 
 use std::fmt::Write;
 
+use crate::swar;
+
 /// Appends the escaped form of `bytes` to `out`.
 pub fn escape_into(out: &mut String, bytes: &[u8]) {
     if plain_ascii(bytes) {
@@ -24,19 +26,11 @@ pub fn escape_into(out: &mut String, bytes: &[u8]) {
 /// Whether every byte is printable ASCII other than a backslash, so nothing needs escaping.
 /// Eight bytes at a time (SWAR): this runs for every line a client sends.
 fn plain_ascii(bytes: &[u8]) -> bool {
-    const LO: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HI: u64 = u64::from_ne_bytes([0x80; 8]);
     let mut chunks = bytes.chunks_exact(8);
     for chunk in &mut chunks {
-        let x = u64::from_ne_bytes(chunk.try_into().expect("8 bytes"));
-        // A byte below 0x20 (no borrow happens unless one is there).
-        let control = x.wrapping_sub(LO * 0x20) & !x & HI;
-        // A byte of 0x7f (DEL) or more: +1 sets its top bit, or it was set.
-        let high = (x.wrapping_add(LO) | x) & HI;
-        // A backslash: a zero byte after the XOR.
-        let b = x ^ (LO * u64::from(b'\\'));
-        let backslash = b.wrapping_sub(LO) & !b & HI;
-        if control | high | backslash != 0 {
+        let x = swar::word(chunk);
+        // A control character, DEL or above (not ASCII), or a backslash.
+        if swar::below(x, 0x20) | swar::at_least(x, 0x7f) | swar::equal(x, b'\\') != 0 {
             return false;
         }
     }

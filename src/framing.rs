@@ -7,6 +7,7 @@
 //! In raw mode every read is one piece, as the classroom server printed it.
 
 use crate::config::Framing;
+use crate::swar;
 
 /// One piece of client data, ready to be escaped and logged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,20 +195,15 @@ fn split_point(bytes: &[u8], max: usize) -> usize {
 }
 
 /// The first LF or CR in `data`. Eight bytes at a time (SWAR): this runs over every byte a
-/// client sends. In each word the lowest flagged byte is the first match (a borrow can only
-/// flag bytes above a true match).
+/// client sends.
 fn find_eol(data: &[u8]) -> Option<usize> {
-    const LO: u64 = u64::from_le_bytes([0x01; 8]);
-    const HI: u64 = u64::from_le_bytes([0x80; 8]);
     let mut chunks = data.chunks_exact(8);
     let mut offset = 0;
     for chunk in &mut chunks {
-        let x = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
-        let lf = x ^ (LO * u64::from(b'\n'));
-        let cr = x ^ (LO * u64::from(b'\r'));
-        let found = ((lf.wrapping_sub(LO) & !lf) | (cr.wrapping_sub(LO) & !cr)) & HI;
+        let x = swar::word(chunk);
+        let found = swar::equal(x, b'\n') | swar::equal(x, b'\r');
         if found != 0 {
-            return Some(offset + (found.trailing_zeros() / 8) as usize);
+            return Some(offset + swar::first(found));
         }
         offset += 8;
     }

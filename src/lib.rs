@@ -12,6 +12,7 @@ pub mod listener;
 pub mod ratelimit;
 pub mod server;
 pub mod sink;
+mod swar;
 pub mod systemd;
 
 pub use server::{run, ListenSocket, Summary};

@@ -1,0 +1,40 @@
+//! Byte tests eight bytes at a time (SWAR, "SIMD within a register"), for the scans that run
+//! over every byte a client sends: the framer's search for a line end and the escaper's
+//! check for text that needs no escaping. Each test sets the top bit of the bytes it finds;
+//! a borrow or carry can also flag bytes after a true match, never before one, so "any byte"
+//! and "the first byte" ([`first`]) are exact.
+
+/// 0x01 in every byte.
+const LO: u64 = u64::from_le_bytes([0x01; 8]);
+/// 0x80 in every byte.
+const HI: u64 = u64::from_le_bytes([0x80; 8]);
+
+/// Eight bytes as a word, the first byte lowest.
+#[inline]
+pub fn word(chunk: &[u8]) -> u64 {
+    u64::from_le_bytes(chunk.try_into().expect("8 bytes"))
+}
+
+/// Flags the bytes of `x` below `n` (`n` at most 0x80).
+#[inline]
+pub fn below(x: u64, n: u8) -> u64 {
+    x.wrapping_sub(LO * u64::from(n)) & !x & HI
+}
+
+/// Flags the bytes of `x` of `n` or more (`n` at most 0x80).
+#[inline]
+pub fn at_least(x: u64, n: u8) -> u64 {
+    (x.wrapping_add(LO * u64::from(0x80 - n)) | x) & HI
+}
+
+/// Flags the bytes of `x` equal to `b`.
+#[inline]
+pub fn equal(x: u64, b: u8) -> u64 {
+    below(x ^ (LO * u64::from(b)), 1)
+}
+
+/// The index of the first flagged byte of a non-zero result of the tests above.
+#[inline]
+pub fn first(flags: u64) -> usize {
+    (flags.trailing_zeros() / 8) as usize
+}
