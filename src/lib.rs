@@ -3,9 +3,13 @@
 //! `main.rs` parses the command line, loads the configuration, binds and calls [`run`]; the
 //! rest lives here, one module per concern.
 
+pub mod admission;
 pub mod cidr;
 pub mod cli;
 pub mod config;
+pub mod connection;
+pub mod control;
+pub mod entry;
 pub mod escape;
 pub mod framing;
 pub mod listener;
@@ -14,8 +18,11 @@ pub mod server;
 pub mod sink;
 mod swar;
 pub mod systemd;
+pub mod throttle;
 
-pub use server::{run, ListenSocket, Summary};
+pub use control::{install_signal_handlers, Control};
+pub use listener::ListenSocket;
+pub use server::{run, Summary};
 
 /// sysexits.h: a configuration error.
 pub const EX_CONFIG: i32 = 78;

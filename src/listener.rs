@@ -1,13 +1,18 @@
-//! The listening socket, made with socket2: SO_REUSEADDR, the configured backlog, non-blocking;
-//! `::` is dual-stack and falls back to `0.0.0.0` on a host without IPv6.
+//! The listening socket and accepting clients. The socket is made with socket2 (SO_REUSEADDR,
+//! the configured backlog, non-blocking; `::` is dual-stack and falls back to `0.0.0.0` on a
+//! host without IPv6) or passed by systemd. [`Acceptor`] accepts from it, backs off when the
+//! process runs out of file descriptors, and rebinds when a reload changes the address.
 
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
+use std::time::{Duration, Instant};
 
+use mio::{Interest, Registry, Token};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::config::Config;
+use crate::throttle::Throttle;
 
 /// A bind failure that names the address.
 #[derive(Debug)]
@@ -57,6 +62,207 @@ fn bind_addr(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
     socket.listen(backlog)?;
     socket.set_nonblocking(true)?;
     Ok(socket.into())
+}
+
+/// Where the listening socket came from.
+pub enum ListenSocket {
+    /// Bound by the daemon from the configuration; rebound on reload when it changes.
+    Bound(TcpListener),
+    /// Passed by systemd socket activation; the configuration's address is not used.
+    FromSystemd(TcpListener),
+}
+
+/// The listening socket's poll token.
+pub const TOKEN: Token = Token(usize::MAX - 1);
+/// How long to stop accepting after running out of file descriptors.
+pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(200);
+/// accept(2) errors of single connections (ECONNABORTED…) skipped in one call at most.
+const TRANSIENT_ERRORS_PER_CALL: usize = 64;
+/// Warnings about running out of file descriptors: at most one per this interval.
+pub const ACCEPT_ERROR_WINDOW: Duration = Duration::from_secs(10);
+
+/// What [`Acceptor::accept`] found.
+#[derive(Debug)]
+pub enum Accepted {
+    Client(mio::net::TcpStream, SocketAddr),
+    /// Nobody waiting (or not accepting now).
+    Nobody,
+    /// accept(2) failed for want of resources: accepting pauses for [`ACCEPT_BACKOFF`]. The
+    /// text, when present, is a warning to log (at most one per [`ACCEPT_ERROR_WINDOW`]).
+    OutOfResources(Option<String>),
+}
+
+/// Accepts clients from the listening socket.
+pub struct Acceptor {
+    /// `None` once the daemon stopped accepting.
+    listener: Option<mio::net::TcpListener>,
+    local_addr: SocketAddr,
+    from_systemd: bool,
+    /// Connections may be waiting (a readable event came, or accepting was paused).
+    pending: bool,
+    paused_until: Option<Instant>,
+    errors: Throttle,
+    last_error: String,
+}
+
+impl Acceptor {
+    pub fn new(listen: ListenSocket, registry: &Registry) -> io::Result<Acceptor> {
+        let (listener, from_systemd) = match listen {
+            ListenSocket::Bound(l) => (l, false),
+            ListenSocket::FromSystemd(l) => (l, true),
+        };
+        listener.set_nonblocking(true)?;
+        let local_addr = listener.local_addr()?;
+        let mut listener = mio::net::TcpListener::from_std(listener);
+        registry.register(&mut listener, TOKEN, Interest::READABLE)?;
+        Ok(Acceptor {
+            listener: Some(listener),
+            local_addr,
+            from_systemd,
+            pending: true,
+            paused_until: None,
+            errors: Throttle::new(1, ACCEPT_ERROR_WINDOW),
+            last_error: String::new(),
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn from_systemd(&self) -> bool {
+        self.from_systemd
+    }
+
+    /// A readable event on the listening socket.
+    pub fn readable(&mut self) {
+        self.pending = true;
+    }
+
+    /// The next client waiting, if the daemon accepts now.
+    pub fn accept(&mut self, now: Instant) -> Accepted {
+        if !self.pending || self.paused_until.is_some_and(|t| t > now) {
+            return Accepted::Nobody;
+        }
+        self.paused_until = None;
+        let Some(listener) = &self.listener else {
+            return Accepted::Nobody;
+        };
+        for _ in 0..TRANSIENT_ERRORS_PER_CALL {
+            match listener.accept() {
+                Ok((stream, addr)) => return Accepted::Client(stream, addr),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.pending = false;
+                    return Accepted::Nobody;
+                }
+                Err(e) if out_of_resources(&e) => {
+                    // Leave the connection in the backlog and come back later, instead of
+                    // spinning on an error that will not go away by itself.
+                    self.paused_until = Some(now + ACCEPT_BACKOFF);
+                    self.last_error = e.to_string();
+                    let report = self.errors.admit(now).then(|| {
+                        format!(
+                            "cannot accept connections: {e}; serving current clients, \
+                             retrying every {} ms",
+                            ACCEPT_BACKOFF.as_millis()
+                        )
+                    });
+                    return Accepted::OutOfResources(report);
+                }
+                // ECONNABORTED and the like concern one connection only.
+                Err(_) => continue,
+            }
+        }
+        Accepted::Nobody
+    }
+
+    /// Accept errors not logged one by one, once their window is over (housekeeping).
+    pub fn error_summary_due(&mut self, now: Instant) -> Option<String> {
+        let n = self.errors.close_expired(now)?;
+        Some(format!(
+            "cannot accept connections: {} {n} more times in the last {} s; serving current \
+             clients, retrying every {} ms",
+            self.last_error,
+            ACCEPT_ERROR_WINDOW.as_secs(),
+            ACCEPT_BACKOFF.as_millis()
+        ))
+    }
+
+    /// When accepting should be tried again without an event: after a pause, or at once
+    /// while clients may still be waiting (the listening socket's events are edge-triggered).
+    pub fn wake_at(&self, now: Instant) -> Option<Instant> {
+        if !self.pending || self.listener.is_none() {
+            return None;
+        }
+        Some(self.paused_until.unwrap_or(now))
+    }
+
+    /// Stops accepting for good: the listening socket is closed.
+    pub fn close(&mut self, registry: &Registry) {
+        if let Some(mut listener) = self.listener.take() {
+            let _ = registry.deregister(&mut listener);
+        }
+    }
+
+    /// Applies the address of a new configuration: rebinds when `bind`, `port` or `backlog`
+    /// changed. When that is impossible (the socket came from systemd, or the bind fails) the
+    /// address stays, `new` is set back to it, and the returned text says why.
+    pub fn reconfigure(
+        &mut self,
+        old: &Config,
+        new: &mut Config,
+        registry: &Registry,
+    ) -> Vec<String> {
+        let old_address = (old.bind, old.port, old.backlog);
+        if (new.bind, new.port, new.backlog) == old_address || self.listener.is_none() {
+            return Vec::new();
+        }
+        if self.from_systemd {
+            (new.bind, new.port, new.backlog) = old_address;
+            return vec![
+                "reload: bind, port and backlog come from the systemd socket unit and stay as they are"
+                    .to_string(),
+            ];
+        }
+        match self.rebind(new, registry) {
+            Ok(notice) => notice.into_iter().collect(),
+            Err(e) => {
+                (new.bind, new.port, new.backlog) = old_address;
+                vec![format!(
+                    "reload: {e}; still listening on {}",
+                    self.local_addr
+                )]
+            }
+        }
+    }
+
+    fn rebind(&mut self, new: &Config, registry: &Registry) -> Result<Option<String>, BindError> {
+        let (std_listener, notice) = bind(new)?;
+        let local_addr = std_listener.local_addr().map_err(|error| BindError {
+            addr: SocketAddr::new(new.bind, new.port),
+            error,
+        })?;
+        let mut listener = mio::net::TcpListener::from_std(std_listener);
+        registry
+            .register(&mut listener, TOKEN, Interest::READABLE)
+            .map_err(|error| BindError {
+                addr: local_addr,
+                error,
+            })?;
+        if let Some(mut old) = self.listener.replace(listener) {
+            let _ = registry.deregister(&mut old);
+        }
+        self.local_addr = local_addr;
+        self.pending = true;
+        Ok(notice)
+    }
+}
+
+fn out_of_resources(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS) | Some(libc::ENOMEM)
+    )
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use tcp_listener::config::{Config, DEFAULT_CONFIG_PATH};
-use tcp_listener::{cli, listener, server, systemd, ListenSocket, EX_CONFIG};
+use tcp_listener::{cli, install_signal_handlers, listener, systemd, ListenSocket, EX_CONFIG};
 
 fn main() -> ExitCode {
     let args = match cli::parse(std::env::args_os().skip(1)) {
@@ -66,14 +66,14 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let signals = match server::install_signal_handlers() {
+    let control = match install_signal_handlers() {
         Ok(s) => s,
         Err(e) => {
             eprintln!("tcp-listener: cannot install signal handlers: {e}");
             return ExitCode::FAILURE;
         }
     };
-    match tcp_listener::run(listen, config, config_path, signals) {
+    match tcp_listener::run(listen, config, config_path, control) {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("tcp-listener: {e}");

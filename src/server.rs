@@ -1,73 +1,48 @@
-//! The event loop: one thread, one mio poll, every client at once.
+//! The event loop: one thread, one mio poll, every client at once. This file drives the parts
+//! that own the work, one step of the data path each:
 //!
-//! Clients that have data wait in a ready queue and are read one buffer at a time, in turn,
-//! only while the sink can take more; so a slow journal stops the reading, TCP flow control
-//! slows the clients, and memory stays bounded by the limits, not by what clients send.
-//! Signals arrive through signal-hook: SIGTERM/SIGINT stop gracefully, SIGHUP reloads.
+//! accept ([`listener`](crate::listener)) → admit ([`admission`](crate::admission)) → read
+//! ([`connection`](crate::connection)) → frame ([`framing`](crate::framing)) → budget
+//! ([`ratelimit`](crate::ratelimit), applied by the connection) → entry
+//! ([`entry`](crate::entry)) → sink ([`sink`](crate::sink)).
+//!
+//! Here: polling and dispatching events, the turns of the loop, housekeeping, reload, stop.
+//!
+//! **The batching rule.** A turn of the loop reads up to [`READS_PER_TURN`] clients, one
+//! buffer each, in ready-queue order, and only while the sink has room
+//! ([`Sink::has_room`]); then it flushes the sink, which sends what was queued with as few
+//! system calls as it can (journald: one sendmmsg(2) per 64 entries). How much the journald
+//! sink queues before it says "no room" is its `QUEUE_LIMIT`: with 1 (the measured choice,
+//! see bench/RESULTS.md), a turn reads until one read has produced an entry, so each
+//! sendmmsg carries the lines of one read of one client.
 
-use std::collections::VecDeque;
-use std::io::{self, Read, Write};
+use std::fmt;
+use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mio::net::{TcpListener, TcpStream};
-use mio::{Events, Interest, Poll, Token};
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-use signal_hook_mio::v1_0::Signals;
-use slab::Slab;
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Registry, Token};
 
-use crate::cidr;
-use crate::config::{Config, DEFAULT_CONFIG_PATH};
-use crate::escape::escape_into;
-use crate::framing::{Frame, Framer};
-use crate::listener;
-use crate::ratelimit::TokenBucket;
-use crate::sink::journald::SINK_TOKEN;
-use crate::sink::{priority, Entry, Event, Peer, Sink};
-use crate::systemd::{self, Notifier};
+use crate::admission::{Admission, Refusal, REFUSAL_WINDOW};
+use crate::config::{Config, LogConfig, DEFAULT_CONFIG_PATH};
+use crate::connection::{Connection, Connections, DropReport, Line, ReadOutcome};
+use crate::control::{Command, Control};
+use crate::entry::{priority, Entry};
+use crate::listener::{self, Accepted, Acceptor, ListenSocket};
+use crate::sink::Sink;
+use crate::systemd::Supervisor;
 
-const LISTENER: Token = Token(usize::MAX - 1);
-const SIGNALS: Token = Token(usize::MAX - 2);
+const CONTROL: Token = Token(usize::MAX - 2);
 
 /// Reads served before the loop polls again, so accepts and signals are never starved.
 const READS_PER_TURN: usize = 256;
 /// Connections accepted before the loop polls again.
 const ACCEPTS_PER_TURN: usize = 128;
-/// How long to stop accepting after running out of file descriptors.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(200);
-/// The housekeeping period: idle timeouts, rate-limit reports, status.
-const TICK: Duration = Duration::from_secs(1);
 /// On SIGTERM: time to read what clients already sent, then time to deliver it.
 const STOP_READ_TIME: Duration = Duration::from_millis(400);
 const STOP_DRAIN_TIME: Duration = Duration::from_millis(450);
-/// Refusal warnings: at most this many per window, then one summary.
-const REFUSALS_PER_WINDOW: u32 = 5;
-const REFUSAL_WINDOW: Duration = Duration::from_secs(10);
-/// Warnings about running out of file descriptors: at most one per this interval.
-const ACCEPT_ERROR_INTERVAL: Duration = Duration::from_secs(10);
-
-/// The process's signal handling: the first SIGTERM/SIGINT asks for a graceful stop (seen by
-/// the event loop), a second one exits at once.
-pub fn install_signal_handlers() -> io::Result<Signals> {
-    let stop_requested = Arc::new(AtomicBool::new(false));
-    for sig in [SIGTERM, SIGINT] {
-        // Registered first, so it sees the flag as the previous signal left it.
-        signal_hook::flag::register_conditional_shutdown(sig, 1, Arc::clone(&stop_requested))?;
-        signal_hook::flag::register(sig, Arc::clone(&stop_requested))?;
-    }
-    Signals::new([SIGTERM, SIGINT, SIGHUP])
-}
-
-/// Where the listening socket came from.
-pub enum ListenSocket {
-    /// Bound by the daemon from the configuration; rebound on reload when it changes.
-    Bound(std::net::TcpListener),
-    /// Passed by systemd socket activation; the configuration's address is not used.
-    FromSystemd(std::net::TcpListener),
-}
 
 /// What the daemon did, as it reports when it stops.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -79,71 +54,104 @@ pub struct Summary {
     pub undelivered: u64,
 }
 
-/// Runs the daemon until SIGTERM or SIGINT. `config_path` is re-read on SIGHUP.
+/// The daemon's `STATUS=` line, as `systemctl status` shows it.
+#[derive(Debug, Clone, Copy)]
+struct Status {
+    clients: usize,
+    summary: Summary,
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.summary;
+        write!(
+            f,
+            "{} clients, {} lines logged, {} refused, {} dropped",
+            self.clients, s.lines, s.refused, s.dropped
+        )
+    }
+}
+
+/// Runs the daemon until `control` asks it to stop. `config_path` is re-read on reload.
 pub fn run(
     listen: ListenSocket,
     config: Config,
     config_path: Option<PathBuf>,
-    signals: Signals,
+    control: Control,
 ) -> io::Result<Summary> {
-    Server::new(listen, config, config_path, signals)?.run()
+    let server = Server::new(listen, config, config_path, control, |log, registry| {
+        Sink::open(log, registry)
+    })?;
+    server.run()
 }
 
-struct Conn {
-    stream: TcpStream,
-    peer: Peer,
-    /// The peer as shown in messages: `192.0.2.7:51234` or `[2001:db8::1]:51234`.
-    label: String,
-    framer: Framer,
-    opened: Instant,
-    last_active: Instant,
-    bytes: u64,
-    lines: u64,
-    /// In the ready queue: it may have data we have not read yet.
-    queued: bool,
-    bucket: TokenBucket,
-    /// Lines dropped by the rate limit and not yet reported.
-    dropped_unreported: u64,
-    dropped: u64,
+/// Where the daemon is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Serving,
+    /// Asked to stop: no more accepting; each client is read until it has nothing more (then
+    /// closed), until `read_until` at the latest.
+    Stopping {
+        read_until: Instant,
+    },
 }
 
-#[derive(Default)]
-struct Refusals {
-    window_start: Option<Instant>,
-    logged: u32,
-    suppressed: u64,
+impl Phase {
+    fn accepting(self) -> bool {
+        self == Phase::Serving
+    }
+
+    fn stopping(self) -> bool {
+        !self.accepting()
+    }
+
+    /// Starts the stop; false if it had started already.
+    fn stop(&mut self, now: Instant) -> bool {
+        if self.stopping() {
+            return false;
+        }
+        *self = Phase::Stopping {
+            read_until: now + STOP_READ_TIME,
+        };
+        true
+    }
+
+    /// Whether the reading part of the stop is over.
+    fn reading_done(self, now: Instant, open: usize) -> bool {
+        match self {
+            Phase::Serving => false,
+            Phase::Stopping { read_until } => open == 0 || now >= read_until,
+        }
+    }
+
+    fn wake_at(self) -> Option<Instant> {
+        match self {
+            Phase::Serving => None,
+            Phase::Stopping { read_until } => Some(read_until),
+        }
+    }
 }
 
 struct Server {
     poll: Poll,
+    control: Control,
     config: Config,
     config_path: Option<PathBuf>,
-    listener: Option<TcpListener>,
-    local_addr: SocketAddr,
-    from_systemd: bool,
-    signals: Signals,
-    conns: Slab<Conn>,
-    ready: VecDeque<usize>,
+    acceptor: Acceptor,
+    admission: Admission,
+    conns: Connections,
     sink: Sink,
-    read_buf: Vec<u8>,
-    message: String,
-    next_id: u64,
+    supervisor: Supervisor,
+    phase: Phase,
     summary: Summary,
-    refusals: Refusals,
-    accept_pending: bool,
-    accept_paused_until: Option<Instant>,
-    accept_error_logged: Option<Instant>,
-    accept_errors_unlogged: u64,
-    notifier: Notifier,
-    watchdog: Option<Duration>,
+    next_id: u64,
     next_tick: Instant,
-    /// Set once a stop is requested: until then, read what clients sent.
-    stop_reading_by: Option<Instant>,
-    status: String,
-}
-
-fn peer_label(addr: SocketAddr) -> String {
-    SocketAddr::new(addr.ip().to_canonical(), addr.port()).to_string()
+    read_buf: Vec<u8>,
+    /// The text of the entry being built.
+    message: String,
+    /// stderr goes to the journal already (`JOURNAL_STREAM`): announcements are not repeated
+    /// there.
+    stderr_is_journal: bool,
 }
 
 impl Server {
@@ -151,48 +159,32 @@ impl Server {
         listen: ListenSocket,
         config: Config,
         config_path: Option<PathBuf>,
-        mut signals: Signals,
+        mut control: Control,
+        open_sink: impl FnOnce(&LogConfig, &Registry) -> (Sink, Option<String>),
     ) -> io::Result<Server> {
         let poll = Poll::new()?;
-        let (std_listener, from_systemd) = match listen {
-            ListenSocket::Bound(l) => (l, false),
-            ListenSocket::FromSystemd(l) => (l, true),
-        };
-        std_listener.set_nonblocking(true)?;
-        let local_addr = std_listener.local_addr()?;
-        let mut listener = TcpListener::from_std(std_listener);
+        let acceptor = Acceptor::new(listen, poll.registry())?;
         poll.registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)?;
-        poll.registry()
-            .register(&mut signals, SIGNALS, Interest::READABLE)?;
-        let (sink, sink_notice) = Sink::open(&config.log, poll.registry());
-        let now = Instant::now();
-        let watchdog = systemd::watchdog_interval();
+            .register(&mut control, CONTROL, Interest::READABLE)?;
+        let (sink, sink_notice) = open_sink(&config.log, poll.registry());
+        let supervisor = Supervisor::from_env();
         let mut server = Server {
+            next_tick: Instant::now() + supervisor.tick_interval(),
             read_buf: vec![0; config.buffer_size],
+            admission: Admission::new(&config),
             poll,
+            control,
             config,
             config_path,
-            listener: Some(listener),
-            local_addr,
-            from_systemd,
-            signals,
-            conns: Slab::new(),
-            ready: VecDeque::new(),
+            acceptor,
+            conns: Connections::default(),
             sink,
-            message: String::with_capacity(1024),
-            next_id: 1,
+            supervisor,
+            phase: Phase::Serving,
             summary: Summary::default(),
-            refusals: Refusals::default(),
-            accept_pending: true,
-            accept_paused_until: None,
-            accept_error_logged: None,
-            accept_errors_unlogged: 0,
-            notifier: Notifier::from_env(),
-            watchdog,
-            next_tick: now + tick_interval(watchdog),
-            stop_reading_by: None,
-            status: String::new(),
+            next_id: 1,
+            message: String::with_capacity(1024),
+            stderr_is_journal: std::env::var_os("JOURNAL_STREAM").is_some(),
         };
         if let Some(notice) = sink_notice {
             server.announce(priority::WARNING, &notice);
@@ -201,7 +193,7 @@ impl Server {
     }
 
     fn run(mut self) -> io::Result<Summary> {
-        let origin = if self.from_systemd {
+        let origin = if self.acceptor.from_systemd() {
             " (socket from systemd)"
         } else {
             ""
@@ -210,12 +202,12 @@ impl Server {
             priority::INFO,
             &format!(
                 "listening on {}{origin}, logging to {}; up to {} clients",
-                self.local_addr,
+                self.acceptor.local_addr(),
                 self.sink.describe(),
                 self.config.max_connections
             ),
         );
-        self.notifier.notify("READY=1");
+        self.supervisor.ready();
         self.update_status();
         let mut events = Events::with_capacity(1024);
         loop {
@@ -228,220 +220,128 @@ impl Server {
             }
             for event in events.iter() {
                 match event.token() {
-                    LISTENER => self.accept_pending = true,
-                    SIGNALS => self.handle_signals(),
-                    SINK_TOKEN => {}
-                    Token(key) => {
-                        if let Some(conn) = self.conns.get_mut(key) {
-                            if !conn.queued {
-                                conn.queued = true;
-                                self.ready.push_back(key);
-                            }
+                    listener::TOKEN => self.acceptor.readable(),
+                    CONTROL => self.handle_commands(),
+                    // A client; anything else is a sink's, which the flush below serves.
+                    token => {
+                        if let Some(key) = self.conns.key_of(token) {
+                            self.conns.mark_ready(key);
                         }
                     }
                 }
             }
             let now = Instant::now();
             self.sink.flush(now, self.poll.registry());
-            if self.accept_pending && self.accept_paused_until.is_none_or(|t| t <= now) {
-                self.accept_paused_until = None;
+            if self.phase.accepting() {
                 self.accept_clients(now);
             }
             self.serve_ready_clients();
             if now >= self.next_tick {
                 self.tick(now);
             }
-            if let Some(by) = self.stop_reading_by {
-                if self.conns.is_empty() || now >= by {
-                    return Ok(self.finish());
-                }
+            if self.phase.reading_done(now, self.conns.len()) {
+                return Ok(self.finish());
             }
             self.sink.flush(now, self.poll.registry());
         }
     }
 
     fn poll_timeout(&self, now: Instant) -> Option<Duration> {
-        if !self.ready.is_empty() && self.sink.is_ready() {
+        if self.conns.has_ready() && self.sink.has_room() {
             return Some(Duration::ZERO);
         }
-        let mut wake = self.next_tick;
-        for t in [
-            self.sink.retry_at(),
-            self.accept_paused_until.filter(|_| self.accept_pending),
-            self.stop_reading_by,
+        let wake = [
+            self.sink.wake_at(),
+            self.acceptor
+                .wake_at(now)
+                .filter(|_| self.phase.accepting()),
+            self.phase.wake_at(),
         ]
         .into_iter()
         .flatten()
-        {
-            wake = wake.min(t);
-        }
+        .fold(self.next_tick, Instant::min);
         Some(wake.saturating_duration_since(now))
     }
 
-    /// Logs news about the daemon itself; also on stderr when the sink is not a terminal
-    /// and nobody else will show it (stderr not already going to the journal).
+    /// Logs news about the daemon itself; also on stderr when the sink does not print there
+    /// and stderr does not go to the journal already.
     fn announce(&mut self, priority: u8, text: &str) {
         self.sink.log(&Entry::notice(priority, text));
-        let stderr_is_journal = std::env::var_os("JOURNAL_STREAM").is_some();
-        if !matches!(self.sink, Sink::Stderr(_)) && !stderr_is_journal {
+        if !self.sink.is_stderr() && !self.stderr_is_journal {
             let _ = writeln!(io::stderr(), "tcp-listener: {text}");
         }
     }
 
-    fn handle_signals(&mut self) {
-        let signals: Vec<i32> = self.signals.pending().collect();
-        for signal in signals {
-            match signal {
-                SIGTERM | SIGINT => self.begin_stop(signal),
-                SIGHUP => self.reload(),
-                _ => {}
+    fn handle_commands(&mut self) {
+        for command in self.control.pending() {
+            match command {
+                Command::Stop { signal } => self.begin_stop(signal),
+                Command::Reload => self.reload(),
             }
         }
+    }
+
+    fn status(&self) -> Status {
+        Status {
+            clients: self.conns.len(),
+            summary: self.summary,
+        }
+    }
+
+    fn update_status(&mut self) {
+        let status = self.status();
+        self.supervisor.update_status(status);
     }
 
     // ---- accepting -------------------------------------------------------------------
 
     fn accept_clients(&mut self, now: Instant) {
         for _ in 0..ACCEPTS_PER_TURN {
-            let Some(listener) = &self.listener else {
-                return;
-            };
-            match listener.accept() {
-                Ok((stream, addr)) => self.admit(stream, addr, now),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.accept_pending = false;
-                    return;
-                }
-                Err(e) if out_of_resources(&e) => {
-                    // Leave the connection in the backlog and come back later, instead of
-                    // spinning on an error that will not go away by itself.
-                    self.accept_paused_until = Some(now + ACCEPT_BACKOFF);
-                    self.accept_errors_unlogged += 1;
-                    if self
-                        .accept_error_logged
-                        .is_none_or(|t| now.duration_since(t) >= ACCEPT_ERROR_INTERVAL)
-                    {
-                        let text = format!(
-                            "cannot accept connections: {e} ({} times since the last report); \
-                             serving current clients, retrying every {} ms",
-                            self.accept_errors_unlogged,
-                            ACCEPT_BACKOFF.as_millis()
-                        );
-                        self.accept_errors_unlogged = 0;
-                        self.accept_error_logged = Some(now);
+            match self.acceptor.accept(now) {
+                Accepted::Client(stream, addr) => self.admit(stream, addr, now),
+                Accepted::Nobody => return,
+                Accepted::OutOfResources(report) => {
+                    if let Some(text) = report {
                         self.announce(priority::ERR, &text);
                     }
                     return;
                 }
-                // ECONNABORTED and the like concern one connection only.
-                Err(_) => continue,
             }
         }
     }
 
-    fn admit(&mut self, mut stream: TcpStream, addr: SocketAddr, now: Instant) {
-        let addr = SocketAddr::new(addr.ip().to_canonical(), addr.port());
-        if !cidr::allowed(&self.config.allow, addr.ip()) {
-            return self.refuse(addr, "not in the allow list", now);
+    fn admit(&mut self, stream: TcpStream, addr: SocketAddr, now: Instant) {
+        if let Err(refusal) = self.admission.check(addr.ip(), self.conns.len()) {
+            return self.refuse(addr, refusal, now);
         }
-        if self.conns.len() >= self.config.max_connections {
-            let reason = format!("max_connections ({}) reached", self.config.max_connections);
-            return self.refuse(addr, &reason, now);
+        let conn = Connection::new(stream, addr, self.next_id, &self.config, now);
+        let (label, peer) = (conn.label.clone(), conn.peer);
+        if let Err(e) = self.conns.insert(conn, self.poll.registry()) {
+            return self.refuse(addr, Refusal::CannotWatch(e.to_string()), now);
         }
-        let entry = self.conns.vacant_entry();
-        let key = entry.key();
-        if let Err(e) = self
-            .poll
-            .registry()
-            .register(&mut stream, Token(key), Interest::READABLE)
-        {
-            let reason = format!("cannot watch the connection: {e}");
-            return self.refuse(addr, &reason, now);
-        }
-        let peer = Peer {
-            addr,
-            connection_id: self.next_id,
-        };
         self.next_id += 1;
         self.summary.connections += 1;
-        let label = peer_label(addr);
-        self.message.clear();
-        self.message.push_str(&label);
-        self.message.push_str(": connected");
-        self.sink.log(&Entry {
-            priority: priority::INFO,
-            event: Event::Connected,
-            message: &self.message,
-            peer: Some(peer),
-            fields: &[],
-        });
-        entry.insert(Conn {
-            stream,
-            peer,
-            label,
-            framer: Framer::new(self.config.framing, self.config.max_line_length),
-            opened: now,
-            last_active: now,
-            bytes: 0,
-            lines: 0,
-            queued: true,
-            bucket: TokenBucket::new(
-                self.config.max_lines_per_sec,
-                self.config.max_lines_burst,
-                now,
-            ),
-            dropped_unreported: 0,
-            dropped: 0,
-        });
-        // It may have sent everything and closed already (like the classroom client).
-        self.ready.push_back(key);
+        self.sink
+            .log(&Entry::connected(&mut self.message, &label, peer));
     }
 
-    /// Logs a refused connection, at most [`REFUSALS_PER_WINDOW`] per window; the stream is
-    /// closed by the caller dropping it.
-    fn refuse(&mut self, addr: SocketAddr, reason: &str, now: Instant) {
+    /// Logs a refused connection as the admission's report rules say; the stream is closed by
+    /// the caller dropping it.
+    fn refuse(&mut self, addr: SocketAddr, refusal: Refusal, now: Instant) {
         self.summary.refused += 1;
-        let r = &mut self.refusals;
-        if r.window_start
-            .is_none_or(|t| now.duration_since(t) >= REFUSAL_WINDOW)
-        {
-            self.report_suppressed_refusals();
-            self.refusals.window_start = Some(now);
-            self.refusals.logged = 0;
+        let addr = SocketAddr::new(addr.ip().to_canonical(), addr.port());
+        let report = self.admission.refused(now);
+        if let Some(n) = report.summary_first {
+            self.sink.log(&Entry::refused_summary(
+                &mut self.message,
+                n,
+                REFUSAL_WINDOW,
+            ));
         }
-        if self.refusals.logged >= REFUSALS_PER_WINDOW {
-            self.refusals.suppressed += 1;
-            return;
-        }
-        self.refusals.logged += 1;
-        let message = format!("{}: refused: {reason}", peer_label(addr));
-        self.sink.log(&Entry {
-            priority: priority::WARNING,
-            event: Event::Refused,
-            message: &message,
-            peer: Some(Peer {
-                addr,
-                connection_id: 0,
-            }),
-            fields: &[("REFUSED_REASON", reason)],
-        });
-    }
-
-    fn report_suppressed_refusals(&mut self) {
-        let n = std::mem::take(&mut self.refusals.suppressed);
-        if n > 0 {
-            let message = format!(
-                "refused {n} more connections in the last {} s (not logged one by one)",
-                REFUSAL_WINDOW.as_secs()
-            );
-            let count = n.to_string();
-            self.sink.log(&Entry {
-                priority: priority::WARNING,
-                event: Event::Refused,
-                message: &message,
-                peer: None,
-                fields: &[("REFUSED_COUNT", &count)],
-            });
+        if report.log_this {
+            let reason = refusal.to_string();
+            self.sink
+                .log(&Entry::refused(&mut self.message, addr, &reason));
         }
     }
 
@@ -449,202 +349,98 @@ impl Server {
 
     fn serve_ready_clients(&mut self) {
         for _ in 0..READS_PER_TURN {
-            if !self.sink.is_ready() {
+            if !self.sink.has_room() {
                 return;
             }
-            let Some(key) = self.ready.pop_front() else {
+            let Some(key) = self.conns.next_ready() else {
                 return;
             };
             self.serve(key);
         }
     }
 
-    /// Reads once from a client and logs what it completes.
+    /// Reads once from a client and logs the lines it completes.
     fn serve(&mut self, key: usize) {
-        let buffer_size = self.config.buffer_size;
-        let stopping = self.stop_reading_by.is_some();
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
-        conn.queued = false;
-        match conn.stream.read(&mut self.read_buf[..buffer_size]) {
-            Ok(0) => self.close(key, "closed by the client"),
-            Ok(n) => {
-                let now = Instant::now();
-                conn.bytes += n as u64;
-                conn.last_active = now;
-                let Server {
-                    sink,
-                    message,
-                    summary,
-                    read_buf,
-                    ..
-                } = self;
-                let Conn {
-                    framer,
-                    bucket,
-                    label,
-                    peer,
-                    lines,
-                    dropped_unreported,
-                    dropped,
-                    ..
-                } = conn;
-                framer.push(&read_buf[..n], |frame| {
-                    if bucket.try_take(now) {
-                        *lines += 1;
-                        summary.lines += 1;
-                        log_frame(sink, message, label, *peer, *lines, &frame);
-                    } else {
-                        *dropped_unreported += 1;
-                        *dropped += 1;
-                        summary.dropped += 1;
-                    }
-                });
-                conn.queued = true;
-                self.ready.push_back(key);
+        let now = Instant::now();
+        let buffer_size = self.config.buffer_size;
+        match conn.read(&mut self.read_buf[..buffer_size], now) {
+            ReadOutcome::Data(n) => {
+                let log = line_logger(&mut self.sink, &mut self.message);
+                let counts = conn.frame(&self.read_buf[..n], now, log);
+                self.summary.lines += counts.logged;
+                self.summary.dropped += counts.dropped;
+                self.conns.requeue(key);
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                if stopping {
+            ReadOutcome::Closed => self.close(key, "closed by the client"),
+            ReadOutcome::WouldBlock => {
+                if self.phase.stopping() {
                     self.close(key, "daemon stopping");
                 }
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
-                conn.queued = true;
-                self.ready.push_back(key);
-            }
-            Err(e) => self.close(key, &format!("error: {e}")),
+            ReadOutcome::Interrupted => self.conns.requeue(key),
+            ReadOutcome::Failed(e) => self.close(key, &format!("error: {e}")),
         }
     }
 
     /// Closes a client: logs its partial last line, unreported drops, and a summary.
     fn close(&mut self, key: usize, reason: &str) {
-        let Some(mut conn) = self.conns.try_remove(key) else {
+        let Some(mut conn) = self.conns.remove(key, self.poll.registry()) else {
             return;
         };
-        let _ = self.poll.registry().deregister(&mut conn.stream);
-        let Server {
-            sink,
-            message,
-            summary,
-            ..
-        } = self;
-        conn.framer.finish(|frame| {
-            conn.lines += 1;
-            summary.lines += 1;
-            log_frame(sink, message, &conn.label, conn.peer, conn.lines, &frame);
-        });
-        self.report_dropped(&mut conn);
-        let duration = conn.opened.elapsed();
-        let message = format!(
-            "{}: disconnected ({reason}) after {:.1} s: {} bytes, {} lines",
-            conn.label,
-            duration.as_secs_f64(),
-            conn.bytes,
-            conn.lines
-        );
-        let (bytes, lines, ms) = (
-            conn.bytes.to_string(),
-            conn.lines.to_string(),
-            duration.as_millis().to_string(),
-        );
-        self.sink.log(&Entry {
-            priority: priority::INFO,
-            event: Event::Disconnected,
-            message: &message,
-            peer: Some(conn.peer),
-            fields: &[
-                ("BYTES_RECEIVED", &bytes),
-                ("LINES_LOGGED", &lines),
-                ("DURATION_MS", &ms),
-                ("DISCONNECT_REASON", reason),
-            ],
-        });
-    }
-
-    fn report_dropped(&mut self, conn: &mut Conn) {
-        let n = std::mem::take(&mut conn.dropped_unreported);
-        if n == 0 {
-            return;
+        let now = Instant::now();
+        self.summary.lines += conn.finish(line_logger(&mut self.sink, &mut self.message));
+        if let Some(report) = conn.drop_report(now, true) {
+            let limit = (self.config.max_lines_per_sec, self.config.max_lines_burst);
+            log_dropped(&mut self.sink, &mut self.message, &conn, limit, report);
         }
-        let message = format!(
-            "{}: dropped {n} lines over the limit of {} lines/s (burst {}); {} dropped in all",
-            conn.label, self.config.max_lines_per_sec, self.config.max_lines_burst, conn.dropped
-        );
-        let count = n.to_string();
-        self.sink.log(&Entry {
-            priority: priority::WARNING,
-            event: Event::Dropped,
-            message: &message,
-            peer: Some(conn.peer),
-            fields: &[("DROPPED_LINES", &count)],
-        });
+        self.sink.log(&Entry::disconnected(
+            &mut self.message,
+            &conn.label,
+            conn.peer,
+            reason,
+            conn.totals(now),
+        ));
     }
 
     // ---- housekeeping ----------------------------------------------------------------
 
     fn tick(&mut self, now: Instant) {
-        self.next_tick = now + tick_interval(self.watchdog);
+        self.next_tick = now + self.supervisor.tick_interval();
         if self.config.idle_timeout_secs > 0 {
             let limit = Duration::from_secs(self.config.idle_timeout_secs);
-            let idle: Vec<usize> = self
-                .conns
-                .iter()
-                .filter(|(_, c)| !c.queued && now.duration_since(c.last_active) >= limit)
-                .map(|(k, _)| k)
-                .collect();
             let reason = format!("idle for {} s", self.config.idle_timeout_secs);
-            for key in idle {
+            for key in self.conns.keys_where(|c| c.idle(now, limit)) {
                 self.close(key, &reason);
             }
         }
-        let with_drops: Vec<usize> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| c.dropped_unreported > 0)
-            .map(|(k, _)| k)
-            .collect();
-        for key in with_drops {
-            let mut conn = self.conns.remove(key);
-            self.report_dropped(&mut conn);
-            let back = self.conns.insert(conn);
-            debug_assert_eq!(back, key);
+        let limit = (self.config.max_lines_per_sec, self.config.max_lines_burst);
+        let (sink, message) = (&mut self.sink, &mut self.message);
+        for (_, conn) in self.conns.iter_mut() {
+            if let Some(report) = conn.drop_report(now, false) {
+                log_dropped(sink, message, conn, limit, report);
+            }
         }
-        if self
-            .refusals
-            .window_start
-            .is_some_and(|t| now.duration_since(t) >= REFUSAL_WINDOW)
-        {
-            self.report_suppressed_refusals();
-            self.refusals.window_start = None;
+        if let Some(n) = self.admission.summary_due(now) {
+            self.sink.log(&Entry::refused_summary(
+                &mut self.message,
+                n,
+                REFUSAL_WINDOW,
+            ));
         }
-        if self.watchdog.is_some() {
-            self.notifier.notify("WATCHDOG=1");
+        if let Some(text) = self.acceptor.error_summary_due(now) {
+            self.announce(priority::ERR, &text);
         }
-        self.update_status();
-    }
-
-    fn update_status(&mut self) {
-        if !self.notifier.is_active() {
-            return;
-        }
-        let status = format!(
-            "STATUS={} clients, {} lines logged, {} refused, {} dropped",
-            self.conns.len(),
-            self.summary.lines,
-            self.summary.refused,
-            self.summary.dropped
-        );
-        if status != self.status {
-            self.notifier.notify(&status);
-            self.status = status;
-        }
+        let status = self.status();
+        self.supervisor.tick(status);
     }
 
     // ---- reload ----------------------------------------------------------------------
 
     fn reload(&mut self) {
-        self.notifier.reloading();
+        self.supervisor.reloading();
         let path = self
             .config_path
             .clone()
@@ -662,30 +458,25 @@ impl Server {
                 ),
             },
         }
-        self.notifier.notify("READY=1");
+        self.supervisor.ready();
         self.update_status();
     }
 
+    /// Hands the new configuration to each part.
     fn apply(&mut self, mut new: Config, path: &Path) {
-        let old_address = (self.config.bind, self.config.port, self.config.backlog);
-        let address_changed = (new.bind, new.port, new.backlog) != old_address;
-        if address_changed && self.from_systemd {
-            self.announce(
-                priority::NOTICE,
-                "reload: bind, port and backlog come from the systemd socket unit and stay as they are",
-            );
-            (new.bind, new.port, new.backlog) = old_address;
-        } else if address_changed && self.stop_reading_by.is_none() {
-            match self.rebind(&new) {
-                Ok(()) => {}
-                Err(e) => {
-                    self.announce(
-                        priority::ERR,
-                        &format!("reload: {e}; still listening on {}", self.local_addr),
-                    );
-                    (new.bind, new.port, new.backlog) = old_address;
-                }
-            }
+        let notices = if self.phase.accepting() {
+            self.acceptor
+                .reconfigure(&self.config, &mut new, self.poll.registry())
+        } else {
+            Vec::new()
+        };
+        for notice in notices {
+            let priority = if notice.contains("cannot listen") {
+                priority::ERR
+            } else {
+                priority::NOTICE
+            };
+            self.announce(priority, &notice);
         }
         if new.log != self.config.log {
             self.sink
@@ -696,19 +487,18 @@ impl Server {
                 self.announce(priority::WARNING, &notice);
             }
         }
+        self.admission.reconfigure(&new);
         let now = Instant::now();
         self.read_buf.resize(new.buffer_size, 0);
-        let mut not_allowed = Vec::new();
-        for (key, conn) in self.conns.iter_mut() {
-            conn.framer.reconfigure(new.framing, new.max_line_length);
-            conn.bucket
-                .reconfigure(new.max_lines_per_sec, new.max_lines_burst, now);
-            if !cidr::allowed(&new.allow, conn.peer.addr.ip()) {
-                not_allowed.push(key);
-            }
+        for (_, conn) in self.conns.iter_mut() {
+            conn.reconfigure(&new, now);
         }
         self.config = new;
-        for key in not_allowed {
+        let admission = &self.admission;
+        for key in self
+            .conns
+            .keys_where(|c| !admission.allows(c.peer.addr.ip()))
+        {
             self.close(key, "no longer in the allow list");
         }
         self.announce(
@@ -716,75 +506,41 @@ impl Server {
             &format!(
                 "configuration reloaded from {}; listening on {}, logging to {}",
                 path.display(),
-                self.local_addr,
+                self.acceptor.local_addr(),
                 self.sink.describe()
             ),
         );
     }
 
-    fn rebind(&mut self, new: &Config) -> Result<(), listener::BindError> {
-        let (std_listener, notice) = listener::bind(new)?;
-        let local_addr = std_listener
-            .local_addr()
-            .map_err(|error| listener::BindError {
-                addr: SocketAddr::new(new.bind, new.port),
-                error,
-            })?;
-        let mut listener = TcpListener::from_std(std_listener);
-        self.poll
-            .registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)
-            .map_err(|error| listener::BindError {
-                addr: local_addr,
-                error,
-            })?;
-        if let Some(mut old) = self.listener.replace(listener) {
-            let _ = self.poll.registry().deregister(&mut old);
-        }
-        self.local_addr = local_addr;
-        self.accept_pending = true;
-        if let Some(notice) = notice {
-            self.announce(priority::WARNING, &notice);
-        }
-        Ok(())
-    }
-
     // ---- stopping --------------------------------------------------------------------
 
-    fn begin_stop(&mut self, signal: i32) {
-        if self.stop_reading_by.is_some() {
+    fn begin_stop(&mut self, signal: &str) {
+        if !self.phase.stop(Instant::now()) {
             return;
         }
-        self.notifier.notify("STOPPING=1");
-        if let Some(mut listener) = self.listener.take() {
-            let _ = self.poll.registry().deregister(&mut listener);
-        }
-        let name = if signal == SIGINT {
-            "SIGINT"
-        } else {
-            "SIGTERM"
-        };
+        self.supervisor.stopping();
+        self.acceptor.close(self.poll.registry());
         self.announce(
             priority::INFO,
             &format!(
-                "{name}: stopped accepting; reading what {} clients sent",
+                "{signal}: stopped accepting; reading what {} clients sent",
                 self.conns.len()
             ),
         );
-        self.stop_reading_by = Some(Instant::now() + STOP_READ_TIME);
         // Read every client until it has nothing more to give, then close it.
-        for (key, conn) in self.conns.iter_mut() {
-            if !conn.queued {
-                conn.queued = true;
-                self.ready.push_back(key);
-            }
-        }
+        self.conns.mark_all_ready();
     }
 
     fn finish(mut self) -> Summary {
-        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
-        for key in keys {
+        for key in self.conns.keys_where(|_| true) {
             self.close(key, "daemon stopping");
+        }
+        if let Some(n) = self.admission.take_unreported() {
+            self.sink.log(&Entry::refused_summary(
+                &mut self.message,
+                n,
+                REFUSAL_WINDOW,
+            ));
         }
         let s = self.summary;
         let text = format!(
@@ -800,61 +556,199 @@ impl Server {
     }
 }
 
-fn tick_interval(watchdog: Option<Duration>) -> Duration {
-    watchdog.map_or(TICK, |w| w.min(TICK))
+/// Logs each line a connection hands over.
+fn line_logger<'a>(sink: &'a mut Sink, message: &'a mut String) -> impl FnMut(Line<'_>) + 'a {
+    move |line| {
+        sink.log(&Entry::line(
+            message,
+            line.label,
+            line.peer,
+            line.number,
+            &line.frame,
+        ))
+    }
 }
 
-fn out_of_resources(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS) | Some(libc::ENOMEM)
-    )
-}
-
-/// Logs one frame as `peer: text`, marking pieces of split lines and partial lines.
-/// `number` counts the connection's entries from 1 (`LINE_NUMBER`), so a reader can tell a
-/// line sent again after a journald crash from a line sent twice.
-fn log_frame(
+fn log_dropped(
     sink: &mut Sink,
     message: &mut String,
-    label: &str,
-    peer: Peer,
-    number: u64,
-    frame: &Frame<'_>,
+    conn: &Connection,
+    limit: (u32, u32),
+    report: DropReport,
 ) {
-    message.clear();
-    message.push_str(label);
-    message.push_str(": ");
-    escape_into(message, frame.bytes);
-    let part = if frame.part > 0 {
-        frame.part.to_string()
-    } else {
-        String::new()
-    };
-    let mut digits = [0; 20];
-    let number = crate::sink::decimal(&mut digits, number);
-    let mut fields: [(&'static str, &str); 4] = [("", ""); 4];
-    fields[0] = ("LINE_NUMBER", number);
-    let mut n = 1;
-    if frame.part > 0 {
-        fields[n] = ("LINE_PART", &part);
-        n += 1;
-    }
-    if frame.continued {
-        message.push_str(" [continued]");
-        fields[n] = ("LINE_CONTINUED", "1");
-        n += 1;
-    }
-    if frame.partial {
-        message.push_str(" [partial]");
-        fields[n] = ("LINE_PARTIAL", "1");
-        n += 1;
-    }
-    sink.log(&Entry {
-        priority: priority::INFO,
-        event: Event::Line,
+    sink.log(&Entry::dropped(
         message,
-        peer: Some(peer),
-        fields: &fields[..n],
-    });
+        &conn.label,
+        conn.peer,
+        report.count,
+        limit,
+        report.total,
+    ));
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+    use std::net::TcpStream as StdStream;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::control::ControlHandle;
+    use crate::sink::stderr::StderrSink;
+
+    /// What a server in this process logged, line by line.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Captured {
+        fn lines(&self) -> Vec<String> {
+            String::from_utf8_lossy(&self.0.lock().unwrap())
+                .lines()
+                .map(str::to_string)
+                .collect()
+        }
+
+        /// Waits (polling, with a deadline) until a line contains each of `needles`.
+        fn wait_for(&self, needles: &[&str]) -> Vec<String> {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let lines = self.lines();
+                if needles.iter().all(|n| lines.iter().any(|l| l.contains(n))) {
+                    return lines;
+                }
+                assert!(Instant::now() < deadline, "no {needles:?} in {lines:?}");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
+
+    /// A server on a loopback port, in a thread, logging (as the stderr sink) into memory.
+    fn start(
+        config: &str,
+    ) -> (
+        SocketAddr,
+        ControlHandle,
+        Captured,
+        std::thread::JoinHandle<io::Result<Summary>>,
+    ) {
+        let config = Config::parse(config, Path::new("test.toml")).unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (control, handle) = Control::channel().unwrap();
+        let captured = Captured::default();
+        let out = captured.clone();
+        let thread = std::thread::spawn(move || {
+            let server = Server::new(
+                ListenSocket::Bound(listener),
+                config,
+                None,
+                control,
+                |_, _| (Sink::Stderr(StderrSink::to(Box::new(out))), None),
+            )?;
+            server.run()
+        });
+        (addr, handle, captured, thread)
+    }
+
+    #[test]
+    fn a_stop_reads_what_clients_sent_logs_cut_lines_and_returns_the_summary() {
+        let (addr, control, log, server) = start("");
+        let mut a = StdStream::connect(addr).unwrap();
+        let mut b = StdStream::connect(addr).unwrap();
+        let (pa, pb) = (a.local_addr().unwrap(), b.local_addr().unwrap());
+        log.wait_for(&[&format!("{pa}: connected"), &format!("{pb}: connected")]);
+        a.write_all(b"whole\nhalf a l").unwrap();
+        b.write_all(b"one\ntwo\n").unwrap();
+        log.wait_for(&[&format!("{pa}: whole"), &format!("{pb}: two")]);
+        a.write_all(b"ine").unwrap();
+        control.stop();
+        let summary = server.join().unwrap().unwrap();
+        let lines = log.lines();
+        assert_eq!(
+            summary,
+            Summary {
+                connections: 2,
+                lines: 4,
+                ..Summary::default()
+            },
+            "{lines:?}"
+        );
+        // What was sent before the stop is all there, the cut line marked.
+        assert!(
+            lines.contains(&format!("{pa}: half a line [partial]")),
+            "{lines:?}"
+        );
+        for peer in [pa, pb] {
+            assert!(
+                lines
+                    .iter()
+                    .any(|l| l.starts_with(&format!("{peer}: disconnected (daemon stopping)"))),
+                "{lines:?}"
+            );
+        }
+        assert!(lines
+            .last()
+            .unwrap()
+            .starts_with("stopping: served 2 connections, logged 4 lines, refused 0, dropped 0"));
+        // The clients see the end of the connection; the listening socket is closed.
+        let mut buf = [0; 8];
+        assert_eq!(a.read(&mut buf).unwrap(), 0);
+        assert!(StdStream::connect(addr).is_err());
+    }
+
+    #[test]
+    fn refusals_are_reported_and_counted_and_a_stop_reports_the_rest() {
+        let (addr, control, log, server) = start("max_connections = 1");
+        let first = StdStream::connect(addr).unwrap();
+        log.wait_for(&[": connected"]);
+        let refused: Vec<StdStream> = (0..7).map(|_| StdStream::connect(addr).unwrap()).collect();
+        for mut r in refused {
+            let mut buf = [0; 1];
+            // Closed at once by the daemon: end of file (or a reset).
+            assert!(matches!(r.read(&mut buf), Ok(0) | Err(_)));
+        }
+        log.wait_for(&["refused: max_connections (1) reached"]);
+        control.stop();
+        let summary = server.join().unwrap().unwrap();
+        drop(first);
+        let lines = log.lines();
+        assert_eq!(summary.refused, 7);
+        let warnings = lines.iter().filter(|l| l.contains(": refused: ")).count();
+        assert_eq!(warnings, 5, "{lines:?}");
+        assert!(
+            lines.contains(
+                &"refused 2 more connections in the last 10 s (not logged one by one)".to_string()
+            ),
+            "{lines:?}"
+        );
+    }
+
+    #[test]
+    fn the_stop_phase_reads_until_the_clients_are_done_or_the_deadline() {
+        let t0 = Instant::now();
+        let mut phase = Phase::Serving;
+        assert!(phase.accepting());
+        assert!(!phase.reading_done(t0, 0), "serving never ends by itself");
+        assert_eq!(phase.wake_at(), None);
+        assert!(phase.stop(t0));
+        assert!(!phase.accepting());
+        assert!(
+            !phase.stop(t0 + STOP_READ_TIME),
+            "a second stop changes nothing"
+        );
+        assert_eq!(phase.wake_at(), Some(t0 + STOP_READ_TIME));
+        assert!(!phase.reading_done(t0, 3));
+        assert!(phase.reading_done(t0, 0), "no client left");
+        assert!(phase.reading_done(t0 + STOP_READ_TIME, 3), "deadline");
+    }
 }

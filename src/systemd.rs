@@ -1,12 +1,15 @@
 //! The systemd side: readiness and status notifications (`sd_notify`, a datagram to
 //! `$NOTIFY_SOCKET`), the watchdog interval, and sockets passed by socket activation.
 
+use std::fmt;
 use std::io;
 use std::net::TcpListener;
 use std::os::fd::FromRawFd;
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::time::Duration;
+
+use socket2::{Socket, Type};
 
 /// Sends notifications to systemd; does nothing when not started by systemd.
 pub struct Notifier {
@@ -45,13 +48,67 @@ impl Notifier {
 }
 
 fn monotonic_usec() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes one timespec.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1_000
+    let ts = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+        .expect("CLOCK_MONOTONIC is always there");
+    ts.tv_sec() as u64 * 1_000_000 + ts.tv_nsec() as u64 / 1_000
+}
+
+/// The housekeeping period: idle timeouts, rate-limit reports, status.
+const TICK: Duration = Duration::from_secs(1);
+
+/// The daemon's side of its service manager: readiness, reload and stop notifications, the
+/// watchdog, and a status line sent when it changes.
+pub struct Supervisor {
+    notifier: Notifier,
+    watchdog: Option<Duration>,
+    status: String,
+}
+
+impl Supervisor {
+    pub fn from_env() -> Supervisor {
+        Supervisor {
+            notifier: Notifier::from_env(),
+            watchdog: watchdog_interval(),
+            status: String::new(),
+        }
+    }
+
+    /// How often [`Supervisor::tick`] must run: every second, or more often for the watchdog.
+    pub fn tick_interval(&self) -> Duration {
+        self.watchdog.map_or(TICK, |w| w.min(TICK))
+    }
+
+    pub fn ready(&self) {
+        self.notifier.notify("READY=1");
+    }
+
+    pub fn reloading(&self) {
+        self.notifier.reloading();
+    }
+
+    pub fn stopping(&self) {
+        self.notifier.notify("STOPPING=1");
+    }
+
+    /// Pets the watchdog and sends the status line if it changed.
+    pub fn tick(&mut self, status: impl fmt::Display) {
+        if self.watchdog.is_some() {
+            self.notifier.notify("WATCHDOG=1");
+        }
+        self.update_status(status);
+    }
+
+    /// Sends the status line if it changed.
+    pub fn update_status(&mut self, status: impl fmt::Display) {
+        if !self.notifier.is_active() {
+            return;
+        }
+        let status = format!("STATUS={status}");
+        if status != self.status {
+            self.notifier.notify(&status);
+            self.status = status;
+        }
+    }
 }
 
 /// How often to send `WATCHDOG=1`: half of `$WATCHDOG_USEC`, when it is meant for us.
@@ -83,28 +140,25 @@ pub fn listener_from_systemd() -> io::Result<Option<TcpListener>> {
     std::env::remove_var("LISTEN_FDNAMES");
     const SD_LISTEN_FDS_START: i32 = 3;
     let fd = SD_LISTEN_FDS_START;
-    let mut kind: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: getsockopt writes one c_int into `kind`.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_ACCEPTCONN,
-            (&mut kind as *mut libc::c_int).cast(),
-            &mut len,
-        )
-    };
-    if rc != 0 || kind == 0 {
+    // SAFETY: systemd hands this fd to us and nothing else in the process owns it.
+    let socket = unsafe { Socket::from_raw_fd(fd) };
+    let is_tcp_listener = socket.is_listener().unwrap_or(false)
+        && socket.r#type().ok() == Some(Type::STREAM)
+        && socket
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_socket())
+            .is_some();
+    if !is_tcp_listener {
+        // Not ours to close: leave the descriptor as it was.
+        std::mem::forget(socket);
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            "systemd passed fd 3, but it is not a listening stream socket",
+            "systemd passed fd 3, but it is not a listening TCP socket",
         ));
     }
-    // SAFETY: systemd hands this fd to us and nothing else in the process owns it.
-    let listener = unsafe { TcpListener::from_raw_fd(fd) };
-    listener.set_nonblocking(true)?;
-    Ok(Some(listener))
+    socket.set_nonblocking(true)?;
+    Ok(Some(socket.into()))
 }
 
 #[cfg(test)]

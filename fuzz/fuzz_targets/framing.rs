@@ -22,8 +22,8 @@ use std::net::SocketAddr;
 use tcp_listener::config::Framing;
 use tcp_listener::escape::{escape, unescape};
 use tcp_listener::framing::{Frame, Framer};
-use tcp_listener::sink::journald::encode_entry;
-use tcp_listener::sink::{priority, Entry, Event, Peer};
+use tcp_listener::entry::{priority, Entry, Event, Fields, Peer, Value};
+use tcp_listener::sink::journald::encode::encode_entry;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Piece {
@@ -108,11 +108,14 @@ fn decode_entry(mut data: &[u8]) -> Vec<(String, Vec<u8>)> {
 fn check_entry(message: &str, piece: &Piece) {
     let part = piece.part.to_string();
     let mut extra: Vec<(&'static str, &str)> = vec![("LINE_NUMBER", "7")];
+    let mut fields = Fields::new().with("LINE_NUMBER", Value::Number(7));
     if piece.part > 0 {
         extra.push(("LINE_PART", &part));
+        fields.push("LINE_PART", Value::Number(piece.part.into()));
     }
     if piece.partial {
         extra.push(("LINE_PARTIAL", "1"));
+        fields.push("LINE_PARTIAL", Value::Text("1"));
     }
     let peer = Peer {
         addr: SocketAddr::from(([192, 0, 2, 7], 51234)),
@@ -123,7 +126,7 @@ fn check_entry(message: &str, piece: &Piece) {
         event: Event::Line,
         message,
         peer: Some(peer),
-        fields: &extra,
+        fields,
     };
     let mut out = Vec::new();
     encode_entry(&mut out, &entry);

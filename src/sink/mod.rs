@@ -1,83 +1,23 @@
 //! Where entries go: journald (native protocol), syslog, or stderr.
 //!
-//! A sink either takes an entry at once or queues it; while anything is queued
-//! ([`Sink::is_ready`] is false) the server stops reading from clients, so a slow sink slows
-//! the clients down (TCP flow control) instead of making the daemon drop lines or grow.
+//! A sink takes an entry at once or queues it. While it has no room ([`Sink::has_room`]) the
+//! server reads nothing more from clients, so a slow sink slows the clients down (TCP flow
+//! control) instead of making the daemon drop lines or grow. Each sink owns its poll
+//! registration: the server only passes events for [`TOKEN`] on, by calling [`Sink::flush`].
 
 pub mod journald;
 pub mod stderr;
 pub mod syslog;
 
-use std::net::SocketAddr;
 use std::time::Instant;
 
+use mio::Token;
+
 use crate::config::{LogConfig, LogTarget};
+use crate::entry::Entry;
 
-/// syslog priorities used by the daemon.
-pub mod priority {
-    pub const ERR: u8 = 3;
-    pub const WARNING: u8 = 4;
-    pub const NOTICE: u8 = 5;
-    pub const INFO: u8 = 6;
-}
-
-/// What an entry records, as the `LISTENER_EVENT` field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Event {
-    /// A line (or piece of one) a client sent.
-    Line,
-    Connected,
-    Disconnected,
-    Refused,
-    /// Lines dropped by the per-client rate limit.
-    Dropped,
-    /// The daemon's own news: start, reload, stop, delivery problems.
-    Notice,
-}
-
-impl Event {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Event::Line => "line",
-            Event::Connected => "connected",
-            Event::Disconnected => "disconnected",
-            Event::Refused => "refused",
-            Event::Dropped => "dropped",
-            Event::Notice => "notice",
-        }
-    }
-}
-
-/// A client: where it is and which connection of the daemon's it is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Peer {
-    pub addr: SocketAddr,
-    pub connection_id: u64,
-}
-
-/// One entry to log. `message` is the whole human-readable text, peer included.
-#[derive(Debug, Clone, Copy)]
-pub struct Entry<'a> {
-    pub priority: u8,
-    pub event: Event,
-    pub message: &'a str,
-    pub peer: Option<Peer>,
-    /// Further fields, such as `LINE_PART`.
-    pub fields: &'a [(&'static str, &'a str)],
-}
-
-impl<'a> Entry<'a> {
-    /// An entry about the daemon itself.
-    pub fn notice(priority: u8, message: &'a str) -> Entry<'a> {
-        Entry {
-            priority,
-            event: Event::Notice,
-            message,
-            peer: None,
-            fields: &[],
-        }
-    }
-}
+/// The poll token a sink registers its socket with.
+pub const TOKEN: Token = Token(usize::MAX - 3);
 
 /// Counters a sink keeps about delivery, for the daemon's summary.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -88,11 +28,6 @@ pub struct DeliveryStats {
 }
 
 /// `v` in decimal, written into `buf`: a number for a field without allocating.
-pub fn decimal(buf: &mut [u8; 20], v: u64) -> &str {
-    std::str::from_utf8(decimal_bytes(buf, v)).expect("ASCII digits")
-}
-
-/// [`decimal`] as bytes, for the encoders: no UTF-8 check on the way (several per entry).
 pub fn decimal_bytes(buf: &mut [u8; 20], mut v: u64) -> &[u8] {
     let mut i = buf.len();
     loop {
@@ -129,7 +64,7 @@ impl Sink {
                     );
                     return (Sink::Stderr(stderr::StderrSink::new()), Some(notice));
                 }
-                let sink = journald::JournaldSink::open(&config.journal_socket, registry);
+                let sink = journald::open(&config.journal_socket, TOKEN, registry);
                 (Sink::Journald(sink), None)
             }
         }
@@ -143,10 +78,10 @@ impl Sink {
         }
     }
 
-    /// True when nothing is queued, so the server may read more from clients.
-    pub fn is_ready(&self) -> bool {
+    /// True while the server may read more from clients.
+    pub fn has_room(&self) -> bool {
         match self {
-            Sink::Journald(s) => s.is_ready(),
+            Sink::Journald(s) => s.has_room(),
             Sink::Syslog(_) | Sink::Stderr(_) => true,
         }
     }
@@ -162,9 +97,9 @@ impl Sink {
     }
 
     /// When the sink wants [`Sink::flush`] called again even without an event.
-    pub fn retry_at(&self) -> Option<Instant> {
+    pub fn wake_at(&self) -> Option<Instant> {
         match self {
-            Sink::Journald(s) => s.retry_at(),
+            Sink::Journald(s) => s.wake_at(),
             Sink::Syslog(_) | Sink::Stderr(_) => None,
         }
     }
@@ -185,6 +120,11 @@ impl Sink {
             Sink::Syslog(s) => s.stats(),
             Sink::Stderr(s) => s.stats(),
         }
+    }
+
+    /// Whether entries already appear on stderr (so the daemon need not print them there).
+    pub fn is_stderr(&self) -> bool {
+        matches!(self, Sink::Stderr(_))
     }
 
     pub fn describe(&self) -> String {

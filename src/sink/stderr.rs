@@ -1,11 +1,12 @@
 //! The stderr sink: one line per entry, for foreground use and the dev config.
 
-use std::io::{BufWriter, Stderr, Write};
+use std::io::{BufWriter, Write};
 
-use super::{DeliveryStats, Entry};
+use super::DeliveryStats;
+use crate::entry::Entry;
 
 pub struct StderrSink {
-    out: BufWriter<Stderr>,
+    out: BufWriter<Box<dyn Write + Send>>,
     stats: DeliveryStats,
 }
 
@@ -17,8 +18,13 @@ impl Default for StderrSink {
 
 impl StderrSink {
     pub fn new() -> StderrSink {
+        StderrSink::to(Box::new(std::io::stderr()))
+    }
+
+    /// The same lines to another writer (tests capture them).
+    pub fn to(out: Box<dyn Write + Send>) -> StderrSink {
         StderrSink {
-            out: BufWriter::with_capacity(64 * 1024, std::io::stderr()),
+            out: BufWriter::with_capacity(64 * 1024, out),
             stats: DeliveryStats::default(),
         }
     }

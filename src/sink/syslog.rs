@@ -6,8 +6,9 @@ use std::io::Write;
 
 use syslog::{Facility, Formatter3164, LoggerBackend};
 
-use super::{priority, DeliveryStats, Entry};
+use super::DeliveryStats;
 use crate::config::SyslogServer;
+use crate::entry::{priority, Entry};
 
 type Logger = syslog::Logger<LoggerBackend, Formatter3164>;
 

@@ -1,0 +1,456 @@
+//! One client connection: its stream, the framer that cuts what it sends into lines, its line
+//! budget (the rate limit), and its counters; and [`Connections`], every client the loop
+//! serves with the queue of those that may have data.
+
+use std::collections::VecDeque;
+use std::io::{self, Read};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use mio::net::TcpStream;
+use mio::{Interest, Registry, Token};
+use slab::Slab;
+
+use crate::config::Config;
+use crate::entry::{peer_label, Peer, Totals};
+use crate::framing::{Frame, Framer};
+use crate::ratelimit::TokenBucket;
+use crate::throttle::Throttle;
+
+/// Dropped lines of one client are reported at most once per this interval.
+pub const DROP_REPORT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// What one read from a client gave.
+#[derive(Debug)]
+pub enum ReadOutcome {
+    /// This many bytes, now in the buffer.
+    Data(usize),
+    /// The client closed its side.
+    Closed,
+    /// Nothing more for now.
+    WouldBlock,
+    Interrupted,
+    Failed(io::Error),
+}
+
+/// A line (or piece of one) of a client, ready to be logged.
+#[derive(Debug, Clone, Copy)]
+pub struct Line<'a> {
+    pub label: &'a str,
+    pub peer: Peer,
+    /// The connection's lines counted from 1.
+    pub number: u64,
+    pub frame: Frame<'a>,
+}
+
+/// Lines of one framing step: logged, and dropped by the rate limit.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct FrameCounts {
+    pub logged: u64,
+    pub dropped: u64,
+}
+
+/// Lines dropped by the rate limit and not yet reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DropReport {
+    pub count: u64,
+    /// Dropped over the whole connection.
+    pub total: u64,
+}
+
+pub struct Connection {
+    stream: TcpStream,
+    pub peer: Peer,
+    /// The peer as shown in messages.
+    pub label: String,
+    framer: Framer,
+    budget: TokenBucket,
+    opened: Instant,
+    last_active: Instant,
+    bytes: u64,
+    lines: u64,
+    dropped: u64,
+    drop_reports: Throttle,
+    /// In the ready queue: it may have data not read yet.
+    queued: bool,
+}
+
+impl Connection {
+    pub fn new(
+        stream: TcpStream,
+        addr: SocketAddr,
+        connection_id: u64,
+        config: &Config,
+        now: Instant,
+    ) -> Connection {
+        let addr = SocketAddr::new(addr.ip().to_canonical(), addr.port());
+        Connection {
+            stream,
+            peer: Peer {
+                addr,
+                connection_id,
+            },
+            label: peer_label(addr),
+            framer: Framer::new(config.framing, config.max_line_length),
+            budget: TokenBucket::new(config.max_lines_per_sec, config.max_lines_burst, now),
+            opened: now,
+            last_active: now,
+            bytes: 0,
+            lines: 0,
+            dropped: 0,
+            drop_reports: Throttle::new(0, DROP_REPORT_INTERVAL),
+            queued: false,
+        }
+    }
+
+    /// Reads once into `buf`.
+    pub fn read(&mut self, buf: &mut [u8], now: Instant) -> ReadOutcome {
+        match self.stream.read(buf) {
+            Ok(0) => ReadOutcome::Closed,
+            Ok(n) => {
+                self.bytes += n as u64;
+                self.last_active = now;
+                ReadOutcome::Data(n)
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => ReadOutcome::WouldBlock,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => ReadOutcome::Interrupted,
+            Err(e) => ReadOutcome::Failed(e),
+        }
+    }
+
+    /// Cuts bytes just read into lines: each one within the budget goes to `log`, the others
+    /// are counted as dropped.
+    pub fn frame(
+        &mut self,
+        data: &[u8],
+        now: Instant,
+        mut log: impl FnMut(Line<'_>),
+    ) -> FrameCounts {
+        let Connection {
+            framer,
+            budget,
+            label,
+            peer,
+            lines,
+            dropped,
+            drop_reports,
+            ..
+        } = self;
+        let mut counts = FrameCounts::default();
+        framer.push(data, |frame| {
+            if budget.try_take(now) {
+                *lines += 1;
+                counts.logged += 1;
+                log(Line {
+                    label,
+                    peer: *peer,
+                    number: *lines,
+                    frame,
+                });
+            } else {
+                counts.dropped += 1;
+            }
+        });
+        *dropped += counts.dropped;
+        drop_reports.count(now, counts.dropped);
+        counts
+    }
+
+    /// The line in progress, if any, as a partial line: the connection is ending.
+    pub fn finish(&mut self, mut log: impl FnMut(Line<'_>)) -> u64 {
+        let Connection {
+            framer,
+            label,
+            peer,
+            lines,
+            ..
+        } = self;
+        let mut logged = 0;
+        framer.finish(|frame| {
+            *lines += 1;
+            logged += 1;
+            log(Line {
+                label,
+                peer: *peer,
+                number: *lines,
+                frame,
+            });
+        });
+        logged
+    }
+
+    /// Dropped lines to report now: once per [`DROP_REPORT_INTERVAL`], or all of them when
+    /// the connection ends (`ending`).
+    pub fn drop_report(&mut self, now: Instant, ending: bool) -> Option<DropReport> {
+        let count = if ending {
+            self.drop_reports.take()
+        } else {
+            self.drop_reports.close_expired(now)
+        }?;
+        Some(DropReport {
+            count,
+            total: self.dropped,
+        })
+    }
+
+    /// Takes the framing, line limit and rate limit of a new configuration; the line in
+    /// progress and the tokens already spent carry over.
+    pub fn reconfigure(&mut self, config: &Config, now: Instant) {
+        self.framer
+            .reconfigure(config.framing, config.max_line_length);
+        self.budget
+            .reconfigure(config.max_lines_per_sec, config.max_lines_burst, now);
+    }
+
+    /// Silent for at least `limit`, with nothing waiting to be read.
+    pub fn idle(&self, now: Instant, limit: Duration) -> bool {
+        !self.queued && now.duration_since(self.last_active) >= limit
+    }
+
+    pub fn totals(&self, now: Instant) -> Totals {
+        Totals {
+            bytes: self.bytes,
+            lines: self.lines,
+            duration: now.duration_since(self.opened),
+        }
+    }
+}
+
+/// Every client, by key (its poll token), and the queue of those that may have data.
+#[derive(Default)]
+pub struct Connections {
+    slab: Slab<Connection>,
+    ready: VecDeque<usize>,
+}
+
+impl Connections {
+    pub fn len(&self) -> usize {
+        self.slab.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slab.is_empty()
+    }
+
+    /// Adds a client, watched for readable events and queued at once: it may have sent
+    /// everything and closed already (like the classroom client).
+    pub fn insert(&mut self, mut conn: Connection, registry: &Registry) -> io::Result<usize> {
+        let entry = self.slab.vacant_entry();
+        let key = entry.key();
+        registry.register(&mut conn.stream, Token(key), Interest::READABLE)?;
+        conn.queued = true;
+        entry.insert(conn);
+        self.ready.push_back(key);
+        Ok(key)
+    }
+
+    /// The connection of a poll token, if it is one of ours.
+    pub fn key_of(&self, token: Token) -> Option<usize> {
+        self.slab.contains(token.0).then_some(token.0)
+    }
+
+    /// A readable event: queue the client unless it is queued already.
+    pub fn mark_ready(&mut self, key: usize) {
+        if let Some(conn) = self.slab.get_mut(key) {
+            if !conn.queued {
+                conn.queued = true;
+                self.ready.push_back(key);
+            }
+        }
+    }
+
+    /// Queues every client (to read each until it has nothing more).
+    pub fn mark_all_ready(&mut self) {
+        let keys: Vec<usize> = self.slab.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            self.mark_ready(key);
+        }
+    }
+
+    pub fn has_ready(&self) -> bool {
+        !self.ready.is_empty()
+    }
+
+    /// The next client to read, out of the queue; [`Connections::requeue`] puts it back.
+    pub fn next_ready(&mut self) -> Option<usize> {
+        while let Some(key) = self.ready.pop_front() {
+            if let Some(conn) = self.slab.get_mut(key) {
+                conn.queued = false;
+                return Some(key);
+            }
+        }
+        None
+    }
+
+    /// Back to the end of the queue: it may have more.
+    pub fn requeue(&mut self, key: usize) {
+        self.mark_ready(key);
+    }
+
+    pub fn get_mut(&mut self, key: usize) -> Option<&mut Connection> {
+        self.slab.get_mut(key)
+    }
+
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (usize, &mut Connection)> {
+        self.slab.iter_mut()
+    }
+
+    /// The keys of the clients `select` picks.
+    pub fn keys_where(&self, select: impl Fn(&Connection) -> bool) -> Vec<usize> {
+        self.slab
+            .iter()
+            .filter(|(_, c)| select(c))
+            .map(|(k, _)| k)
+            .collect()
+    }
+
+    /// Removes a client from the loop; dropping the result closes the connection.
+    pub fn remove(&mut self, key: usize, registry: &Registry) -> Option<Connection> {
+        let mut conn = self.slab.try_remove(key)?;
+        let _ = registry.deregister(&mut conn.stream);
+        Some(conn)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn pair() -> (std::net::TcpStream, TcpStream, SocketAddr) {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (server, addr) = l.accept().unwrap();
+        server.set_nonblocking(true).unwrap();
+        (client, TcpStream::from_std(server), addr)
+    }
+
+    fn config(extra: &str) -> Config {
+        Config::parse(extra, std::path::Path::new("t.toml")).unwrap()
+    }
+
+    /// Reads until the client's bytes have all arrived.
+    fn read_all(conn: &mut Connection, want: usize, now: Instant) -> Vec<u8> {
+        let mut got = Vec::new();
+        let mut buf = [0; 64];
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while got.len() < want {
+            assert!(Instant::now() < deadline, "only {got:?}");
+            match conn.read(&mut buf, now) {
+                ReadOutcome::Data(n) => got.extend_from_slice(&buf[..n]),
+                ReadOutcome::WouldBlock | ReadOutcome::Interrupted => std::thread::yield_now(),
+                other => panic!("{other:?}"),
+            }
+        }
+        got
+    }
+
+    #[test]
+    fn reads_frames_and_numbers_lines_and_sees_the_close() {
+        let (mut client, stream, addr) = pair();
+        let now = Instant::now();
+        let mut conn = Connection::new(stream, addr, 7, &config(""), now);
+        assert_eq!(conn.label, addr.to_string());
+        client.write_all(b"one\ntwo\nthr").unwrap();
+        let data = read_all(&mut conn, 11, now);
+        let mut lines = Vec::new();
+        let counts = conn.frame(&data, now, |l| {
+            lines.push((l.number, l.peer.connection_id, l.frame.bytes.to_vec()))
+        });
+        assert_eq!(
+            counts,
+            FrameCounts {
+                logged: 2,
+                dropped: 0
+            }
+        );
+        assert_eq!(lines, [(1, 7, b"one".to_vec()), (2, 7, b"two".to_vec())]);
+        drop(client);
+        let mut buf = [0; 16];
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            match conn.read(&mut buf, now) {
+                ReadOutcome::Closed => break,
+                ReadOutcome::WouldBlock => assert!(Instant::now() < deadline),
+                other => panic!("{other:?}"),
+            }
+        }
+        let mut partial = Vec::new();
+        assert_eq!(
+            conn.finish(|l| partial.push((l.number, l.frame.partial))),
+            1
+        );
+        assert_eq!(partial, [(3, true)]);
+        let totals = conn.totals(now);
+        assert_eq!((totals.bytes, totals.lines), (11, 3));
+    }
+
+    #[test]
+    fn lines_over_the_budget_are_dropped_counted_and_reported_once_a_second() {
+        let (_client, stream, addr) = pair();
+        let t0 = Instant::now();
+        let mut conn = Connection::new(
+            stream,
+            addr,
+            1,
+            &config("max_lines_per_sec = 1\nmax_lines_burst = 2"),
+            t0,
+        );
+        let counts = conn.frame(b"a\nb\nc\nd\ne\n", t0, |_| {});
+        assert_eq!(
+            counts,
+            FrameCounts {
+                logged: 2,
+                dropped: 3
+            }
+        );
+        assert_eq!(conn.drop_report(t0, false), None, "not a second yet");
+        let t1 = t0 + DROP_REPORT_INTERVAL;
+        assert_eq!(
+            conn.drop_report(t1, false),
+            Some(DropReport { count: 3, total: 3 })
+        );
+        assert_eq!(conn.drop_report(t1, false), None);
+        // One token came back in that second; the next two lines: one logged, one dropped,
+        // reported at the end whatever the time.
+        conn.frame(b"f\ng\n", t1, |_| {});
+        assert_eq!(
+            conn.drop_report(t1, true),
+            Some(DropReport { count: 1, total: 4 })
+        );
+    }
+
+    #[test]
+    fn the_ready_queue_holds_each_client_once() {
+        let poll = mio::Poll::new().unwrap();
+        let mut conns = Connections::default();
+        let now = Instant::now();
+        let mut keep = Vec::new();
+        for id in 0..3 {
+            let (client, stream, addr) = pair();
+            keep.push(client);
+            conns
+                .insert(
+                    Connection::new(stream, addr, id, &config(""), now),
+                    poll.registry(),
+                )
+                .unwrap();
+        }
+        conns.mark_ready(1);
+        conns.mark_all_ready();
+        let order: Vec<usize> = std::iter::from_fn(|| conns.next_ready()).collect();
+        assert_eq!(order, [0, 1, 2]);
+        conns.requeue(2);
+        conns.requeue(2);
+        let removed = conns.remove(2, poll.registry()).unwrap();
+        assert_eq!(removed.peer.connection_id, 2);
+        assert_eq!(
+            conns.next_ready(),
+            None,
+            "a removed client leaves the queue"
+        );
+        assert_eq!(conns.len(), 2);
+        assert_eq!(conns.key_of(Token(1)), Some(1));
+        assert_eq!(conns.key_of(Token(2)), None);
+    }
+}

@@ -1,0 +1,364 @@
+//! What the daemon logs: one typed constructor per `LISTENER_EVENT` a user filters on (`line`,
+//! `connected`, `disconnected`, `refused`, `dropped`, `notice`), each writing its message and
+//! fields the same way every time. Sinks only encode what these build.
+
+use std::fmt::Write;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::escape::escape_into;
+use crate::framing::Frame;
+
+/// syslog priorities used by the daemon.
+pub mod priority {
+    pub const ERR: u8 = 3;
+    pub const WARNING: u8 = 4;
+    pub const NOTICE: u8 = 5;
+    pub const INFO: u8 = 6;
+}
+
+/// What an entry records, as the `LISTENER_EVENT` field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// A line (or piece of one) a client sent.
+    Line,
+    Connected,
+    Disconnected,
+    Refused,
+    /// Lines dropped by the per-client rate limit.
+    Dropped,
+    /// The daemon's own news: start, reload, stop, delivery problems.
+    Notice,
+}
+
+impl Event {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Event::Line => "line",
+            Event::Connected => "connected",
+            Event::Disconnected => "disconnected",
+            Event::Refused => "refused",
+            Event::Dropped => "dropped",
+            Event::Notice => "notice",
+        }
+    }
+}
+
+/// A client: where it is and which connection of the daemon's it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer {
+    pub addr: SocketAddr,
+    pub connection_id: u64,
+}
+
+/// The peer as shown in messages: `192.0.2.7:51234` or `[2001:db8::1]:51234` (an IPv4 client
+/// of a dual-stack socket as plain IPv4).
+pub fn peer_label(addr: SocketAddr) -> String {
+    SocketAddr::new(addr.ip().to_canonical(), addr.port()).to_string()
+}
+
+/// A field value: text (escaped already where it came from a client) or a number, which the
+/// encoders write without allocating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Value<'a> {
+    Text(&'a str),
+    Number(u64),
+}
+
+/// The most further fields an entry has.
+const MAX_FIELDS: usize = 6;
+
+/// Further fields of an entry beyond the ones every entry has, such as `LINE_PART`.
+#[derive(Debug, Clone, Copy)]
+pub struct Fields<'a> {
+    items: [(&'static str, Value<'a>); MAX_FIELDS],
+    len: usize,
+}
+
+impl<'a> Fields<'a> {
+    pub const fn new() -> Fields<'a> {
+        Fields {
+            items: [("", Value::Number(0)); MAX_FIELDS],
+            len: 0,
+        }
+    }
+
+    pub fn push(&mut self, key: &'static str, value: Value<'a>) {
+        self.items[self.len] = (key, value);
+        self.len += 1;
+    }
+
+    pub fn with(mut self, key: &'static str, value: Value<'a>) -> Fields<'a> {
+        self.push(key, value);
+        self
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &(&'static str, Value<'a>)> {
+        self.items[..self.len].iter()
+    }
+}
+
+impl Default for Fields<'_> {
+    fn default() -> Self {
+        Fields::new()
+    }
+}
+
+/// One entry to log. `message` is the whole human-readable text, peer included.
+#[derive(Debug, Clone, Copy)]
+pub struct Entry<'a> {
+    pub priority: u8,
+    pub event: Event,
+    pub message: &'a str,
+    pub peer: Option<Peer>,
+    pub fields: Fields<'a>,
+}
+
+/// Marks a piece of a line: `[continued]` when more pieces follow, `[partial]` when the
+/// connection ended (or the daemon stopped) before the line did.
+pub const CONTINUED_MARK: &str = " [continued]";
+pub const PARTIAL_MARK: &str = " [partial]";
+
+impl<'a> Entry<'a> {
+    /// An entry about the daemon itself.
+    pub fn notice(priority: u8, message: &'a str) -> Entry<'a> {
+        Entry {
+            priority,
+            event: Event::Notice,
+            message,
+            peer: None,
+            fields: Fields::new(),
+        }
+    }
+
+    /// A line (or a piece of one) as `peer: text`, the text escaped. `number` counts the
+    /// connection's lines from 1 (`LINE_NUMBER`), so a reader can tell a line sent again after
+    /// a journald crash from a line sent twice.
+    pub fn line(
+        buf: &'a mut String,
+        label: &str,
+        peer: Peer,
+        number: u64,
+        frame: &Frame<'_>,
+    ) -> Entry<'a> {
+        buf.clear();
+        buf.push_str(label);
+        buf.push_str(": ");
+        escape_into(buf, frame.bytes);
+        let mut fields = Fields::new().with("LINE_NUMBER", Value::Number(number));
+        if frame.part > 0 {
+            fields.push("LINE_PART", Value::Number(frame.part.into()));
+        }
+        if frame.continued {
+            buf.push_str(CONTINUED_MARK);
+            fields.push("LINE_CONTINUED", Value::Text("1"));
+        }
+        if frame.partial {
+            buf.push_str(PARTIAL_MARK);
+            fields.push("LINE_PARTIAL", Value::Text("1"));
+        }
+        Entry {
+            priority: priority::INFO,
+            event: Event::Line,
+            message: buf,
+            peer: Some(peer),
+            fields,
+        }
+    }
+
+    pub fn connected(buf: &'a mut String, label: &str, peer: Peer) -> Entry<'a> {
+        buf.clear();
+        let _ = write!(buf, "{label}: connected");
+        Entry {
+            priority: priority::INFO,
+            event: Event::Connected,
+            message: buf,
+            peer: Some(peer),
+            fields: Fields::new(),
+        }
+    }
+
+    /// The end of a connection, with what it sent.
+    pub fn disconnected(
+        buf: &'a mut String,
+        label: &str,
+        peer: Peer,
+        reason: &'a str,
+        totals: Totals,
+    ) -> Entry<'a> {
+        buf.clear();
+        let _ = write!(
+            buf,
+            "{label}: disconnected ({reason}) after {:.1} s: {} bytes, {} lines",
+            totals.duration.as_secs_f64(),
+            totals.bytes,
+            totals.lines
+        );
+        Entry {
+            priority: priority::INFO,
+            event: Event::Disconnected,
+            message: buf,
+            peer: Some(peer),
+            fields: Fields::new()
+                .with("BYTES_RECEIVED", Value::Number(totals.bytes))
+                .with("LINES_LOGGED", Value::Number(totals.lines))
+                .with(
+                    "DURATION_MS",
+                    Value::Number(totals.duration.as_millis() as u64),
+                )
+                .with("DISCONNECT_REASON", Value::Text(reason)),
+        }
+    }
+
+    /// A client turned away (`REFUSED_REASON`); its `CONNECTION_ID` is 0, it never got one.
+    pub fn refused(buf: &'a mut String, addr: SocketAddr, reason: &'a str) -> Entry<'a> {
+        buf.clear();
+        let _ = write!(buf, "{}: refused: {reason}", peer_label(addr));
+        Entry {
+            priority: priority::WARNING,
+            event: Event::Refused,
+            message: buf,
+            peer: Some(Peer {
+                addr,
+                connection_id: 0,
+            }),
+            fields: Fields::new().with("REFUSED_REASON", Value::Text(reason)),
+        }
+    }
+
+    /// Refusals not logged one by one in the last `window` (`REFUSED_COUNT`).
+    pub fn refused_summary(buf: &'a mut String, count: u64, window: Duration) -> Entry<'a> {
+        buf.clear();
+        let _ = write!(
+            buf,
+            "refused {count} more connections in the last {} s (not logged one by one)",
+            window.as_secs()
+        );
+        Entry {
+            priority: priority::WARNING,
+            event: Event::Refused,
+            message: buf,
+            peer: None,
+            fields: Fields::new().with("REFUSED_COUNT", Value::Number(count)),
+        }
+    }
+
+    /// Lines of one client over its rate limit, not logged (`DROPPED_LINES`).
+    pub fn dropped(
+        buf: &'a mut String,
+        label: &str,
+        peer: Peer,
+        count: u64,
+        limit: (u32, u32),
+        total: u64,
+    ) -> Entry<'a> {
+        buf.clear();
+        let _ = write!(
+            buf,
+            "{label}: dropped {count} lines over the limit of {} lines/s (burst {}); {total} dropped in all",
+            limit.0, limit.1
+        );
+        Entry {
+            priority: priority::WARNING,
+            event: Event::Dropped,
+            message: buf,
+            peer: Some(peer),
+            fields: Fields::new().with("DROPPED_LINES", Value::Number(count)),
+        }
+    }
+}
+
+/// What one connection sent, for its `disconnected` entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Totals {
+    pub bytes: u64,
+    pub lines: u64,
+    pub duration: Duration,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer() -> Peer {
+        Peer {
+            addr: "[::ffff:192.0.2.7]:51234".parse().unwrap(),
+            connection_id: 9,
+        }
+    }
+
+    fn fields<'a>(e: &Entry<'a>) -> Vec<(&'static str, Value<'a>)> {
+        e.fields.iter().copied().collect()
+    }
+
+    #[test]
+    fn a_line_is_escaped_and_its_pieces_are_marked() {
+        let mut buf = String::new();
+        let frame = Frame {
+            bytes: b"a\x1bb",
+            part: 2,
+            continued: true,
+            partial: false,
+        };
+        let e = Entry::line(&mut buf, &peer_label(peer().addr), peer(), 7, &frame);
+        assert_eq!(e.message, "192.0.2.7:51234: a\\x1bb [continued]");
+        assert_eq!(e.event, Event::Line);
+        assert_eq!(
+            fields(&e),
+            [
+                ("LINE_NUMBER", Value::Number(7)),
+                ("LINE_PART", Value::Number(2)),
+                ("LINE_CONTINUED", Value::Text("1")),
+            ]
+        );
+        let frame = Frame {
+            bytes: b"end",
+            part: 0,
+            continued: false,
+            partial: true,
+        };
+        let e = Entry::line(&mut buf, "x", peer(), 8, &frame);
+        assert_eq!(e.message, "x: end [partial]");
+        assert_eq!(fields(&e)[1], ("LINE_PARTIAL", Value::Text("1")));
+    }
+
+    #[test]
+    fn connection_events_say_who_and_what() {
+        let mut buf = String::new();
+        let e = Entry::disconnected(
+            &mut buf,
+            "192.0.2.7:51234",
+            peer(),
+            "closed by the client",
+            Totals {
+                bytes: 10,
+                lines: 2,
+                duration: Duration::from_millis(1500),
+            },
+        );
+        assert_eq!(
+            e.message,
+            "192.0.2.7:51234: disconnected (closed by the client) after 1.5 s: 10 bytes, 2 lines"
+        );
+        assert_eq!(fields(&e)[2], ("DURATION_MS", Value::Number(1500)));
+        let e = Entry::refused(
+            &mut buf,
+            "[::1]:80".parse().unwrap(),
+            "not in the allow list",
+        );
+        assert_eq!(e.message, "[::1]:80: refused: not in the allow list");
+        assert_eq!(e.peer.unwrap().connection_id, 0);
+        assert_eq!(e.priority, priority::WARNING);
+        let e = Entry::refused_summary(&mut buf, 12, Duration::from_secs(10));
+        assert_eq!(
+            e.message,
+            "refused 12 more connections in the last 10 s (not logged one by one)"
+        );
+        let e = Entry::dropped(&mut buf, "p", peer(), 3, (10, 20), 5);
+        assert_eq!(
+            e.message,
+            "p: dropped 3 lines over the limit of 10 lines/s (burst 20); 5 dropped in all"
+        );
+        assert_eq!(fields(&e), [("DROPPED_LINES", Value::Number(3))]);
+    }
+}

@@ -1,0 +1,215 @@
+//! journald's native protocol: an entry as `KEY=value\n` fields (the length-prefixed binary
+//! form for a value holding a newline), `MESSAGE` first. Encoding allocates nothing once the
+//! output buffer has grown: an entry is written per line a client sends.
+
+use std::borrow::Cow;
+use std::io::Write;
+use std::net::IpAddr;
+
+use crate::entry::{Entry, Peer, Value};
+use crate::sink::decimal_bytes;
+
+/// Appends one field: `KEY=value\n`, or the length-prefixed binary form when the value holds
+/// a newline.
+pub fn encode_field(out: &mut Vec<u8>, key: &str, value: &[u8]) {
+    out.extend_from_slice(key.as_bytes());
+    if value.contains(&b'\n') {
+        out.push(b'\n');
+        out.extend_from_slice(&(value.len() as u64).to_le_bytes());
+    } else {
+        out.push(b'=');
+    }
+    out.extend_from_slice(value);
+    out.push(b'\n');
+}
+
+/// Appends `KEY=value\n` for a value that cannot hold a newline (a number, a constant).
+fn encode_plain(out: &mut Vec<u8>, key: &str, value: &[u8]) {
+    debug_assert!(!value.contains(&b'\n'));
+    out.extend_from_slice(key.as_bytes());
+    out.push(b'=');
+    out.extend_from_slice(value);
+    out.push(b'\n');
+}
+
+/// Encodes a whole entry.
+pub fn encode_entry(out: &mut Vec<u8>, entry: &Entry<'_>) {
+    encode_entry_cached(out, entry, &mut PeerFields::default());
+}
+
+/// The encoded `REMOTE_ADDR`, `REMOTE_PORT` and `CONNECTION_ID` of the last peer: the lines
+/// of one read all come from one client, so most entries reuse them as they are.
+#[derive(Default)]
+pub struct PeerFields {
+    peer: Option<Peer>,
+    encoded: Vec<u8>,
+}
+
+/// [`encode_entry`], with the peer's fields from `cache` when it is the same peer.
+pub fn encode_entry_cached(out: &mut Vec<u8>, entry: &Entry<'_>, cache: &mut PeerFields) {
+    let mut num = [0; 20];
+    encode_field(out, "MESSAGE", entry.message.as_bytes());
+    encode_plain(
+        out,
+        "PRIORITY",
+        decimal_bytes(&mut num, entry.priority.into()),
+    );
+    out.extend_from_slice(b"SYSLOG_IDENTIFIER=tcp-listener\nSYSLOG_FACILITY=3\n");
+    encode_plain(out, "LISTENER_EVENT", entry.event.as_str().as_bytes());
+    if let Some(peer) = entry.peer {
+        if cache.peer != Some(peer) {
+            cache.encoded.clear();
+            encode_ip(&mut cache.encoded, peer.addr.ip().to_canonical());
+            encode_plain(
+                &mut cache.encoded,
+                "REMOTE_PORT",
+                decimal_bytes(&mut num, peer.addr.port().into()),
+            );
+            encode_plain(
+                &mut cache.encoded,
+                "CONNECTION_ID",
+                decimal_bytes(&mut num, peer.connection_id),
+            );
+            cache.peer = Some(peer);
+        }
+        out.extend_from_slice(&cache.encoded);
+    }
+    for (key, value) in entry.fields.iter() {
+        match value {
+            Value::Text(text) => encode_field(out, key, text.as_bytes()),
+            Value::Number(n) => encode_plain(out, key, decimal_bytes(&mut num, *n)),
+        }
+    }
+}
+
+/// `REMOTE_ADDR=<ip>\n`, formatted in place: an entry per line must not cost an allocation.
+fn encode_ip(out: &mut Vec<u8>, ip: IpAddr) {
+    out.extend_from_slice(b"REMOTE_ADDR=");
+    match ip {
+        IpAddr::V4(v4) => {
+            let mut num = [0; 20];
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                out.extend_from_slice(decimal_bytes(&mut num, octet.into()));
+            }
+        }
+        // An address never holds a newline: the plain `KEY=value` form is right.
+        IpAddr::V6(v6) => {
+            let _ = write!(out, "{v6}");
+        }
+    }
+    out.push(b'\n');
+}
+
+/// The MESSAGE of an encoded entry, for the stderr fallback.
+pub fn message_of(encoded: &[u8]) -> Cow<'_, str> {
+    if let Some(rest) = encoded.strip_prefix(b"MESSAGE=") {
+        let end = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
+        return String::from_utf8_lossy(&rest[..end]);
+    }
+    if let Some(rest) = encoded.strip_prefix(b"MESSAGE\n") {
+        if rest.len() >= 8 {
+            let len = u64::from_le_bytes(rest[..8].try_into().expect("8 bytes")) as usize;
+            return String::from_utf8_lossy(&rest[8..(8 + len).min(rest.len())]);
+        }
+    }
+    String::from_utf8_lossy(encoded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entry::{Event, Fields};
+
+    #[test]
+    fn fields_use_the_binary_form_only_when_needed() {
+        let mut out = Vec::new();
+        encode_field(&mut out, "A", b"simple");
+        encode_field(&mut out, "B", b"two\nlines");
+        let mut want = b"A=simple\nB\n".to_vec();
+        want.extend_from_slice(&9u64.to_le_bytes());
+        want.extend_from_slice(b"two\nlines\n");
+        assert_eq!(out, want);
+    }
+
+    #[test]
+    fn a_line_entry_names_its_peer() {
+        let entry = Entry {
+            priority: 6,
+            event: Event::Line,
+            message: "192.0.2.7:51234: abcdefg!",
+            peer: Some(Peer {
+                addr: "[::ffff:192.0.2.7]:51234".parse().unwrap(),
+                connection_id: 42,
+            }),
+            fields: Fields::new()
+                .with("LINE_PART", Value::Number(2))
+                .with("LINE_CONTINUED", Value::Text("1")),
+        };
+        let mut out = Vec::new();
+        encode_entry(&mut out, &entry);
+        assert_eq!(
+            String::from_utf8(out.clone()).unwrap(),
+            "MESSAGE=192.0.2.7:51234: abcdefg!\nPRIORITY=6\nSYSLOG_IDENTIFIER=tcp-listener\n\
+             SYSLOG_FACILITY=3\nLISTENER_EVENT=line\nREMOTE_ADDR=192.0.2.7\nREMOTE_PORT=51234\n\
+             CONNECTION_ID=42\nLINE_PART=2\nLINE_CONTINUED=1\n"
+        );
+        assert_eq!(message_of(&out), "192.0.2.7:51234: abcdefg!");
+    }
+
+    #[test]
+    fn cached_peer_fields_follow_the_peer() {
+        let peer = |addr: &str, id| {
+            Some(Peer {
+                addr: addr.parse().unwrap(),
+                connection_id: id,
+            })
+        };
+        let mut cache = PeerFields::default();
+        for p in [
+            peer("192.0.2.7:51234", 1),
+            peer("192.0.2.7:51234", 1),
+            peer("192.0.2.7:51235", 1),
+            peer("192.0.2.7:51235", 2),
+            None,
+            peer("[2001:db8::1]:80", 3),
+            peer("192.0.2.7:51234", 1),
+        ] {
+            let entry = Entry {
+                priority: 6,
+                event: Event::Line,
+                message: "m",
+                peer: p,
+                fields: Fields::new(),
+            };
+            let (mut plain, mut cached) = (Vec::new(), Vec::new());
+            encode_entry(&mut plain, &entry);
+            encode_entry_cached(&mut cached, &entry, &mut cache);
+            assert_eq!(cached, plain, "{p:?}");
+        }
+    }
+
+    #[test]
+    fn addresses_are_encoded_in_place() {
+        for ip in [
+            "192.0.2.7",
+            "0.0.0.0",
+            "255.255.255.255",
+            "2001:db8::1",
+            "::1",
+        ] {
+            let mut out = Vec::new();
+            encode_ip(&mut out, ip.parse().unwrap());
+            assert_eq!(out, format!("REMOTE_ADDR={ip}\n").into_bytes());
+        }
+    }
+
+    #[test]
+    fn a_message_with_a_newline_is_read_back_from_the_binary_form() {
+        let mut out = Vec::new();
+        encode_entry(&mut out, &Entry::notice(6, "two\nlines"));
+        assert_eq!(message_of(&out), "two\nlines");
+    }
+}

@@ -1,0 +1,203 @@
+//! The system calls behind the journald sink: the datagram socket to journald, sendmmsg(2) for
+//! a batch, a sealed memfd for an entry too large for a datagram, SIOCOUTQ for what journald
+//! has not read yet, and one descriptor held in reserve for when the process runs out of them.
+
+use std::fs::File;
+use std::io::{self, IoSlice, Write};
+use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use mio::unix::SourceFd;
+use mio::{Interest, Registry, Token};
+use nix::fcntl::{fcntl, FcntlArg, SealFlag};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::memfd::{memfd_create, MemFdCreateFlag};
+use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, UnixAddr};
+
+use super::delivery::Transport;
+
+/// How long one send may wait for room in journald's queue.
+const SEND_TIMEOUT: Duration = Duration::from_millis(2);
+
+/// Entries sent with one sendmmsg(2) at most.
+pub const BATCH: usize = 64;
+
+/// The journal socket: a datagram socket connected to journald's native-protocol socket.
+pub struct JournalSocket {
+    path: PathBuf,
+    token: Token,
+    socket: Option<UnixDatagram>,
+    /// A descriptor held in reserve: when the process is out of them (clients took them all),
+    /// it is given up so that a memfd for a large entry, or a socket to reconnect, can still
+    /// be made. Without it the sink could wait for a descriptor that only reading clients
+    /// (which waits for the sink) would free.
+    reserve: Option<File>,
+}
+
+impl JournalSocket {
+    /// Not connected yet; `token` is the one it registers with for writable events.
+    pub fn new(path: &Path, token: Token) -> JournalSocket {
+        JournalSocket {
+            path: path.to_owned(),
+            token,
+            socket: None,
+            reserve: open_reserve(),
+        }
+    }
+
+    /// Takes the reserve descriptor back after it was given up, if one is free by now.
+    fn restore_reserve(&mut self) {
+        if self.reserve.is_none() {
+            self.reserve = open_reserve();
+        }
+    }
+}
+
+impl Transport for JournalSocket {
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn connect(&mut self, registry: &Registry) -> io::Result<()> {
+        self.restore_reserve();
+        let socket = with_reserve(&mut self.reserve, UnixDatagram::unbound)?;
+        socket.connect(&self.path)?;
+        // Blocking, with a short timeout: when journald's queue is full (it holds only
+        // net.unix.max_dgram_qlen datagrams: 512 where systemd is PID 1, the kernel's 10
+        // elsewhere) a send waits in the kernel for the next free slot, as a plain blocking
+        // sender does, instead of failing with EAGAIN and waking the loop for every slot
+        // journald frees. A journald that does not read (stopped, hung) costs SEND_TIMEOUT
+        // per attempt; then the entries wait as before and the server stops reading.
+        socket.set_write_timeout(Some(SEND_TIMEOUT))?;
+        registry.register(
+            &mut SourceFd(&socket.as_raw_fd()),
+            self.token,
+            Interest::WRITABLE,
+        )?;
+        self.socket = Some(socket);
+        Ok(())
+    }
+
+    fn disconnect(&mut self) {
+        // Closing the socket also removes it from the poll set.
+        self.socket = None;
+    }
+
+    fn is_connected(&self) -> bool {
+        self.socket.is_some()
+    }
+
+    fn send_batch(&mut self, entries: &[&[u8]], wire_len: &mut [usize]) -> io::Result<usize> {
+        self.restore_reserve();
+        let socket = self.socket.as_ref().ok_or_else(not_connected)?;
+        let n = entries.len().min(BATCH).min(wire_len.len());
+        // SAFETY: zeroed iovec/mmsghdr are valid "empty" values; every pointer set below
+        // points into `entries` or `iov`, which outlive the call and are not touched until it
+        // returns.
+        let mut iov: [libc::iovec; BATCH] = unsafe { std::mem::zeroed() };
+        let mut msgs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
+        for (i, entry) in entries[..n].iter().enumerate() {
+            iov[i] = libc::iovec {
+                iov_base: entry.as_ptr() as *mut libc::c_void,
+                iov_len: entry.len(),
+            };
+        }
+        for i in 0..n {
+            msgs[i].msg_hdr.msg_iov = &mut iov[i];
+            msgs[i].msg_hdr.msg_iovlen = 1;
+        }
+        // SAFETY: `msgs[..n]` are initialised as above.
+        let rc = unsafe { libc::sendmmsg(socket.as_raw_fd(), msgs.as_mut_ptr(), n as _, 0) };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let sent = rc as usize;
+        for (len, msg) in wire_len.iter_mut().zip(&msgs[..sent]) {
+            *len = msg.msg_len as usize;
+        }
+        Ok(sent)
+    }
+
+    fn send_large(&mut self, entry: &[u8]) -> io::Result<usize> {
+        let socket = self.socket.as_ref().ok_or_else(not_connected)?;
+        with_reserve(&mut self.reserve, || send_memfd(socket, entry)).map(|()| 0)
+    }
+
+    fn unread_bytes(&self) -> io::Result<usize> {
+        let socket = self.socket.as_ref().ok_or_else(not_connected)?;
+        let mut n: libc::c_int = 0;
+        // SAFETY: TIOCOUTQ (= SIOCOUTQ) writes one c_int.
+        let rc = unsafe { libc::ioctl(socket.as_raw_fd(), libc::TIOCOUTQ, &mut n) };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(n.max(0) as usize)
+    }
+
+    fn wait_writable(&self, timeout: Duration) {
+        let Some(socket) = &self.socket else {
+            std::thread::sleep(timeout);
+            return;
+        };
+        let ms = timeout.as_millis().clamp(1, 1000) as u16;
+        let mut fds = [PollFd::new(socket.as_fd(), PollFlags::POLLOUT)];
+        let _ = poll(&mut fds, PollTimeout::from(ms));
+    }
+}
+
+fn not_connected() -> io::Error {
+    io::Error::from_raw_os_error(libc::ENOTCONN)
+}
+
+fn open_reserve() -> Option<File> {
+    File::open("/dev/null").ok()
+}
+
+/// Runs `f`; if it fails for want of a file descriptor, gives up the reserved one and runs
+/// it again, then takes the reserve back if a descriptor is free by then (else later).
+fn with_reserve<T>(
+    reserve: &mut Option<File>,
+    mut f: impl FnMut() -> io::Result<T>,
+) -> io::Result<T> {
+    match f() {
+        Err(e) if reserve.is_some() && e.raw_os_error() == Some(libc::EMFILE) => {
+            *reserve = None;
+            let result = f();
+            *reserve = open_reserve();
+            result
+        }
+        result => result,
+    }
+}
+
+/// Sends one entry as a sealed memfd, the way journald takes entries too large for a
+/// datagram.
+fn send_memfd(socket: &UnixDatagram, data: &[u8]) -> io::Result<()> {
+    let fd = memfd_create(
+        c"tcp-listener-entry",
+        MemFdCreateFlag::MFD_ALLOW_SEALING | MemFdCreateFlag::MFD_CLOEXEC,
+    )?;
+    let mut file = File::from(fd);
+    file.write_all(data)?;
+    fcntl(
+        file.as_raw_fd(),
+        FcntlArg::F_ADD_SEALS(
+            SealFlag::F_SEAL_SHRINK
+                | SealFlag::F_SEAL_GROW
+                | SealFlag::F_SEAL_WRITE
+                | SealFlag::F_SEAL_SEAL,
+        ),
+    )?;
+    let fds = [file.as_fd().as_raw_fd()];
+    let no_data: [IoSlice<'_>; 0] = [];
+    sendmsg::<UnixAddr>(
+        socket.as_raw_fd(),
+        &no_data,
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )?;
+    Ok(())
+}
