@@ -12,9 +12,9 @@
 //! buffer each, in ready-queue order, and only while the sink has room
 //! ([`Sink::has_room`]); then it flushes the sink, which sends what was queued with as few
 //! system calls as it can (journald: one sendmmsg(2) per 64 entries). How much the journald
-//! sink queues before it says "no room" is its `QUEUE_LIMIT`: with 1 (the measured choice,
-//! see bench/RESULTS.md), a turn reads until one read has produced an entry, so each
-//! sendmmsg carries the lines of one read of one client.
+//! sink queues before it says "no room" is its `QUEUE_LIMIT`, 64 (measured against 1 in
+//! `sink/journald/delivery.rs`): a turn reads clients until about one sendmmsg's worth of
+//! lines is queued, so one sendmmsg carries the lines of several clients.
 
 use std::fmt;
 use std::io::{self, Write};

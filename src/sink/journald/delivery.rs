@@ -57,10 +57,13 @@ const TRIM_EVERY: u32 = 64;
 const TRIM_RETRY: Duration = Duration::from_millis(10);
 
 /// Entries queued at most before [`Delivery::has_room`] says no: the loop then stops reading
-/// clients until a flush has sent them. 1 means: after any read that produced an entry, send
-/// before reading again, so each sendmmsg carries the entries of one read. (Measured against
-/// larger values, which let one sendmmsg carry several clients' lines: see bench/RESULTS.md.)
-pub const QUEUE_LIMIT: usize = 1;
+/// clients until a flush has sent them. At [`BATCH`], one turn of the loop reads clients until
+/// a sendmmsg's worth of entries is queued, so one sendmmsg carries the lines of several reads
+/// and clients. Measured against 1 (send after every read that produced an entry), with 8
+/// clients × 25,000 lines of 64 bytes into journald: 2,200 sendmmsg calls instead of 9,044 (91
+/// entries per call instead of 22) and 19,341 system calls in all instead of 45,167. What it
+/// costs: up to BATCH entries, plus those of one read, queued at a time.
+pub const QUEUE_LIMIT: usize = BATCH;
 
 /// An entry journald may not have read yet.
 struct InFlight {
@@ -560,7 +563,7 @@ mod tests {
         let mut s = setup(1000);
         let now = Instant::now();
         s.log(0..150);
-        assert!(!s.delivery.has_room() || QUEUE_LIMIT > 150);
+        assert!(!s.delivery.has_room());
         s.flush(now);
         assert!(s.delivery.has_room());
         assert_eq!(s.journald.borrow().batches, [64, 64, 22]);
@@ -576,18 +579,18 @@ mod tests {
     fn a_full_queue_holds_the_entries_and_says_when_to_retry() {
         let mut s = setup(10);
         let now = Instant::now();
-        s.log(0..30);
+        s.log(0..100);
         s.flush(now);
         assert_eq!(s.journald.borrow().queue.len(), 10);
-        assert_eq!(s.delivery.pending.len(), 20);
+        assert_eq!(s.delivery.pending.len(), 90);
         assert!(!s.delivery.has_room());
         assert_eq!(s.delivery.wake_at(), Some(now + FULL_QUEUE_RETRY));
         // journald reads a few: the next flush fills the queue again.
         s.journald.borrow_mut().read(4);
         s.flush(now);
-        assert_eq!(s.delivery.pending.len(), 16);
+        assert_eq!(s.delivery.pending.len(), 86);
         s.settle(now);
-        assert_each_once_in_order(&s.journald.borrow().messages(), 30);
+        assert_each_once_in_order(&s.journald.borrow().messages(), 100);
         assert!(s.journald.borrow().messages().iter().all(|(_, m)| !m));
         assert!(s.delivery.has_room());
     }
