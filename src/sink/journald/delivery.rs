@@ -39,6 +39,8 @@ pub trait Transport {
     fn send_large(&mut self, entry: &[u8]) -> io::Result<usize>;
     /// Bytes of our datagrams journald has not read yet.
     fn unread_bytes(&self) -> io::Result<usize>;
+    /// Whether journald is still there, without waiting: a datagram it ignores (empty).
+    fn probe(&self) -> io::Result<()>;
     /// Waits at most `timeout` for room to send.
     fn wait_writable(&self, timeout: Duration);
 }
@@ -284,52 +286,67 @@ impl<T: Transport> Delivery<T> {
         }
     }
 
-    /// Forgets the in-flight entries journald has certainly read. The socket's unread bytes
-    /// (SIOCOUTQ: the true size of our datagrams still queued at journald, each at least its
-    /// length) bound how many of the newest entries may still be unread.
+    /// Forgets the in-flight entries journald has certainly stored.
+    ///
+    /// - The socket's unread bytes (SIOCOUTQ: the true size of our datagrams still queued at
+    ///   journald, each at least its length) bound how many of the newest entries may still
+    ///   be unread.
+    /// - journald takes one datagram at a time and stores it before it takes the next, so of
+    ///   the entries it has read, only the last may not be stored yet (a large entry, a memfd,
+    ///   takes a while): it is kept too, until a later one has been read.
+    /// - A journald that dies frees its queue, and SIOCOUTQ drops to 0 as if it had read
+    ///   everything. So before forgetting anything, a probe (a datagram journald ignores)
+    ///   checks it is alive; if it is gone, what is in flight is sent again.
     fn trim_in_flight(&mut self, now: Instant) {
         self.sends_since_trim = 0;
         let Ok(unread) = self.transport.unread_bytes() else {
             return;
         };
-        let keep = if unread == 0 {
-            0
-        } else {
-            let mut sum = 0;
-            let mut keep = 0;
+        let mut maybe_unread = 0;
+        let mut sum = 0;
+        if unread > 0 {
             for sent in self.in_flight.iter().rev() {
-                keep += 1;
+                maybe_unread += 1;
                 sum += sent.wire_len;
                 if sum >= unread {
                     break;
                 }
             }
-            keep
-        };
-        while self.in_flight.len() > keep {
-            let mut sent = self.in_flight.pop_front().expect("len > keep");
-            // A few kept for reuse; keeping up to IN_FLIGHT_MAX would hold ~0.6 MB for good
-            // after any burst (measured: +60 B per connection with 10,000 idle clients).
-            if self.spare.len() < SPARE_MAX {
-                sent.encoded.clear();
-                self.spare.push(sent.encoded);
+        }
+        let keep = maybe_unread + 1;
+        if self.in_flight.len() > keep {
+            if let Err(e) = self.transport.probe() {
+                if is_gone(&e) {
+                    self.went_down(now, &e);
+                    return;
+                }
+            }
+            while self.in_flight.len() > keep {
+                let mut sent = self.in_flight.pop_front().expect("len > keep");
+                // A few kept for reuse; keeping up to IN_FLIGHT_MAX would hold ~0.6 MB for
+                // good after any burst (measured: +60 B per connection with 10,000 idle
+                // clients).
+                if self.spare.len() < SPARE_MAX {
+                    sent.encoded.clear();
+                    self.spare.push(sent.encoded);
+                }
             }
         }
-        self.trim_at = (!self.in_flight.is_empty()).then_some(now + TRIM_RETRY);
+        // Look again soon while journald has entries of ours to read; the last one read
+        // waits for the next send.
+        self.trim_at = (maybe_unread > 0).then_some(now + TRIM_RETRY);
     }
 
     /// Decides what a failed send means: a full queue (wait) or journald gone (retry later).
     fn after_error(&mut self, now: Instant, error: &io::Error) {
-        match error.raw_os_error() {
-            Some(libc::EAGAIN) | Some(libc::ENOBUFS) | Some(libc::EINTR) => {
-                self.wait = Wait::Room(now + FULL_QUEUE_RETRY);
-            }
+        if is_full(error) {
+            self.wait = Wait::Room(now + FULL_QUEUE_RETRY);
+        } else if is_out_of_resources(error) {
             // Out of descriptors or memory even with the reserve (a memfd could not be
             // made): journald is not gone, so nothing is sent again; try later.
-            Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOMEM) => {
-                self.wait = Wait::Resources(now + RETRY_INTERVAL);
-            }
-            _ => self.went_down(now, error),
+            self.wait = Wait::Resources(now + RETRY_INTERVAL);
+        } else {
+            self.went_down(now, error);
         }
     }
 
@@ -359,6 +376,27 @@ impl<T: Transport> Delivery<T> {
         self.transport.disconnect();
         self.wait = Wait::Reconnect(now + RETRY_INTERVAL);
     }
+}
+
+/// journald's queue is full (or the send was interrupted): it is there, try again soon.
+fn is_full(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EAGAIN) | Some(libc::ENOBUFS) | Some(libc::EINTR)
+    )
+}
+
+/// This process ran out of descriptors or memory: nothing to do with journald.
+fn is_out_of_resources(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOMEM)
+    )
+}
+
+/// journald is not there (dead, stopped, its socket removed).
+fn is_gone(e: &io::Error) -> bool {
+    !is_full(e) && !is_out_of_resources(e)
 }
 
 #[cfg(test)]
@@ -484,6 +522,13 @@ mod tests {
             let j = self.journald.borrow();
             Ok(j.queue.iter().map(|d| d.len() + 10).sum())
         }
+        fn probe(&self) -> io::Result<()> {
+            if self.journald.borrow().running {
+                Ok(())
+            } else {
+                Err(errno(libc::ECONNREFUSED))
+            }
+        }
         fn wait_writable(&self, _: Duration) {}
     }
 
@@ -545,7 +590,7 @@ mod tests {
         for (message, marked) in got {
             let Some(i) = message
                 .strip_prefix("entry ")
-                .and_then(|i| i.parse::<usize>().ok())
+                .and_then(|rest| rest.split(' ').next()?.parse::<usize>().ok())
             else {
                 continue;
             };
@@ -569,7 +614,11 @@ mod tests {
         assert_eq!(s.journald.borrow().batches, [64, 64, 22]);
         s.journald.borrow_mut().read_all();
         s.flush(now);
-        assert_eq!(s.delivery.in_flight.len(), 0, "all read: nothing in flight");
+        assert_eq!(
+            s.delivery.in_flight.len(),
+            1,
+            "all read: only the last one stays in flight until a later one is read"
+        );
         assert_eq!(s.delivery.wake_at(), None);
         assert_each_once_in_order(&s.journald.borrow().messages(), 150);
         assert_eq!(s.delivery.stats().delivered, 150);
@@ -698,8 +747,51 @@ mod tests {
         assert_eq!(s.delivery.wake_at(), Some(now + TRIM_RETRY));
         s.journald.borrow_mut().read_all();
         s.flush(now + TRIM_RETRY);
-        assert_eq!(s.delivery.in_flight.len(), 0);
+        assert_eq!(s.delivery.in_flight.len(), 1);
         assert!(s.delivery.spare.len() <= SPARE_MAX);
+    }
+
+    #[test]
+    fn journald_dying_while_nothing_is_sent_loses_nothing() {
+        // Its queue is freed, so the unread byte count drops to 0 as if all had been read.
+        let mut s = setup(1000);
+        let t0 = Instant::now();
+        s.log(0..10);
+        s.flush(t0);
+        s.journald.borrow_mut().read(3);
+        s.journald.borrow_mut().kill();
+        s.flush(t0); // nothing to send: only a look at what journald read
+        s.flush(t0 + TRIM_RETRY);
+        s.journald.borrow_mut().running = true;
+        s.settle(t0 + RETRY_INTERVAL);
+        let got = s.journald.borrow().messages();
+        assert_each_once_in_order(&got, 10);
+        assert!(got.last().unwrap().0.contains("sent again"), "{got:?}");
+    }
+
+    #[test]
+    fn the_last_entry_read_is_kept_until_a_later_one_is_read() {
+        // journald took the large entry off its queue and died storing it.
+        let mut s = setup(1000);
+        let t0 = Instant::now();
+        s.log(0..2);
+        let big = format!("entry 2 {}", "x".repeat(5000));
+        s.delivery.log(&Entry::notice(6, &big));
+        s.flush(t0);
+        s.journald.borrow_mut().read(2);
+        let taken = s.journald.borrow_mut().queue.pop_front().unwrap();
+        assert!(message_of(&taken).starts_with("entry 2 "));
+        s.flush(t0);
+        s.journald.borrow_mut().kill();
+        s.log(3..4);
+        s.flush(t0);
+        s.journald.borrow_mut().running = true;
+        s.settle(t0 + RETRY_INTERVAL);
+        let got = s.journald.borrow().messages();
+        assert_each_once_in_order(&got, 4);
+        assert!(got
+            .iter()
+            .any(|(m, marked)| *marked && m.starts_with("entry 2 ")));
     }
 
     #[test]

@@ -136,6 +136,14 @@ impl Transport for JournalSocket {
         Ok(n.max(0) as usize)
     }
 
+    fn probe(&self) -> io::Result<()> {
+        let socket = self.socket.as_ref().ok_or_else(not_connected)?;
+        // An empty datagram: journald ignores it (checked with systemd 252); a journald that
+        // died refuses it (ECONNREFUSED). MSG_DONTWAIT: a full queue answers EAGAIN at once.
+        nix::sys::socket::send(socket.as_raw_fd(), &[], MsgFlags::MSG_DONTWAIT)?;
+        Ok(())
+    }
+
     fn wait_writable(&self, timeout: Duration) {
         let Some(socket) = &self.socket else {
             std::thread::sleep(timeout);
