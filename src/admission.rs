@@ -1,5 +1,6 @@
-//! Who may connect: the allow list and `max_connections`, and how refusals are reported (at
-//! most [`REFUSALS_PER_WINDOW`] warnings per [`REFUSAL_WINDOW`], then one summary).
+//! Who may connect: the allow list, `max_connections` and `max_connections_per_source`, and
+//! how refusals are reported (at most [`REFUSALS_PER_WINDOW`] warnings per [`REFUSAL_WINDOW`],
+//! then one summary).
 
 use std::fmt;
 use std::net::IpAddr;
@@ -20,6 +21,9 @@ pub enum Refusal {
     Full {
         max_connections: usize,
     },
+    SourceFull {
+        max_connections_per_source: usize,
+    },
     /// The daemon could not watch the connection (the poll set refused it).
     CannotWatch(String),
 }
@@ -31,6 +35,12 @@ impl fmt::Display for Refusal {
             Refusal::Full { max_connections } => {
                 write!(f, "max_connections ({max_connections}) reached")
             }
+            Refusal::SourceFull {
+                max_connections_per_source,
+            } => write!(
+                f,
+                "max_connections_per_source ({max_connections_per_source}) reached"
+            ),
             Refusal::CannotWatch(e) => write!(f, "cannot watch the connection: {e}"),
         }
     }
@@ -48,6 +58,7 @@ pub struct RefusalReport {
 pub struct Admission {
     allow: Vec<Cidr>,
     max_connections: usize,
+    max_per_source: usize,
     reports: Throttle,
     refused: u64,
 }
@@ -57,6 +68,7 @@ impl Admission {
         Admission {
             allow: config.allow.clone(),
             max_connections: config.max_connections,
+            max_per_source: config.max_connections_per_source,
             reports: Throttle::new(REFUSALS_PER_WINDOW, REFUSAL_WINDOW),
             refused: 0,
         }
@@ -66,16 +78,23 @@ impl Admission {
     pub fn reconfigure(&mut self, config: &Config) {
         self.allow = config.allow.clone();
         self.max_connections = config.max_connections;
+        self.max_per_source = config.max_connections_per_source;
     }
 
-    /// Whether a client from `ip` may connect while `open` clients are connected.
-    pub fn check(&self, ip: IpAddr, open: usize) -> Result<(), Refusal> {
+    /// Whether a client from `ip` may connect while `open` clients are connected, of which
+    /// `open_from_source` from `ip`.
+    pub fn check(&self, ip: IpAddr, open: usize, open_from_source: usize) -> Result<(), Refusal> {
         if !self.allows(ip) {
             return Err(Refusal::NotAllowed);
         }
         if open >= self.max_connections {
             return Err(Refusal::Full {
                 max_connections: self.max_connections,
+            });
+        }
+        if open_from_source >= self.max_per_source {
+            return Err(Refusal::SourceFull {
+                max_connections_per_source: self.max_per_source,
             });
         }
         Ok(())
@@ -122,36 +141,48 @@ mod tests {
 
     #[test]
     fn the_allow_list_and_the_limit_decide() {
-        let a = admission("max_connections = 2\nallow = [\"10.0.0.0/8\", \"::1\"]");
+        let a = admission(
+            "max_connections = 3\nmax_connections_per_source = 2\nallow = [\"10.0.0.0/8\", \"::1\"]",
+        );
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
-        assert_eq!(a.check(ip("10.1.2.3"), 0), Ok(()));
-        assert_eq!(a.check(ip("::ffff:10.1.2.3"), 1), Ok(()));
-        assert_eq!(a.check(ip("::1"), 1), Ok(()));
-        assert_eq!(a.check(ip("192.168.1.1"), 0), Err(Refusal::NotAllowed));
+        assert_eq!(a.check(ip("10.1.2.3"), 0, 0), Ok(()));
+        assert_eq!(a.check(ip("::ffff:10.1.2.3"), 1, 1), Ok(()));
+        assert_eq!(a.check(ip("::1"), 2, 0), Ok(()));
+        assert_eq!(a.check(ip("192.168.1.1"), 0, 0), Err(Refusal::NotAllowed));
         assert_eq!(
-            a.check(ip("10.1.2.3"), 2),
-            Err(Refusal::Full { max_connections: 2 })
+            a.check(ip("10.1.2.3"), 3, 0),
+            Err(Refusal::Full { max_connections: 3 })
+        );
+        assert_eq!(
+            a.check(ip("10.1.2.3"), 2, 2),
+            Err(Refusal::SourceFull {
+                max_connections_per_source: 2
+            })
+        );
+        assert_eq!(
+            a.check(ip("10.1.2.3"), 2, 2).unwrap_err().to_string(),
+            "max_connections_per_source (2) reached"
         );
         assert_eq!(
             Refusal::Full { max_connections: 2 }.to_string(),
             "max_connections (2) reached"
         );
         // Everyone, when the list is empty.
-        assert_eq!(admission("").check(ip("192.168.1.1"), 0), Ok(()));
+        assert_eq!(admission("").check(ip("192.168.1.1"), 0, 0), Ok(()));
     }
 
     #[test]
     fn a_reload_changes_the_rules() {
         let mut a = admission("max_connections = 1");
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
-        assert!(a.check(ip, 1).is_err());
+        assert!(a.check(ip, 1, 0).is_err());
         let wider = Config::parse(
             "max_connections = 5\nallow = [\"198.51.100.0/24\"]",
             std::path::Path::new("t.toml"),
         )
         .unwrap();
         a.reconfigure(&wider);
-        assert_eq!(a.check(ip, 1), Err(Refusal::NotAllowed));
+        assert_eq!(a.check(ip, 1, 0), Err(Refusal::NotAllowed));
         assert!(!a.allows(ip));
         assert!(a.allows("198.51.100.9".parse().unwrap()));
     }

@@ -19,7 +19,8 @@ pub const DEFAULT_JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// TCP port to listen on.
+    /// TCP port to listen on (not 0: clients must know where to connect).
+    #[serde(deserialize_with = "port")]
     pub port: u16,
     /// Bytes read from a client at a time.
     #[serde(deserialize_with = "buffer_size")]
@@ -32,6 +33,9 @@ pub struct Config {
     /// Clients served at once; the next one is refused.
     #[serde(deserialize_with = "positive_usize")]
     pub max_connections: usize,
+    /// Clients from one address served at once; the next one from it is refused.
+    #[serde(deserialize_with = "positive_usize")]
+    pub max_connections_per_source: usize,
     /// Longer lines are split into pieces marked as continued.
     #[serde(deserialize_with = "max_line_length")]
     pub max_line_length: usize,
@@ -41,11 +45,27 @@ pub struct Config {
     pub framing: Framing,
     /// Networks allowed to connect; empty = everyone.
     pub allow: Vec<Cidr>,
-    /// Lines per second one client may send; excess lines are dropped and counted. 0 = no limit.
+    /// Lines per second one source address may send (all its connections together).
+    /// 0 = no limit.
     pub max_lines_per_sec: u32,
-    /// Lines a client may send in a burst above `max_lines_per_sec`.
+    /// Lines a source may send in a burst above `max_lines_per_sec`.
     pub max_lines_burst: u32,
+    /// What happens to lines over the limit.
+    pub rate_limit_action: RateLimitAction,
+    /// On SIGTERM: how long the daemon may take to read and log what clients had sent.
+    #[serde(deserialize_with = "stop_timeout_secs")]
+    pub stop_timeout_secs: u64,
     pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RateLimitAction {
+    /// Stop reading a source over its limit until it has budget again: TCP flow control
+    /// slows it down and nothing is lost.
+    Throttle,
+    /// Read on, and drop (and count) the lines over the limit.
+    Drop,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,6 +81,7 @@ pub enum Framing {
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
     pub target: LogTarget,
+    #[serde(deserialize_with = "absolute_path")]
     pub journal_socket: PathBuf,
     #[serde(deserialize_with = "syslog_server")]
     pub syslog_server: String,
@@ -82,12 +103,15 @@ impl Default for Config {
             bind: IpAddr::V6(Ipv6Addr::UNSPECIFIED),
             backlog: 3,
             max_connections: 64,
+            max_connections_per_source: 16,
             max_line_length: 4096,
             idle_timeout_secs: 300,
             framing: Framing::Line,
             allow: Vec::new(),
             max_lines_per_sec: 1000,
             max_lines_burst: 5000,
+            rate_limit_action: RateLimitAction::Throttle,
+            stop_timeout_secs: 10,
             log: LogConfig::default(),
         }
     }
@@ -155,6 +179,28 @@ where
         )));
     }
     Ok(v)
+}
+
+fn port<'de, D: Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
+    in_range(d, 1, 65535)
+}
+
+/// The unit's TimeoutStopSec= (30 s) must stay above it.
+pub const MAX_STOP_TIMEOUT_SECS: u64 = 25;
+
+fn stop_timeout_secs<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    in_range(d, 1, MAX_STOP_TIMEOUT_SECS)
+}
+
+fn absolute_path<'de, D: Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error> {
+    let path = PathBuf::deserialize(d)?;
+    if !path.is_absolute() {
+        return Err(serde::de::Error::custom(format!(
+            "`{}` is not an absolute path",
+            path.display()
+        )));
+    }
+    Ok(path)
 }
 
 fn buffer_size<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
@@ -284,7 +330,10 @@ mod tests {
         assert_eq!(c.backlog, 3);
         assert_eq!(c.bind, "::".parse::<IpAddr>().unwrap());
         assert_eq!(c.max_connections, 64);
+        assert_eq!(c.max_connections_per_source, 16);
         assert_eq!(c.max_line_length, 4096);
+        assert_eq!(c.rate_limit_action, RateLimitAction::Throttle);
+        assert_eq!(c.stop_timeout_secs, 10);
         assert_eq!(c.idle_timeout_secs, 300);
         assert_eq!(c.framing, Framing::Line);
         assert!(c.allow.is_empty());
@@ -308,6 +357,9 @@ framing = "raw"
 allow = ["192.168.0.0/16", "::1"]
 max_lines_per_sec = 0
 max_lines_burst = 7
+max_connections_per_source = 3
+rate_limit_action = "drop"
+stop_timeout_secs = 4
 [log]
 target = "syslog"
 journal_socket = "/run/systemd/journal.test/socket"
@@ -326,6 +378,9 @@ syslog_server = "udp://loghost:514"
         assert_eq!(c.allow.len(), 2);
         assert_eq!(c.max_lines_per_sec, 0);
         assert_eq!(c.max_lines_burst, 7);
+        assert_eq!(c.max_connections_per_source, 3);
+        assert_eq!(c.rate_limit_action, RateLimitAction::Drop);
+        assert_eq!(c.stop_timeout_secs, 4);
         assert_eq!(c.log.target, LogTarget::Syslog);
         assert_eq!(
             c.log.journal_socket,
@@ -423,6 +478,28 @@ syslog_server = "udp://loghost:514"
         assert!(e.contains("udp:// or tcp://"), "{e}");
         let e = err("[log]\nsyslog_server = \"udp://nohost\"\n");
         assert!(e.contains("expected host:port"), "{e}");
+        assert_eq!(
+            err("port = 0\n"),
+            "test.toml:1:8: key `port`: 0 is out of range: expected 1 to 65535"
+        );
+        assert_eq!(
+            err("[log]\njournal_socket = \"\"\n"),
+            "test.toml:2:18: key `log.journal_socket`: `` is not an absolute path"
+        );
+        assert_eq!(
+            err("[log]\njournal_socket = \"run/journal\"\n"),
+            "test.toml:2:18: key `log.journal_socket`: `run/journal` is not an absolute path"
+        );
+        let e = err("stop_timeout_secs = 0\n");
+        assert!(
+            e.starts_with("test.toml:1:21: key `stop_timeout_secs`: 0 is out of range"),
+            "{e}"
+        );
+        let e = err("rate_limit_action = \"ignore\"\n");
+        assert!(
+            e.starts_with("test.toml:1:21: key `rate_limit_action`: unknown variant `ignore`"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -1,17 +1,20 @@
-//! One client connection: its stream, the framer that cuts what it sends into lines, its line
-//! budget (the rate limit), and its counters; and [`Connections`], every client the loop
-//! serves with the queue of those that may have data.
+//! One client connection: its stream, the framer that cuts what it sends into lines, and its
+//! counters (the line budget it spends from is its source's, see `source.rs`); and
+//! [`Connections`], every client the loop serves, with the queue of those that may have data
+//! and the clients parked until their source has budget again.
 
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::io::{self, Read};
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use slab::Slab;
 
-use crate::config::Config;
+use crate::config::{Config, RateLimitAction};
 use crate::entry::{peer_label, Peer, Totals};
 use crate::framing::{Frame, Framer};
 use crate::ratelimit::TokenBucket;
@@ -64,15 +67,21 @@ pub struct Connection {
     /// The peer as shown in messages.
     pub label: String,
     framer: Framer,
-    budget: TokenBucket,
+    /// The line in progress is being dropped (its first piece was over the limit).
+    dropping_line: bool,
     opened: Instant,
     last_active: Instant,
     bytes: u64,
     lines: u64,
     dropped: u64,
     drop_reports: Throttle,
-    /// In the ready queue: it may have data not read yet.
+    /// In the ready queue (or parked): it may have data not read yet.
     queued: bool,
+    /// Parked until its source has budget again.
+    parked: bool,
+    /// Set when the daemon stops: bytes the kernel had received and the daemon must still
+    /// read before it closes the connection.
+    stop_quota: Option<u64>,
 }
 
 impl Connection {
@@ -92,7 +101,7 @@ impl Connection {
             },
             label: peer_label(addr),
             framer: Framer::new(config.framing, config.max_line_length),
-            budget: TokenBucket::new(config.max_lines_per_sec, config.max_lines_burst, now),
+            dropping_line: false,
             opened: now,
             last_active: now,
             bytes: 0,
@@ -100,6 +109,8 @@ impl Connection {
             dropped: 0,
             drop_reports: Throttle::new(0, DROP_REPORT_INTERVAL),
             queued: false,
+            parked: false,
+            stop_quota: None,
         }
     }
 
@@ -110,6 +121,9 @@ impl Connection {
             Ok(n) => {
                 self.bytes += n as u64;
                 self.last_active = now;
+                if let Some(quota) = &mut self.stop_quota {
+                    *quota = quota.saturating_sub(n as u64);
+                }
                 ReadOutcome::Data(n)
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => ReadOutcome::WouldBlock,
@@ -118,17 +132,58 @@ impl Connection {
         }
     }
 
-    /// Cuts bytes just read into lines: each one within the budget goes to `log`, the others
-    /// are counted as dropped.
+    /// The daemon is stopping: notes what the kernel has received for this client so far
+    /// (FIONREAD), which the stop must read at least.
+    pub fn begin_stop(&mut self) {
+        let mut n: libc::c_int = 0;
+        // SAFETY: FIONREAD writes one c_int.
+        let rc = unsafe { libc::ioctl(self.stream.as_raw_fd(), libc::FIONREAD, &mut n) };
+        self.stop_quota = Some(if rc == 0 { n.max(0) as u64 } else { 0 });
+    }
+
+    /// Bytes of those not read yet, once the daemon is stopping.
+    pub fn stop_quota(&self) -> Option<u64> {
+        self.stop_quota
+    }
+
+    /// Reads the rest of the stop quota without logging it (the stop ran out of time): the
+    /// bytes, and how many line ends they held.
+    pub fn discard_quota(&mut self, buf: &mut [u8]) -> (u64, u64) {
+        let (mut bytes, mut line_ends) = (0, 0);
+        while let Some(quota) = self.stop_quota.filter(|&q| q > 0) {
+            let len = buf.len().min(quota.try_into().unwrap_or(usize::MAX));
+            match self.stream.read(&mut buf[..len]) {
+                Ok(n) if n > 0 => {
+                    bytes += n as u64;
+                    line_ends += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+                    self.stop_quota = Some(quota - n as u64);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                _ => {
+                    // What the kernel no longer has (a reset) cannot be counted as read.
+                    bytes += quota;
+                    break;
+                }
+            }
+        }
+        (bytes, line_ends)
+    }
+
+    /// Cuts bytes just read into lines and hands them to `log`, spending a token of the
+    /// source's `budget` per line (the pieces of a long line count as one). Over the budget,
+    /// `Throttle` logs the line anyway and leaves the budget in debt (the loop then parks the
+    /// source's clients until it is paid); `Drop` drops and counts the line.
     pub fn frame(
         &mut self,
         data: &[u8],
         now: Instant,
+        budget: &mut TokenBucket,
+        action: RateLimitAction,
         mut log: impl FnMut(Line<'_>),
     ) -> FrameCounts {
         let Connection {
             framer,
-            budget,
+            dropping_line,
             label,
             peer,
             lines,
@@ -138,7 +193,17 @@ impl Connection {
         } = self;
         let mut counts = FrameCounts::default();
         framer.push(data, |frame| {
-            if budget.try_take(now) {
+            if frame.part <= 1 {
+                *dropping_line = match action {
+                    RateLimitAction::Throttle => {
+                        budget.take(now);
+                        false
+                    }
+                    RateLimitAction::Drop => !budget.try_take(now),
+                };
+                counts.dropped += u64::from(*dropping_line);
+            }
+            if !*dropping_line {
                 *lines += 1;
                 counts.logged += 1;
                 log(Line {
@@ -147,8 +212,6 @@ impl Connection {
                     number: *lines,
                     frame,
                 });
-            } else {
-                counts.dropped += 1;
             }
         });
         *dropped += counts.dropped;
@@ -160,6 +223,7 @@ impl Connection {
     pub fn finish(&mut self, mut log: impl FnMut(Line<'_>)) -> u64 {
         let Connection {
             framer,
+            dropping_line,
             label,
             peer,
             lines,
@@ -167,6 +231,9 @@ impl Connection {
         } = self;
         let mut logged = 0;
         framer.finish(|frame| {
+            if *dropping_line && frame.part > 1 {
+                return;
+            }
             *lines += 1;
             logged += 1;
             log(Line {
@@ -193,13 +260,11 @@ impl Connection {
         })
     }
 
-    /// Takes the framing, line limit and rate limit of a new configuration; the line in
-    /// progress and the tokens already spent carry over.
-    pub fn reconfigure(&mut self, config: &Config, now: Instant) {
+    /// Takes the framing and line limit of a new configuration; the line in progress
+    /// carries over.
+    pub fn reconfigure(&mut self, config: &Config) {
         self.framer
             .reconfigure(config.framing, config.max_line_length);
-        self.budget
-            .reconfigure(config.max_lines_per_sec, config.max_lines_burst, now);
     }
 
     /// Silent for at least `limit`, with nothing waiting to be read.
@@ -216,11 +281,13 @@ impl Connection {
     }
 }
 
-/// Every client, by key (its poll token), and the queue of those that may have data.
+/// Every client, by key (its poll token), the queue of those that may have data, and those
+/// parked until a time (their source is over its line budget).
 #[derive(Default)]
 pub struct Connections {
     slab: Slab<Connection>,
     ready: VecDeque<usize>,
+    parked: BinaryHeap<Reverse<(Instant, usize)>>,
 }
 
 impl Connections {
@@ -285,6 +352,44 @@ impl Connections {
     /// Back to the end of the queue: it may have more.
     pub fn requeue(&mut self, key: usize) {
         self.mark_ready(key);
+    }
+
+    /// Not read again before `until` (readable events meanwhile change nothing).
+    pub fn park(&mut self, key: usize, until: Instant) {
+        if let Some(conn) = self.slab.get_mut(key) {
+            conn.queued = true;
+            conn.parked = true;
+            self.parked.push(Reverse((until, key)));
+        }
+    }
+
+    /// Queues the parked clients whose time has come.
+    pub fn unpark_due(&mut self, now: Instant) {
+        while let Some(&Reverse((until, key))) = self.parked.peek() {
+            if until > now {
+                return;
+            }
+            self.parked.pop();
+            if let Some(conn) = self.slab.get_mut(key).filter(|c| c.parked) {
+                conn.parked = false;
+                self.ready.push_back(key);
+            }
+        }
+    }
+
+    /// Queues every parked client at once (the daemon is stopping).
+    pub fn unpark_all(&mut self) {
+        while let Some(Reverse((_, key))) = self.parked.pop() {
+            if let Some(conn) = self.slab.get_mut(key).filter(|c| c.parked) {
+                conn.parked = false;
+                self.ready.push_back(key);
+            }
+        }
+    }
+
+    /// When the next parked client may be read.
+    pub fn next_unpark(&self) -> Option<Instant> {
+        self.parked.peek().map(|Reverse((until, _))| *until)
     }
 
     pub fn get_mut(&mut self, key: usize) -> Option<&mut Connection> {
@@ -354,7 +459,8 @@ mod tests {
         client.write_all(b"one\ntwo\nthr").unwrap();
         let data = read_all(&mut conn, 11, now);
         let mut lines = Vec::new();
-        let counts = conn.frame(&data, now, |l| {
+        let mut budget = TokenBucket::new(0, 0, now);
+        let counts = conn.frame(&data, now, &mut budget, RateLimitAction::Drop, |l| {
             lines.push((l.number, l.peer.connection_id, l.frame.bytes.to_vec()))
         });
         assert_eq!(
@@ -389,14 +495,10 @@ mod tests {
     fn lines_over_the_budget_are_dropped_counted_and_reported_once_a_second() {
         let (_client, stream, addr) = pair();
         let t0 = Instant::now();
-        let mut conn = Connection::new(
-            stream,
-            addr,
-            1,
-            &config("max_lines_per_sec = 1\nmax_lines_burst = 2"),
-            t0,
-        );
-        let counts = conn.frame(b"a\nb\nc\nd\ne\n", t0, |_| {});
+        let mut conn = Connection::new(stream, addr, 1, &config(""), t0);
+        let mut budget = TokenBucket::new(1, 2, t0);
+        let drop = RateLimitAction::Drop;
+        let counts = conn.frame(b"a\nb\nc\nd\ne\n", t0, &mut budget, drop, |_| {});
         assert_eq!(
             counts,
             FrameCounts {
@@ -413,11 +515,126 @@ mod tests {
         assert_eq!(conn.drop_report(t1, false), None);
         // One token came back in that second; the next two lines: one logged, one dropped,
         // reported at the end whatever the time.
-        conn.frame(b"f\ng\n", t1, |_| {});
+        conn.frame(b"f\ng\n", t1, &mut budget, drop, |_| {});
         assert_eq!(
             conn.drop_report(t1, true),
             Some(DropReport { count: 1, total: 4 })
         );
+    }
+
+    #[test]
+    fn the_pieces_of_a_long_line_count_as_one_line() {
+        let (_client, stream, addr) = pair();
+        let t0 = Instant::now();
+        let mut conn = Connection::new(stream, addr, 1, &config("max_line_length = 4"), t0);
+        let mut budget = TokenBucket::new(1, 1, t0);
+        let mut logged = Vec::new();
+        let drop = RateLimitAction::Drop;
+        // The first line (3 pieces) takes the only token; the second is dropped whole.
+        let counts = conn.frame(b"aaaabbbbcc\ndddd", t0, &mut budget, drop, |l| {
+            logged.push(l.frame.bytes.to_vec())
+        });
+        let later = conn.frame(b"eeeeff", t0, &mut budget, drop, |l| {
+            logged.push(l.frame.bytes.to_vec())
+        });
+        conn.finish(|l| logged.push(l.frame.bytes.to_vec()));
+        assert_eq!(logged, [b"aaaa".to_vec(), b"bbbb".to_vec(), b"cc".to_vec()]);
+        assert_eq!(counts.dropped + later.dropped, 1);
+        assert_eq!(conn.drop_report(t0, true).unwrap().count, 1);
+    }
+
+    #[test]
+    fn throttled_lines_are_logged_and_put_the_budget_in_debt() {
+        let (_client, stream, addr) = pair();
+        let t0 = Instant::now();
+        let mut conn = Connection::new(stream, addr, 1, &config(""), t0);
+        let mut budget = TokenBucket::new(10, 2, t0);
+        let counts = conn.frame(
+            b"1\n2\n3\n4\n5\n",
+            t0,
+            &mut budget,
+            RateLimitAction::Throttle,
+            |_| {},
+        );
+        assert_eq!(
+            counts,
+            FrameCounts {
+                logged: 5,
+                dropped: 0
+            }
+        );
+        // 3 in debt and one more needed: 0.4 s at 10 lines/s.
+        assert_eq!(budget.ready_at(t0), Some(t0 + Duration::from_millis(400)));
+    }
+
+    #[test]
+    fn parked_clients_wait_their_time_and_ignore_events_meanwhile() {
+        let poll = mio::Poll::new().unwrap();
+        let mut conns = Connections::default();
+        let t0 = Instant::now();
+        let mut keep = Vec::new();
+        for id in 0..2 {
+            let (client, stream, addr) = pair();
+            keep.push(client);
+            conns
+                .insert(
+                    Connection::new(stream, addr, id, &config(""), t0),
+                    poll.registry(),
+                )
+                .unwrap();
+        }
+        assert_eq!(conns.next_ready(), Some(0));
+        assert_eq!(conns.next_ready(), Some(1));
+        conns.park(0, t0 + Duration::from_millis(300));
+        conns.park(1, t0 + Duration::from_millis(100));
+        conns.mark_ready(0);
+        assert_eq!(
+            conns.next_ready(),
+            None,
+            "parked: an event does not queue it"
+        );
+        assert_eq!(conns.next_unpark(), Some(t0 + Duration::from_millis(100)));
+        conns.unpark_due(t0 + Duration::from_millis(100));
+        assert_eq!(conns.next_ready(), Some(1));
+        assert_eq!(conns.next_ready(), None);
+        conns.unpark_all();
+        assert_eq!(conns.next_ready(), Some(0));
+        assert_eq!(conns.next_unpark(), None);
+    }
+
+    #[test]
+    fn a_stop_counts_what_the_kernel_had_received() {
+        let (mut client, stream, addr) = pair();
+        let t0 = Instant::now();
+        let mut conn = Connection::new(stream, addr, 1, &config(""), t0);
+        client.write_all(b"before\nthe stop\n").unwrap();
+        // Wait until the kernel has it all for the connection.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            conn.begin_stop();
+            if conn.stop_quota() == Some(16) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{:?}", conn.stop_quota());
+            std::thread::yield_now();
+        }
+        let mut buf = [0; 64];
+        assert!(matches!(conn.read(&mut buf, t0), ReadOutcome::Data(16)));
+        assert_eq!(&buf[..16], b"before\nthe stop\n");
+        assert_eq!(conn.stop_quota(), Some(0));
+        // What did not fit in the time is counted by reading it without logging.
+        let (mut client2, stream2, addr2) = pair();
+        let mut late = Connection::new(stream2, addr2, 2, &config(""), t0);
+        client2.write_all(b"a\nb\nc").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while {
+            late.begin_stop();
+            late.stop_quota() != Some(5)
+        } {
+            assert!(Instant::now() < deadline);
+            std::thread::yield_now();
+        }
+        assert_eq!(late.discard_quota(&mut buf), (5, 2));
     }
 
     #[test]

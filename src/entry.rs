@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::escape::escape_into;
 use crate::framing::Frame;
+use crate::source::EventCounts;
 
 /// syslog priorities used by the daemon.
 pub mod priority {
@@ -29,6 +30,8 @@ pub enum Event {
     Dropped,
     /// The daemon's own news: start, reload, stop, delivery problems.
     Notice,
+    /// A source's connection events not logged one by one.
+    Connections,
 }
 
 impl Event {
@@ -40,6 +43,7 @@ impl Event {
             Event::Refused => "refused",
             Event::Dropped => "dropped",
             Event::Notice => "notice",
+            Event::Connections => "connections",
         }
     }
 }
@@ -264,6 +268,36 @@ impl<'a> Entry<'a> {
             message: buf,
             peer: Some(peer),
             fields: Fields::new().with("DROPPED_LINES", Value::Number(count)),
+        }
+    }
+}
+
+impl<'a> Entry<'a> {
+    /// Connection events of one source not logged one by one in the last `window`
+    /// (`CONNECTED_COUNT`, `DISCONNECTED_COUNT`); `REMOTE_ADDR` says which source.
+    pub fn connections_summary(
+        buf: &'a mut String,
+        ip: &'a str,
+        counts: EventCounts,
+        window: Duration,
+    ) -> Entry<'a> {
+        buf.clear();
+        let _ = write!(
+            buf,
+            "{ip}: {} connects and {} disconnects in the last {} s not logged one by one",
+            counts.connected,
+            counts.disconnected,
+            window.as_secs()
+        );
+        Entry {
+            priority: priority::INFO,
+            event: Event::Connections,
+            message: buf,
+            peer: None,
+            fields: Fields::new()
+                .with("REMOTE_ADDR", Value::Text(ip))
+                .with("CONNECTED_COUNT", Value::Number(counts.connected))
+                .with("DISCONNECTED_COUNT", Value::Number(counts.disconnected)),
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod listener;
 pub mod ratelimit;
 pub mod server;
 pub mod sink;
+pub mod source;
 mod swar;
 pub mod systemd;
 pub mod throttle;

@@ -1,6 +1,6 @@
-//! Token buckets: the per-client line limit and the limit on refusal warnings.
+//! Token buckets: the line budget of a source address (see `source.rs`).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Allows `rate` events per second on average and bursts of up to `burst`.
 #[derive(Debug, Clone)]
@@ -40,14 +40,19 @@ impl TokenBucket {
         self.rate == 0.0
     }
 
+    /// Brings the tokens up to date.
+    fn refill(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = self.last.max(now);
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+    }
+
     /// Takes one token if there is one.
     pub fn try_take(&mut self, now: Instant) -> bool {
         if self.is_unlimited() {
             return true;
         }
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
-        self.last = now;
-        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        self.refill(now);
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
             true
@@ -55,12 +60,35 @@ impl TokenBucket {
             false
         }
     }
+
+    /// Takes one token, going into debt if there is none: for lines already read, which are
+    /// logged anyway; [`TokenBucket::ready_at`] then says when the debt is paid.
+    pub fn take(&mut self, now: Instant) {
+        if !self.is_unlimited() {
+            self.refill(now);
+            self.tokens -= 1.0;
+        }
+    }
+
+    /// When a token will be there again, if there is none now.
+    pub fn ready_at(&mut self, now: Instant) -> Option<Instant> {
+        if self.is_unlimited() {
+            return None;
+        }
+        self.refill(now);
+        (self.tokens < 1.0).then(|| now + Duration::from_secs_f64((1.0 - self.tokens) / self.rate))
+    }
+
+    /// Whether the bucket is full again (nothing spent that a new start would refill).
+    pub fn is_full(&mut self, now: Instant) -> bool {
+        self.refill(now);
+        self.is_unlimited() || self.tokens >= self.burst
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn reconfigure_keeps_what_was_spent() {
@@ -91,9 +119,30 @@ mod tests {
     }
 
     #[test]
+    fn debt_is_paid_at_the_rate() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(10, 2, t0);
+        assert_eq!(b.ready_at(t0), None);
+        for _ in 0..6 {
+            b.take(t0);
+        }
+        // 2 tokens, 6 taken: 4 in debt, and one more needed: 0.5 s at 10/s.
+        assert_eq!(b.ready_at(t0), Some(t0 + Duration::from_millis(500)));
+        assert!(!b.is_full(t0));
+        let t1 = t0 + Duration::from_millis(500);
+        assert_eq!(b.ready_at(t1), None);
+        assert!(b.try_take(t1));
+        assert!(!b.try_take(t1));
+        assert!(b.is_full(t1 + Duration::from_secs(1)));
+    }
+
+    #[test]
     fn zero_rate_is_unlimited() {
         let t0 = Instant::now();
         let mut b = TokenBucket::new(0, 0, t0);
         assert!((0..100_000).all(|_| b.try_take(t0)));
+        b.take(t0);
+        assert_eq!(b.ready_at(t0), None);
+        assert!(b.is_full(t0));
     }
 }

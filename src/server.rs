@@ -26,12 +26,13 @@ use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Registry, Token};
 
 use crate::admission::{Admission, Refusal, REFUSAL_WINDOW};
-use crate::config::{Config, LogConfig, DEFAULT_CONFIG_PATH};
+use crate::config::{Config, LogConfig, RateLimitAction, DEFAULT_CONFIG_PATH};
 use crate::connection::{Connection, Connections, DropReport, Line, ReadOutcome};
 use crate::control::{Command, Control};
 use crate::entry::{priority, Entry};
 use crate::listener::{self, Accepted, Acceptor, ListenSocket};
 use crate::sink::Sink;
+use crate::source::{ConnectionEvent, Sources, CONNECTION_EVENT_WINDOW};
 use crate::systemd::Supervisor;
 
 const CONTROL: Token = Token(usize::MAX - 2);
@@ -40,9 +41,10 @@ const CONTROL: Token = Token(usize::MAX - 2);
 const READS_PER_TURN: usize = 256;
 /// Connections accepted before the loop polls again.
 const ACCEPTS_PER_TURN: usize = 128;
-/// On SIGTERM: time to read what clients already sent, then time to deliver it.
-const STOP_READ_TIME: Duration = Duration::from_millis(400);
-const STOP_DRAIN_TIME: Duration = Duration::from_millis(450);
+/// At a reload that changes `[log]`: time to deliver what the old sink holds.
+const RELOAD_DRAIN_TIME: Duration = Duration::from_millis(450);
+/// At the end of a stop: time to deliver what is left, at least.
+const STOP_DRAIN_MIN: Duration = Duration::from_millis(200);
 
 /// What the daemon did, as it reports when it stops.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +53,12 @@ pub struct Summary {
     pub lines: u64,
     pub refused: u64,
     pub dropped: u64,
+    /// Entries that could not be delivered where configured (they went to stderr).
     pub undelivered: u64,
+    /// Bytes clients had sent before the stop that it could not read in time, and the line
+    /// ends among them.
+    pub unread_bytes: u64,
+    pub unread_lines: u64,
 }
 
 /// The daemon's `STATUS=` line, as `systemctl status` shows it.
@@ -89,10 +96,10 @@ pub fn run(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Serving,
-    /// Asked to stop: no more accepting; each client is read until it has nothing more (then
-    /// closed), until `read_until` at the latest.
+    /// Asked to stop: no more accepting; each client is read until it has nothing more to
+    /// give (then it is closed), until `deadline` at the latest.
     Stopping {
-        read_until: Instant,
+        deadline: Instant,
     },
 }
 
@@ -105,14 +112,12 @@ impl Phase {
         !self.accepting()
     }
 
-    /// Starts the stop; false if it had started already.
-    fn stop(&mut self, now: Instant) -> bool {
+    /// Starts the stop, to be over by `deadline`; false if it had started already.
+    fn stop(&mut self, deadline: Instant) -> bool {
         if self.stopping() {
             return false;
         }
-        *self = Phase::Stopping {
-            read_until: now + STOP_READ_TIME,
-        };
+        *self = Phase::Stopping { deadline };
         true
     }
 
@@ -120,14 +125,14 @@ impl Phase {
     fn reading_done(self, now: Instant, open: usize) -> bool {
         match self {
             Phase::Serving => false,
-            Phase::Stopping { read_until } => open == 0 || now >= read_until,
+            Phase::Stopping { deadline } => open == 0 || now >= deadline,
         }
     }
 
     fn wake_at(self) -> Option<Instant> {
         match self {
             Phase::Serving => None,
-            Phase::Stopping { read_until } => Some(read_until),
+            Phase::Stopping { deadline } => Some(deadline),
         }
     }
 }
@@ -139,6 +144,7 @@ struct Server {
     config_path: Option<PathBuf>,
     acceptor: Acceptor,
     admission: Admission,
+    sources: Sources,
     conns: Connections,
     sink: Sink,
     supervisor: Supervisor,
@@ -172,6 +178,7 @@ impl Server {
             next_tick: Instant::now() + supervisor.tick_interval(),
             read_buf: vec![0; config.buffer_size],
             admission: Admission::new(&config),
+            sources: Sources::new(&config),
             poll,
             control,
             config,
@@ -235,6 +242,7 @@ impl Server {
             if self.phase.accepting() {
                 self.accept_clients(now);
             }
+            self.conns.unpark_due(now);
             self.serve_ready_clients();
             if now >= self.next_tick {
                 self.tick(now);
@@ -256,6 +264,7 @@ impl Server {
                 .wake_at(now)
                 .filter(|_| self.phase.accepting()),
             self.phase.wake_at(),
+            self.conns.next_unpark(),
         ]
         .into_iter()
         .flatten()
@@ -311,7 +320,9 @@ impl Server {
     }
 
     fn admit(&mut self, stream: TcpStream, addr: SocketAddr, now: Instant) {
-        if let Err(refusal) = self.admission.check(addr.ip(), self.conns.len()) {
+        let ip = addr.ip().to_canonical();
+        let open = (self.conns.len(), self.sources.open(ip));
+        if let Err(refusal) = self.admission.check(ip, open.0, open.1) {
             return self.refuse(addr, refusal, now);
         }
         let conn = Connection::new(stream, addr, self.next_id, &self.config, now);
@@ -321,8 +332,11 @@ impl Server {
         }
         self.next_id += 1;
         self.summary.connections += 1;
-        self.sink
-            .log(&Entry::connected(&mut self.message, &label, peer));
+        self.sources.connected(ip, now);
+        if self.sources.log_event(ip, ConnectionEvent::Connected, now) {
+            self.sink
+                .log(&Entry::connected(&mut self.message, &label, peer));
+        }
     }
 
     /// Logs a refused connection as the admission's report rules say; the stream is closed by
@@ -359,17 +373,31 @@ impl Server {
         }
     }
 
-    /// Reads once from a client and logs the lines it completes.
+    /// Reads once from a client and logs the lines it completes. A client whose source is
+    /// over its line budget (throttle mode) is parked instead, unread, until the budget is
+    /// back; a stop reads every client regardless.
     fn serve(&mut self, key: usize) {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
         let now = Instant::now();
+        let action = self.sources.action();
+        let source = self
+            .sources
+            .get_mut(conn.peer.addr.ip())
+            .expect("a connection's source is known");
+        if action == RateLimitAction::Throttle && self.phase.accepting() {
+            if let Some(until) = source.budget.ready_at(now) {
+                self.conns.park(key, until);
+                return;
+            }
+        }
         let buffer_size = self.config.buffer_size;
         match conn.read(&mut self.read_buf[..buffer_size], now) {
             ReadOutcome::Data(n) => {
                 let log = line_logger(&mut self.sink, &mut self.message);
-                let counts = conn.frame(&self.read_buf[..n], now, log);
+                let data = &self.read_buf[..n];
+                let counts = conn.frame(data, now, &mut source.budget, action, log);
                 self.summary.lines += counts.logged;
                 self.summary.dropped += counts.dropped;
                 self.conns.requeue(key);
@@ -395,6 +423,14 @@ impl Server {
         if let Some(report) = conn.drop_report(now, true) {
             let limit = (self.config.max_lines_per_sec, self.config.max_lines_burst);
             log_dropped(&mut self.sink, &mut self.message, &conn, limit, report);
+        }
+        let ip = conn.peer.addr.ip();
+        self.sources.disconnected(ip);
+        if !self
+            .sources
+            .log_event(ip, ConnectionEvent::Disconnected, now)
+        {
+            return;
         }
         self.sink.log(&Entry::disconnected(
             &mut self.message,
@@ -433,8 +469,22 @@ impl Server {
         if let Some(text) = self.acceptor.error_summary_due(now) {
             self.announce(priority::ERR, &text);
         }
+        self.log_connection_summaries(now, false);
         let status = self.status();
         self.supervisor.tick(status);
+    }
+
+    /// Connection events of a source that were not logged one by one, as one entry each.
+    fn log_connection_summaries(&mut self, now: Instant, all: bool) {
+        for (ip, counts) in self.sources.housekeeping(now, all) {
+            let ip = ip.to_string();
+            self.sink.log(&Entry::connections_summary(
+                &mut self.message,
+                &ip,
+                counts,
+                CONNECTION_EVENT_WINDOW,
+            ));
+        }
     }
 
     // ---- reload ----------------------------------------------------------------------
@@ -480,7 +530,7 @@ impl Server {
         }
         if new.log != self.config.log {
             self.sink
-                .drain(Instant::now() + STOP_DRAIN_TIME, self.poll.registry());
+                .drain(Instant::now() + RELOAD_DRAIN_TIME, self.poll.registry());
             let (sink, notice) = Sink::open(&new.log, self.poll.registry());
             self.sink = sink;
             if let Some(notice) = notice {
@@ -488,10 +538,10 @@ impl Server {
             }
         }
         self.admission.reconfigure(&new);
-        let now = Instant::now();
+        self.sources.reconfigure(&new, Instant::now());
         self.read_buf.resize(new.buffer_size, 0);
         for (_, conn) in self.conns.iter_mut() {
-            conn.reconfigure(&new, now);
+            conn.reconfigure(&new);
         }
         self.config = new;
         let admission = &self.admission;
@@ -514,25 +564,47 @@ impl Server {
 
     // ---- stopping --------------------------------------------------------------------
 
+    /// SIGTERM: no more accepting; each client is read until it has nothing more to give
+    /// (which includes everything its kernel had received at the signal, noted as its
+    /// `stop_quota`), however far over its budget its source is, and closed; all within
+    /// `stop_timeout_secs`. A client still sending at the deadline is closed with its bytes
+    /// unread, which resets the connection, so its sender learns of it; of those, what had
+    /// arrived before the signal is counted as not logged.
     fn begin_stop(&mut self, signal: &str) {
-        if !self.phase.stop(Instant::now()) {
+        let timeout = Duration::from_secs(self.config.stop_timeout_secs);
+        if !self.phase.stop(Instant::now() + timeout) {
             return;
         }
         self.supervisor.stopping();
         self.acceptor.close(self.poll.registry());
+        let mut bytes = 0;
+        for (_, conn) in self.conns.iter_mut() {
+            conn.begin_stop();
+            bytes += conn.stop_quota().unwrap_or(0);
+        }
         self.announce(
             priority::INFO,
             &format!(
-                "{signal}: stopped accepting; reading what {} clients sent",
+                "{signal}: stopped accepting; reading the {bytes} bytes {} clients had sent",
                 self.conns.len()
             ),
         );
-        // Read every client until it has nothing more to give, then close it.
+        self.conns.unpark_all();
         self.conns.mark_all_ready();
     }
 
     fn finish(mut self) -> Summary {
+        let deadline = match self.phase {
+            Phase::Stopping { deadline } => deadline,
+            Phase::Serving => Instant::now(),
+        };
+        // Clients not read to the end in time: what they had sent is counted, not logged.
         for key in self.conns.keys_where(|_| true) {
+            if let Some(conn) = self.conns.get_mut(key) {
+                let (bytes, lines) = conn.discard_quota(&mut self.read_buf);
+                self.summary.unread_bytes += bytes;
+                self.summary.unread_lines += lines;
+            }
             self.close(key, "daemon stopping");
         }
         if let Some(n) = self.admission.take_unreported() {
@@ -542,14 +614,29 @@ impl Server {
                 REFUSAL_WINDOW,
             ));
         }
+        self.log_connection_summaries(Instant::now(), true);
+        let drain_until = deadline.max(Instant::now() + STOP_DRAIN_MIN);
+        self.sink.drain(drain_until, self.poll.registry());
+        self.summary.undelivered = self.sink.stats().undelivered;
         let s = self.summary;
-        let text = format!(
-            "stopping: served {} connections, logged {} lines, refused {}, dropped {} over the rate limit",
+        let mut text = format!(
+            "stopping: served {} connections, logged {} lines, refused {}, dropped {} over the \
+             rate limit",
             s.connections, s.lines, s.refused, s.dropped
         );
-        self.announce(priority::INFO, &text);
+        let lost = s.unread_bytes > 0 || s.undelivered > 0;
+        if lost {
+            text.push_str(&format!(
+                "; NOT LOGGED: {} bytes ({} line ends) received before the stop and not read \
+                 within stop_timeout_secs ({} s), {} entries not delivered (written to stderr)",
+                s.unread_bytes, s.unread_lines, self.config.stop_timeout_secs, s.undelivered
+            ));
+        } else {
+            text.push_str("; everything received before the stop was logged");
+        }
+        self.announce(if lost { priority::ERR } else { priority::INFO }, &text);
         self.sink
-            .drain(Instant::now() + STOP_DRAIN_TIME, self.poll.registry());
+            .drain(Instant::now() + STOP_DRAIN_MIN, self.poll.registry());
         let mut summary = self.summary;
         summary.undelivered = self.sink.stats().undelivered;
         summary
@@ -736,19 +823,20 @@ mod tests {
     #[test]
     fn the_stop_phase_reads_until_the_clients_are_done_or_the_deadline() {
         let t0 = Instant::now();
+        let timeout = Duration::from_secs(10);
         let mut phase = Phase::Serving;
         assert!(phase.accepting());
         assert!(!phase.reading_done(t0, 0), "serving never ends by itself");
         assert_eq!(phase.wake_at(), None);
-        assert!(phase.stop(t0));
+        assert!(phase.stop(t0 + timeout));
         assert!(!phase.accepting());
         assert!(
-            !phase.stop(t0 + STOP_READ_TIME),
+            !phase.stop(t0 + 2 * timeout),
             "a second stop changes nothing"
         );
-        assert_eq!(phase.wake_at(), Some(t0 + STOP_READ_TIME));
+        assert_eq!(phase.wake_at(), Some(t0 + timeout));
         assert!(!phase.reading_done(t0, 3));
         assert!(phase.reading_done(t0, 0), "no client left");
-        assert!(phase.reading_done(t0 + STOP_READ_TIME, 3), "deadline");
+        assert!(phase.reading_done(t0 + timeout, 3), "deadline");
     }
 }

@@ -334,8 +334,8 @@ fn sighup_applies_a_good_config_and_keeps_the_old_one_on_a_bad_one() {
         .local_addr()
         .unwrap()
         .port();
-    let moved = test_config(Some(&journal), "max_line_length = 16\n")
-        .replace("port = 0", &format!("port = {free_port}"));
+    let moved =
+        test_config(Some(&journal), "max_line_length = 16\n").replace(PORT, &free_port.to_string());
     daemon.reload_with(&moved);
     let new_addr = daemon.wait_new_address(old_addr);
     assert_ne!(new_addr.port(), old_addr.port());
@@ -447,7 +447,7 @@ fn journald_stopped_and_restarted_mid_stream_loses_nothing() {
 #[test]
 fn without_a_journal_socket_it_falls_back_to_stderr_with_a_notice() {
     let config =
-        "bind = \"127.0.0.1\"\nport = 0\n[log]\njournal_socket = \"/nonexistent/journal/socket\"\n";
+        "bind = \"127.0.0.1\"\nport = @PORT@\n[log]\njournal_socket = \"/nonexistent/journal/socket\"\n";
     let daemon = Daemon::start(config);
     daemon
         .wait_stderr("no journal socket at /nonexistent/journal/socket: logging to stderr instead");
@@ -464,7 +464,7 @@ fn the_syslog_target_sends_each_line_to_a_remote_server() {
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     let config = format!(
-        "bind = \"127.0.0.1\"\nport = 0\n[log]\ntarget = \"syslog\"\nsyslog_server = \"udp://{}\"\n",
+        "bind = \"127.0.0.1\"\nport = @PORT@\n[log]\ntarget = \"syslog\"\nsyslog_server = \"udp://{}\"\n",
         server.local_addr().unwrap()
     );
     let daemon = Daemon::start(&config);

@@ -81,7 +81,11 @@ fn uses_the_socket_systemd_passes_instead_of_binding() {
     let dir = TempDir::new();
     let config = dir.0.join("c.toml");
     // The config names another port: the passed socket wins.
-    std::fs::write(&config, test_config(None, "")).unwrap();
+    std::fs::write(
+        &config,
+        test_config(None, "").replace(PORT, &free_port().to_string()),
+    )
+    .unwrap();
     let mut child = Command::new(activate)
         .args(["-l", &format!("127.0.0.1:{port}"), BIN, "--config"])
         .arg(&config)

@@ -12,7 +12,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -217,6 +217,15 @@ impl Journal {
             .collect()
     }
 
+    /// Like [`Journal::matching`], with only the given fields of each entry (cheap when the
+    /// entries are large).
+    pub fn matching_fields(&self, matches: &[&str], fields: &[&str]) -> Vec<Fields> {
+        let fields = format!("--output-fields={}", fields.join(","));
+        let mut args = vec![fields.as_str()];
+        args.extend_from_slice(matches);
+        self.matching(&args)
+    }
+
     /// The entries tcp-listener wrote.
     pub fn ours(&self) -> Vec<Fields> {
         self.entries()
@@ -304,8 +313,12 @@ pub fn lines_of(entries: &[Fields]) -> Vec<String> {
 pub struct Daemon {
     child: Child,
     pub addr: SocketAddr,
+    /// The port put in place of [`PORT`].
+    pub port: u16,
     pub config_path: PathBuf,
     stderr: Arc<Mutex<Vec<String>>>,
+    /// The daemon's stderr reached its end (every line of it is in `stderr`).
+    stderr_closed: Arc<AtomicBool>,
     _dir: TempDir,
 }
 
@@ -325,9 +338,21 @@ impl Drop for TempDir {
     }
 }
 
+/// Stands for the daemon's port in a test config: [`Daemon::start`] puts a free port there
+/// (`port = 0` is not a valid configuration), and [`Daemon::reload_with`] the same port again.
+pub const PORT: &str = "@PORT@";
+
+/// A free port on loopback, as the kernel picks one.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
 /// A config for tests: loopback, a free port, and the journal namespace if given.
 pub fn test_config(journal: Option<&Journal>, extra: &str) -> String {
-    let mut c = String::from("bind = \"127.0.0.1\"\nport = 0\n");
+    let mut c = format!("bind = \"127.0.0.1\"\nport = {PORT}\n");
     c.push_str(extra);
     c.push_str("\n[log]\n");
     match journal {
@@ -347,6 +372,25 @@ impl Daemon {
     }
 
     pub fn start_with_env(config: &str, env: &[(&str, &str)]) -> Daemon {
+        // A free port can be taken by someone else before the daemon binds it: try another.
+        for _ in 0..5 {
+            let port = free_port();
+            let mut d = Daemon::spawn(&config.replace(PORT, &port.to_string()), env, port);
+            match d.wait_stderr_addr(0) {
+                Ok(addr) => {
+                    d.addr = addr;
+                    return d;
+                }
+                Err(lines) if lines.iter().any(|l| l.contains("Address already in use")) => {
+                    continue
+                }
+                Err(lines) => panic!("daemon exited: {lines:?}"),
+            }
+        }
+        panic!("no free port in 5 tries");
+    }
+
+    fn spawn(config: &str, env: &[(&str, &str)], port: u16) -> Daemon {
         let dir = TempDir::new();
         let config_path = dir.0.join("config.toml");
         std::fs::write(&config_path, config).unwrap();
@@ -365,41 +409,44 @@ impl Daemon {
         let stderr = Arc::new(Mutex::new(Vec::new()));
         let pipe = child.stderr.take().unwrap();
         let collected = Arc::clone(&stderr);
+        let stderr_closed = Arc::new(AtomicBool::new(false));
+        let closed = Arc::clone(&stderr_closed);
         std::thread::spawn(move || {
             for line in BufReader::new(pipe).lines() {
                 let Ok(line) = line else { break };
                 collected.lock().unwrap().push(line);
             }
+            closed.store(true, Ordering::SeqCst);
         });
-        let mut d = Daemon {
+        Daemon {
             child,
             addr: "0.0.0.0:0".parse().unwrap(),
+            port,
             config_path,
             stderr,
+            stderr_closed,
             _dir: dir,
-        };
-        d.addr = d.wait_listening();
-        d
+        }
     }
 
-    /// Waits for a "listening on ADDR" line after `skip` lines of stderr.
-    fn wait_listening(&mut self) -> SocketAddr {
-        self.wait_stderr_addr(0)
-    }
-
-    fn wait_stderr_addr(&mut self, skip: usize) -> SocketAddr {
+    /// Waits for a "listening on ADDR" line after `skip` lines of stderr; if the daemon
+    /// exits first, its stderr.
+    fn wait_stderr_addr(&mut self, skip: usize) -> Result<SocketAddr, Vec<String>> {
         let stderr = Arc::clone(&self.stderr);
-        let child = &mut self.child;
+        let closed = Arc::clone(&self.stderr_closed);
         wait_until(Duration::from_secs(10), "the daemon to listen", || {
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!("daemon exited with {status}: {:?}", stderr.lock().unwrap());
-            }
             let lines = stderr.lock().unwrap();
-            lines.iter().skip(skip).find_map(|l| {
+            let addr = lines.iter().skip(skip).find_map(|l| {
                 let rest = l.split("listening on ").nth(1)?;
                 let addr = rest.split([',', ' ']).next()?;
                 addr.parse().ok()
-            })
+            });
+            match addr {
+                Some(addr) => Some(Ok(addr)),
+                // The daemon exited (or closed stderr) without listening.
+                None if closed.load(Ordering::SeqCst) => Some(Err(lines.clone())),
+                None => None,
+            }
         })
     }
 
@@ -441,8 +488,9 @@ impl Daemon {
             .unwrap_or_else(|| panic!("no {key} in /proc/PID/status"))
     }
 
-    /// Rewrites the config file and sends SIGHUP.
+    /// Rewrites the config file (with the daemon's port for [`PORT`]) and sends SIGHUP.
     pub fn reload_with(&self, config: &str) {
+        let config = config.replace(PORT, &self.port.to_string());
         std::fs::write(&self.config_path, config).unwrap();
         self.signal(libc::SIGHUP);
     }
@@ -471,6 +519,23 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Connects to `addr` from the local address `source` (any of 127.0.0.0/8 on loopback), so
+/// that a test has clients from several source addresses.
+pub fn connect_from(addr: SocketAddr, source: &str) -> TcpStream {
+    let source: std::net::IpAddr = source.parse().expect("a source address");
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        None,
+    )
+    .expect("a socket");
+    socket
+        .bind(&SocketAddr::new(source, 0).into())
+        .expect("bind the source address");
+    socket.connect(&addr.into()).expect("connect to the daemon");
+    socket.into()
 }
 
 /// Reads until the daemon closes the connection; false if it is still open after `timeout`.
