@@ -53,8 +53,8 @@ impl Sink {
         match config.target {
             LogTarget::Stderr => (Sink::Stderr(stderr::StderrSink::new()), None),
             LogTarget::Syslog => {
-                let (sink, notice) = syslog::SyslogSink::open(&config.syslog_server());
-                (Sink::Syslog(sink), notice)
+                let sink = syslog::open(&config.syslog_server(), TOKEN, registry);
+                (Sink::Syslog(sink), None)
             }
             LogTarget::Journald => {
                 if !config.journal_socket.exists() {
@@ -82,7 +82,8 @@ impl Sink {
     pub fn has_room(&self) -> bool {
         match self {
             Sink::Journald(s) => s.has_room(),
-            Sink::Syslog(_) | Sink::Stderr(_) => true,
+            Sink::Syslog(s) => s.has_room(),
+            Sink::Stderr(_) => true,
         }
     }
 
@@ -91,7 +92,7 @@ impl Sink {
     pub fn flush(&mut self, now: Instant, registry: &mio::Registry) {
         match self {
             Sink::Journald(s) => s.flush(now, registry),
-            Sink::Syslog(_) => {}
+            Sink::Syslog(s) => s.flush(now, registry),
             Sink::Stderr(s) => s.flush(),
         }
     }
@@ -100,7 +101,8 @@ impl Sink {
     pub fn wake_at(&self) -> Option<Instant> {
         match self {
             Sink::Journald(s) => s.wake_at(),
-            Sink::Syslog(_) | Sink::Stderr(_) => None,
+            Sink::Syslog(s) => s.wake_at(),
+            Sink::Stderr(_) => None,
         }
     }
 
@@ -109,7 +111,7 @@ impl Sink {
     pub fn drain(&mut self, deadline: Instant, registry: &mio::Registry) {
         match self {
             Sink::Journald(s) => s.drain(deadline, registry),
-            Sink::Syslog(_) => {}
+            Sink::Syslog(s) => s.drain(deadline, registry),
             Sink::Stderr(s) => s.flush(),
         }
     }
