@@ -127,6 +127,10 @@ pub trait Transport {
     fn tracks_unsettled(&self) -> bool;
     /// Bytes sent that the server has not taken yet: not acknowledged (TCP), not read (Unix).
     fn unsettled_bytes(&self) -> io::Result<usize>;
+    /// Whether a server that died shows only at the next send (a Unix datagram socket): its
+    /// freed queue then reads as taken, so what a look finds taken is forgotten only once a
+    /// later send has succeeded, which proves the server was alive at the look.
+    fn confirms_by_send(&self) -> bool;
     /// For a stream: an error if the server closed the connection or it failed.
     fn check_open(&mut self) -> io::Result<()>;
     /// Whether unsettled bytes sit in our own send queue (TCP), where they are lost when the
@@ -179,6 +183,9 @@ pub struct Delivery<T: Transport> {
     written: usize,
     /// Entries sent but perhaps not yet taken by the server, oldest first.
     in_flight: VecDeque<InFlight>,
+    /// How many of the oldest in-flight entries the last look found taken, to be forgotten
+    /// at the next successful send ([`Transport::confirms_by_send`]).
+    taken_unconfirmed: usize,
     spare: Vec<Vec<u8>>,
     sends_since_trim: u32,
     wait: Wait,
@@ -208,6 +215,7 @@ impl<T: Transport> Delivery<T> {
             pending_marked: 0,
             written: 0,
             in_flight: VecDeque::new(),
+            taken_unconfirmed: 0,
             spare: Vec::new(),
             sends_since_trim: 0,
             wait: Wait::Nothing,
@@ -237,7 +245,12 @@ impl<T: Transport> Delivery<T> {
     /// Whether the loop may read more from clients: little is queued and the server is
     /// keeping up with what is in flight.
     pub fn has_room(&self) -> bool {
-        self.pending.len() < QUEUE_LIMIT && self.in_flight.len() < IN_FLIGHT_MAX
+        self.pending.len() < QUEUE_LIMIT && self.untaken() < IN_FLIGHT_MAX
+    }
+
+    /// In-flight entries the server may not have taken.
+    fn untaken(&self) -> usize {
+        self.in_flight.len() - self.taken_unconfirmed
     }
 
     /// When [`Delivery::flush`] wants to be called again even without an event.
@@ -527,6 +540,12 @@ impl<T: Transport> Delivery<T> {
             self.recycle(msg);
             return;
         }
+        // The send worked: the server was alive at the last look, which it can now be
+        // trusted.
+        for _ in 0..std::mem::take(&mut self.taken_unconfirmed) {
+            let sent = self.in_flight.pop_front().expect("taken from in flight");
+            self.recycle(sent.msg);
+        }
         self.in_flight.push_back(InFlight {
             msg,
             wire_len,
@@ -539,7 +558,7 @@ impl<T: Transport> Delivery<T> {
     }
 
     fn maybe_trim(&mut self, now: Instant) -> io::Result<()> {
-        if self.sends_since_trim >= TRIM_EVERY || self.in_flight.len() >= IN_FLIGHT_MAX {
+        if self.sends_since_trim >= TRIM_EVERY || self.untaken() >= IN_FLIGHT_MAX {
             self.trim_in_flight(now)?;
         }
         Ok(())
@@ -580,17 +599,25 @@ impl<T: Transport> Delivery<T> {
                 }
             }
         }
-        let before = self.in_flight.len();
-        while self.in_flight.len() > keep {
-            let sent = self.in_flight.pop_front().expect("len > keep");
-            self.recycle(sent.msg);
-        }
-        self.trim_retry = if self.in_flight.len() == before {
-            (self.trim_retry * 2).min(TRIM_RETRY_MAX)
+        let taken = self.in_flight.len().saturating_sub(keep);
+        let progress = if self.transport.confirms_by_send() {
+            let progress = taken > self.taken_unconfirmed;
+            self.taken_unconfirmed = taken;
+            progress
         } else {
-            TRIM_RETRY
+            for _ in 0..taken {
+                let sent = self.in_flight.pop_front().expect("taken from in flight");
+                self.recycle(sent.msg);
+            }
+            taken > 0
         };
-        self.trim_at = (!self.in_flight.is_empty()).then_some(now + self.trim_retry);
+        self.trim_retry = if progress {
+            TRIM_RETRY
+        } else {
+            (self.trim_retry * 2).min(TRIM_RETRY_MAX)
+        };
+        // Nothing more to learn from the socket once all is taken (confirmed or not).
+        self.trim_at = (self.untaken() > 0).then_some(now + self.trim_retry);
         Ok(())
     }
 
@@ -628,6 +655,7 @@ impl<T: Transport> Delivery<T> {
             self.pending_marked += 1;
             outage.redelivered += 1;
         }
+        self.taken_unconfirmed = 0;
         // A frame cut short is sent whole on the next connection.
         self.written = 0;
         self.trim_at = None;
@@ -707,14 +735,12 @@ mod tests {
     }
 
     impl Server {
+        /// Takes `n` bytes of the stream, or `n` datagrams.
         fn take(&mut self, n: usize) {
-            let n = n.min(self.buffer.len());
-            self.received.extend(self.buffer.drain(..n));
-            for _ in 0..n {
-                if let Some(d) = self.queue.pop_front() {
-                    self.datagrams.push(d);
-                }
-            }
+            let bytes = n.min(self.buffer.len());
+            self.received.extend(self.buffer.drain(..bytes));
+            let datagrams = n.min(self.queue.len());
+            self.datagrams.extend(self.queue.drain(..datagrams));
         }
         fn take_all(&mut self) {
             self.take(usize::MAX);
@@ -848,9 +874,6 @@ mod tests {
                     break;
                 }
                 s.queue.push_back(msg.to_vec());
-                if !s.udp {
-                    s.buffer.extend_from_slice(msg);
-                }
                 *len = msg.len();
                 sent += 1;
             }
@@ -893,10 +916,24 @@ mod tests {
             !self.server.borrow().udp
         }
         fn unsettled_bytes(&self) -> io::Result<usize> {
-            // A reset connection has forgotten its queue.
-            Ok(self.server.borrow().buffer.len())
+            // A dead server's queue is gone: it reads as taken (so does the kernel's).
+            let s = self.server.borrow();
+            if s.stream {
+                Ok(s.buffer.len())
+            } else {
+                // The kernel counts more than the payload (an skb per datagram): so does this.
+                Ok(s.queue.iter().map(|d| d.len() + 10).sum())
+            }
+        }
+        fn confirms_by_send(&self) -> bool {
+            let s = self.server.borrow();
+            !s.stream && !s.udp
         }
         fn check_open(&mut self) -> io::Result<()> {
+            // A datagram socket cannot tell.
+            if !self.server.borrow().stream {
+                return Ok(());
+            }
             match self.broken() {
                 Some(e) => Err(e),
                 None => Ok(()),
@@ -1299,5 +1336,53 @@ mod tests {
         s.settle(now);
         assert_each_once_in_order(&s.server.borrow().texts(), 100);
         assert!(s.delivery.has_room());
+    }
+
+    #[test]
+    fn dev_log_dying_while_idle_loses_nothing_it_had_not_read() {
+        // The queue of a dead /dev/log server reads as empty, like one that read everything:
+        // what a look finds read is forgotten only after a later send has worked.
+        let mut s = setup_with(
+            Server {
+                running: true,
+                qlen: 1000,
+                ..Server::default()
+            },
+            Instant::now(),
+        );
+        let t0 = Instant::now();
+        s.log(0..10);
+        s.flush(t0);
+        s.server.borrow_mut().take(4);
+        s.flush(t0 + TRIM_RETRY);
+        assert_eq!(s.delivery.in_flight.len(), 10, "4 read, not forgotten yet");
+        // Each unread datagram counts more than its bytes, so a few more may be kept.
+        let untaken = s.delivery.untaken();
+        assert!((6..10).contains(&untaken), "{untaken}");
+        // The server dies with 6 unread; the daemon is idle, and a look sees an empty queue.
+        s.server.borrow_mut().kill();
+        s.flush(t0 + 2 * TRIM_RETRY);
+        assert_eq!(s.delivery.in_flight.len(), 10);
+        assert_eq!(
+            s.delivery.wake_at(),
+            None,
+            "nothing to look at until a send"
+        );
+        // The next send finds it gone: all ten go again, marked.
+        s.log(10..12);
+        s.flush(t0 + 3 * TRIM_RETRY);
+        assert_eq!(s.delivery.transport().state(), State::Down);
+        s.server.borrow_mut().start();
+        s.settle(t0 + 3 * TRIM_RETRY + RETRY_INTERVAL);
+        let texts = s.server.borrow().texts();
+        assert_each_once_in_order(&texts, 12);
+        // A send that works confirms the last look: what was read is forgotten.
+        s.log(12..13);
+        s.flush(t0 + Duration::from_secs(10));
+        s.server.borrow_mut().take_all();
+        s.flush(t0 + Duration::from_secs(11));
+        s.log(13..14);
+        s.flush(t0 + Duration::from_secs(11));
+        assert_eq!(s.delivery.in_flight.len(), 1, "only the last is unread");
     }
 }

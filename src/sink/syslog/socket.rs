@@ -363,6 +363,10 @@ impl Transport for SyslogSocket {
         Ok(n.max(0) as usize)
     }
 
+    fn confirms_by_send(&self) -> bool {
+        matches!(self.socket, Some(Socket::UnixDatagram(_)))
+    }
+
     fn check_open(&mut self) -> io::Result<()> {
         let socket = self.socket()?;
         if !matches!(socket, Socket::Tcp(_) | Socket::UnixStream(_)) {
