@@ -552,3 +552,19 @@ fn a_udp_datagram_the_server_refuses_is_counted_and_printed() {
     println!("{refused}");
     stop(&mut daemon);
 }
+
+#[test]
+fn without_dev_log_the_local_syslog_target_falls_back_to_stderr() {
+    if std::path::Path::new("/dev/log").exists() {
+        eprintln!("SKIPPED without_dev_log_the_local_syslog_target_falls_back_to_stderr: /dev/log exists here");
+        return;
+    }
+    let config = "bind = \"127.0.0.1\"\nport = 0\n[log]\ntarget = \"syslog\"\n";
+    let mut daemon = Daemon::start(config);
+    daemon.wait_stderr("no syslog socket at /dev/log: logging to stderr instead");
+    let mut s = daemon.connect();
+    let port = s.local_addr().unwrap().port();
+    send(&mut s, b"to stderr\n");
+    daemon.wait_stderr(&format!("127.0.0.1:{port}: to stderr"));
+    stop(&mut daemon);
+}

@@ -47,14 +47,18 @@ pub enum Sink {
 }
 
 impl Sink {
-    /// Opens the configured sink. A journald target without a journal socket falls back to
-    /// stderr; the returned notice says so.
+    /// Opens the configured sink. A journald target without a journal socket, or a syslog
+    /// target on `/dev/log` where there is none, falls back to stderr; the returned notice
+    /// says so.
     pub fn open(config: &LogConfig, registry: &mio::Registry) -> (Sink, Option<String>) {
         match config.target {
             LogTarget::Stderr => (Sink::Stderr(stderr::StderrSink::new()), None),
             LogTarget::Syslog => {
-                let sink = syslog::open(&config.syslog_server(), TOKEN, registry);
-                (Sink::Syslog(sink), None)
+                let server = config.syslog_server();
+                if let Some(notice) = syslog::without_local_socket(&server, syslog::DEV_LOG) {
+                    return (Sink::Stderr(stderr::StderrSink::new()), Some(notice));
+                }
+                (Sink::Syslog(syslog::open(&server, TOKEN, registry)), None)
             }
             LogTarget::Journald => {
                 if !config.journal_socket.exists() {

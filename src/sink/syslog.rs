@@ -36,6 +36,7 @@ pub mod socket;
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Write};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ::syslog::{Facility, Formatter3164, LogFormat, Severity};
@@ -44,7 +45,22 @@ use mio::{Registry, Token};
 use super::{decimal_bytes, DeliveryStats};
 use crate::config::SyslogServer;
 use crate::entry::{priority, Entry};
-pub use socket::{SyslogSocket, BATCH};
+pub use socket::{SyslogSocket, BATCH, DEV_LOG};
+
+/// Where the local syslog socket should be, when `/dev/log` is meant and it does not exist,
+/// the notice for falling back to stderr: no syslog daemon is there to come back (on a
+/// systemd system the socket unit keeps `/dev/log` even while the daemon restarts), and
+/// holding entries for it would stop every client for good. A remote server that cannot be
+/// reached is held for and retried instead.
+pub fn without_local_socket(server: &SyslogServer, dev_log: impl AsRef<Path>) -> Option<String> {
+    let dev_log = dev_log.as_ref();
+    (*server == SyslogServer::Local && !dev_log.exists()).then(|| {
+        format!(
+            "no syslog socket at {}: logging to stderr instead",
+            dev_log.display()
+        )
+    })
+}
 
 /// The syslog sink as the daemon uses it.
 pub type SyslogSink = Delivery<SyslogSocket>;
@@ -1384,5 +1400,30 @@ mod tests {
         s.log(13..14);
         s.flush(t0 + Duration::from_secs(11));
         assert_eq!(s.delivery.in_flight.len(), 1, "only the last is unread");
+    }
+
+    #[test]
+    fn only_a_missing_dev_log_falls_back_to_stderr() {
+        let dir = std::env::temp_dir().join(format!("tcpl-devlog-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("log");
+        let _ = std::fs::remove_file(&path);
+        let notice = without_local_socket(&SyslogServer::Local, &path).expect("missing");
+        assert_eq!(
+            notice,
+            format!(
+                "no syslog socket at {}: logging to stderr instead",
+                path.display()
+            )
+        );
+        let tcp = SyslogServer::Tcp("127.0.0.1:1".into());
+        assert_eq!(
+            without_local_socket(&tcp, &path),
+            None,
+            "a remote server is retried"
+        );
+        let _socket = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+        assert_eq!(without_local_socket(&SyslogServer::Local, &path), None);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
