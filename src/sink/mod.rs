@@ -47,14 +47,18 @@ pub enum Sink {
 }
 
 impl Sink {
-    /// Opens the configured sink. A journald target without a journal socket falls back to
-    /// stderr; the returned notice says so.
+    /// Opens the configured sink. A journald target without a journal socket, or a syslog
+    /// target on `/dev/log` where there is none, falls back to stderr; the returned notice
+    /// says so.
     pub fn open(config: &LogConfig, registry: &mio::Registry) -> (Sink, Option<String>) {
         match config.target {
             LogTarget::Stderr => (Sink::Stderr(stderr::StderrSink::new()), None),
             LogTarget::Syslog => {
-                let (sink, notice) = syslog::SyslogSink::open(&config.syslog_server());
-                (Sink::Syslog(sink), notice)
+                let server = config.syslog_server();
+                if let Some(notice) = syslog::without_local_socket(&server, syslog::DEV_LOG) {
+                    return (Sink::Stderr(stderr::StderrSink::new()), Some(notice));
+                }
+                (Sink::Syslog(syslog::open(&server, TOKEN, registry)), None)
             }
             LogTarget::Journald => {
                 if !config.journal_socket.exists() {
@@ -82,7 +86,8 @@ impl Sink {
     pub fn has_room(&self) -> bool {
         match self {
             Sink::Journald(s) => s.has_room(),
-            Sink::Syslog(_) | Sink::Stderr(_) => true,
+            Sink::Syslog(s) => s.has_room(),
+            Sink::Stderr(_) => true,
         }
     }
 
@@ -91,7 +96,7 @@ impl Sink {
     pub fn flush(&mut self, now: Instant, registry: &mio::Registry) {
         match self {
             Sink::Journald(s) => s.flush(now, registry),
-            Sink::Syslog(_) => {}
+            Sink::Syslog(s) => s.flush(now, registry),
             Sink::Stderr(s) => s.flush(),
         }
     }
@@ -100,7 +105,8 @@ impl Sink {
     pub fn wake_at(&self) -> Option<Instant> {
         match self {
             Sink::Journald(s) => s.wake_at(),
-            Sink::Syslog(_) | Sink::Stderr(_) => None,
+            Sink::Syslog(s) => s.wake_at(),
+            Sink::Stderr(_) => None,
         }
     }
 
@@ -109,7 +115,7 @@ impl Sink {
     pub fn drain(&mut self, deadline: Instant, registry: &mio::Registry) {
         match self {
             Sink::Journald(s) => s.drain(deadline, registry),
-            Sink::Syslog(_) => {}
+            Sink::Syslog(s) => s.drain(deadline, registry),
             Sink::Stderr(s) => s.flush(),
         }
     }
