@@ -5,6 +5,35 @@
 //! splitting a UTF-8 character; each piece carries its part number and whether more follows.
 //! The framer holds at most `max_line_length + 1` bytes, whatever the client sends.
 //! In raw mode every read is one piece, as the classroom server printed it.
+//!
+//! In syslog mode (RFC 6587 syslog over TCP) the stream is a sequence of frames, and each
+//! frame's first byte says how it is framed, as rsyslog and syslog-ng decide it, so one
+//! connection may mix the two:
+//!
+//! - **Octet counting** (RFC 6587 3.4.1): a first byte `1`–`9` starts `MSG-LEN SP SYSLOG-MSG`.
+//!   If the digits (no leading zero, so the length is at least 1) are followed by a space and
+//!   the length is at most `max_line_length`, the next MSG-LEN bytes are one frame, however
+//!   the reads cut them; whatever they hold (LF, NUL, CR included) is part of the frame, except
+//!   that one trailer at its very end (LF, CRLF or NUL: rsyslog's RFC 5424 forwarding template
+//!   puts an LF inside the count) is not part of the message.
+//! - **Non-transparent framing** (RFC 6587 3.4.2, "LF framing"): any other first byte, and the
+//!   fall-back for a length that is malformed (a non-digit before the space, a leading zero)
+//!   or larger than `max_line_length` (detected as soon as the digits exceed it, so at most
+//!   a few digits are held). The frame runs to the next LF or NUL (RFC 6587 names NUL as the
+//!   other trailer seen in practice; syslog-ng also ends frames at it); a CR right before that
+//!   trailer is dropped (CRLF senders), a CR anywhere else is data. A fallen-back frame's bytes,
+//!   digits included, are logged as they came: nothing is lost and the connection never
+//!   waits for bytes a bogus count promised. Long frames are split into `[continued]` pieces
+//!   exactly like long lines.
+//! - An empty frame (a bare LF, e.g. the LF some senders add after an octet-counted frame, or
+//!   a bare CRLF or NUL, or a counted frame holding only its trailer) is framing noise, not a
+//!   message: it produces no piece.
+//!
+//! Syslog mode holds at most `max_line_length + 1` bytes too (a counted frame at most
+//! `max_line_length`, digits of a length at most 9).
+//!
+//! A change of framing by [`Framer::reconfigure`] takes effect at the next frame boundary,
+//! so no frame is ever cut by two framings; a change of `max_line_length` applies at once.
 
 use crate::config::Framing;
 use crate::swar;
@@ -24,12 +53,31 @@ pub struct Frame<'a> {
 #[derive(Debug)]
 pub struct Framer {
     mode: Framing,
+    /// A framing set by `reconfigure`, to take over at the next frame boundary.
+    next_mode: Option<Framing>,
     max_line_length: usize,
     buf: Vec<u8>,
     /// Pieces of the current line already emitted.
     parts: u32,
-    /// The last byte seen was a CR, so an LF right after it ends nothing.
+    /// The last byte seen was a CR, so an LF right after it ends nothing (line mode); in
+    /// syslog mode, a CR that ended a read inside an LF frame, held back (not in `buf`) until
+    /// the next byte says whether it is the CR of a CRLF.
     after_cr: bool,
+    /// Syslog mode: where in a frame the stream is.
+    syslog: SyslogState,
+}
+
+/// Where a syslog-mode stream is; see the module documentation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SyslogState {
+    /// Between frames: the next byte decides the framing of the next frame.
+    Start,
+    /// Reading the digits of an octet count (held in `buf`), with their value so far.
+    Length(usize),
+    /// Reading an octet-counted frame (held in `buf`), with the bytes still to come.
+    Counted(usize),
+    /// Reading an LF-framed frame (held in `buf`, like a line).
+    Lf,
 }
 
 impl Framer {
@@ -40,20 +88,24 @@ impl Framer {
         );
         Framer {
             mode,
+            next_mode: None,
             max_line_length,
             buf: Vec::new(),
             parts: 0,
             after_cr: false,
+            syslog: SyslogState::Start,
         }
     }
 
-    /// Applies new settings; a line in progress keeps what it has.
+    /// Applies new settings. The limit applies at once (a line in progress keeps what it has
+    /// and is split at the new limit); a new framing applies from the next frame boundary
+    /// (the end of the line or syslog frame in progress; raw mode is always at a boundary).
     pub fn reconfigure(&mut self, mode: Framing, max_line_length: usize) {
         assert!(
             max_line_length >= 4,
             "a piece must hold any UTF-8 character"
         );
-        self.mode = mode;
+        self.next_mode = (mode != self.mode).then_some(mode);
         self.max_line_length = max_line_length;
     }
 
@@ -64,33 +116,72 @@ impl Framer {
 
     /// Feeds bytes read from the client; `emit` is called for every complete piece.
     pub fn push(&mut self, mut data: &[u8], mut emit: impl FnMut(Frame<'_>)) {
-        if self.mode == Framing::Raw {
-            let end = data
-                .iter()
-                .rposition(|&b| b != b'\n' && b != b'\r')
-                .map_or(0, |i| i + 1);
-            if !data.is_empty() {
-                emit(Frame {
-                    bytes: &data[..end],
-                    part: 0,
-                    continued: false,
-                    partial: false,
-                });
+        loop {
+            let rest = match self.mode {
+                Framing::Raw => {
+                    if self.next_mode.is_some() {
+                        self.switch_mode();
+                        continue;
+                    }
+                    self.push_raw(data, &mut emit);
+                    None
+                }
+                Framing::Line => self.push_lines(data, &mut emit),
+                Framing::Syslog => self.push_syslog(data, &mut emit),
+            };
+            // `Some`: the framing changed at a boundary; the rest goes to the new one.
+            match rest {
+                Some(rest) => data = rest,
+                None => return,
             }
-            return;
         }
+    }
+
+    /// Takes on the framing `reconfigure` asked for; called at a frame boundary only.
+    fn switch_mode(&mut self) {
+        if let Some(mode) = self.next_mode.take() {
+            self.mode = mode;
+            self.syslog = SyslogState::Start;
+        }
+    }
+
+    fn push_raw(&mut self, data: &[u8], emit: &mut impl FnMut(Frame<'_>)) {
+        let end = data
+            .iter()
+            .rposition(|&b| b != b'\n' && b != b'\r')
+            .map_or(0, |i| i + 1);
+        if !data.is_empty() {
+            emit(Frame {
+                bytes: &data[..end],
+                part: 0,
+                continued: false,
+                partial: false,
+            });
+        }
+    }
+
+    /// Line mode. Returns what is left of `data` when a new framing took over at a line end.
+    fn push_lines<'d>(
+        &mut self,
+        mut data: &'d [u8],
+        emit: &mut impl FnMut(Frame<'_>),
+    ) -> Option<&'d [u8]> {
         if self.after_cr && data.first() == Some(&b'\n') {
             data = &data[1..];
         }
         self.after_cr = false;
+        if self.next_mode.is_some() && self.buf.is_empty() && self.parts == 0 {
+            self.switch_mode();
+            return Some(data);
+        }
         while let Some(i) = find_eol(data) {
             let line = &data[..i];
             if self.buf.is_empty() {
-                self.emit_line(line, false, &mut emit);
+                self.emit_line(line, false, emit);
             } else {
-                self.accumulate(line, &mut emit);
+                self.accumulate(line, emit);
                 let mut held = std::mem::take(&mut self.buf);
-                self.emit_line(&held, false, &mut emit);
+                self.emit_line(&held, false, emit);
                 held.clear();
                 self.buf = held;
                 self.shrink();
@@ -104,18 +195,167 @@ impl Framer {
                     None => self.after_cr = true,
                 }
             }
+            // One predictable branch per line; after a CR ending the read, the switch waits
+            // for the next read, whose LF (if any) still belongs to this line's end.
+            if self.next_mode.is_some() && !self.after_cr {
+                self.switch_mode();
+                return Some(data);
+            }
         }
-        self.accumulate(data, &mut emit);
+        self.accumulate(data, emit);
+        None
+    }
+
+    /// Syslog mode (see the module documentation). Returns what is left of `data` when a new
+    /// framing took over at a frame boundary.
+    fn push_syslog<'d>(
+        &mut self,
+        mut data: &'d [u8],
+        emit: &mut impl FnMut(Frame<'_>),
+    ) -> Option<&'d [u8]> {
+        while let Some(&first) = data.first() {
+            match self.syslog {
+                SyslogState::Start => {
+                    if self.next_mode.is_some() {
+                        self.switch_mode();
+                        return Some(data);
+                    }
+                    self.syslog = if matches!(first, b'1'..=b'9') {
+                        SyslogState::Length(0)
+                    } else {
+                        SyslogState::Lf
+                    };
+                }
+                SyslogState::Length(mut len) => {
+                    let mut i = 0;
+                    self.syslog = loop {
+                        match data.get(i) {
+                            None => {
+                                self.buf.extend_from_slice(data);
+                                data = &[];
+                                break SyslogState::Length(len);
+                            }
+                            Some(b' ') => {
+                                // The length and its space are framing, not message.
+                                self.buf.clear();
+                                data = &data[i + 1..];
+                                break SyslogState::Counted(len);
+                            }
+                            Some(&d) if d.is_ascii_digit() => {
+                                len = len * 10 + usize::from(d - b'0');
+                                i += 1;
+                                if len > self.max_line_length {
+                                    self.buf.extend_from_slice(&data[..i]);
+                                    data = &data[i..];
+                                    break SyslogState::Lf;
+                                }
+                            }
+                            Some(_) => {
+                                // Not a length after all: the digits start an LF frame.
+                                self.buf.extend_from_slice(&data[..i]);
+                                data = &data[i..];
+                                break SyslogState::Lf;
+                            }
+                        }
+                    };
+                }
+                SyslogState::Counted(remaining) => {
+                    if self.buf.is_empty() && data.len() >= remaining {
+                        // The whole frame is in this read: no copy.
+                        let (frame, rest) = data.split_at(remaining);
+                        self.emit_counted(frame, emit);
+                        data = rest;
+                        self.syslog = SyslogState::Start;
+                    } else {
+                        let take = remaining.min(data.len());
+                        self.buf.extend_from_slice(&data[..take]);
+                        data = &data[take..];
+                        self.syslog = if take == remaining {
+                            let mut held = std::mem::take(&mut self.buf);
+                            self.emit_counted(&held, emit);
+                            held.clear();
+                            self.buf = held;
+                            self.shrink();
+                            SyslogState::Start
+                        } else {
+                            SyslogState::Counted(remaining - take)
+                        };
+                    }
+                }
+                SyslogState::Lf => {
+                    let end = find_trailer(data);
+                    if self.after_cr {
+                        // A CR ended the last read: dropped if the trailer follows at once,
+                        // else it was data.
+                        self.after_cr = false;
+                        if end != Some(0) {
+                            self.accumulate(b"\r", emit);
+                        }
+                    }
+                    let Some(i) = end else {
+                        // No end yet. A CR ending the read is held back (as `after_cr`) so
+                        // that a CRLF cut between reads is not split across two pieces.
+                        let (body, cr) = match data {
+                            [body @ .., b'\r'] => (body, true),
+                            _ => (data, false),
+                        };
+                        self.accumulate(body, emit);
+                        self.after_cr = cr;
+                        return None;
+                    };
+                    if self.buf.is_empty() {
+                        self.emit_lf_framed(&data[..i], emit);
+                    } else {
+                        self.accumulate(&data[..i], emit);
+                        let mut held = std::mem::take(&mut self.buf);
+                        self.emit_lf_framed(&held, emit);
+                        held.clear();
+                        self.buf = held;
+                        self.shrink();
+                    }
+                    data = &data[i + 1..];
+                    self.syslog = SyslogState::Start;
+                }
+            }
+        }
+        None
+    }
+
+    /// Emits a whole octet-counted frame, without its trailer; an empty one is noise.
+    fn emit_counted(&mut self, frame: &[u8], emit: &mut impl FnMut(Frame<'_>)) {
+        let frame = match frame {
+            [rest @ .., b'\r', b'\n'] | [rest @ .., b'\n'] | [rest @ .., 0] => rest,
+            _ => frame,
+        };
+        if !frame.is_empty() {
+            // Longer than the limit only if a reload lowered it meanwhile: then in pieces.
+            self.emit_line(frame, false, emit);
+        }
+    }
+
+    /// Emits the end of an LF-framed frame (its trailer already removed), without a CR
+    /// right before that trailer; an empty frame is noise.
+    fn emit_lf_framed(&mut self, frame: &[u8], emit: &mut impl FnMut(Frame<'_>)) {
+        let frame = frame.strip_suffix(b"\r").unwrap_or(frame);
+        // Empty but after pieces: the last piece must still say the frame has ended.
+        if !frame.is_empty() || self.parts > 0 {
+            self.emit_line(frame, false, emit);
+        }
     }
 
     /// Emits what is held as a partial final line (connection closed or daemon stopping).
     pub fn finish(&mut self, mut emit: impl FnMut(Frame<'_>)) {
+        if self.after_cr && self.mode == Framing::Syslog && self.syslog == SyslogState::Lf {
+            // A CR held back at the end of the last read: part of the cut frame.
+            self.accumulate(b"\r", &mut emit);
+        }
+        self.syslog = SyslogState::Start;
+        self.after_cr = false;
         if self.buf.is_empty() && self.parts == 0 {
             return;
         }
         let buf = std::mem::take(&mut self.buf);
         self.emit_line(&buf, true, &mut emit);
-        self.after_cr = false;
     }
 
     /// Appends `data` to the line in progress, emitting full pieces as the limit is passed.
@@ -211,6 +451,26 @@ fn find_eol(data: &[u8]) -> Option<usize> {
         .remainder()
         .iter()
         .position(|&b| b == b'\n' || b == b'\r')
+        .map(|i| offset + i)
+}
+
+/// The first LF or NUL in `data`: the end of an LF-framed syslog frame. Eight bytes at a
+/// time, like [`find_eol`].
+fn find_trailer(data: &[u8]) -> Option<usize> {
+    let mut chunks = data.chunks_exact(8);
+    let mut offset = 0;
+    for chunk in &mut chunks {
+        let x = swar::word(chunk);
+        let found = swar::equal(x, b'\n') | swar::below(x, 1);
+        if found != 0 {
+            return Some(offset + swar::first(found));
+        }
+        offset += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| b == b'\n' || b == 0)
         .map(|i| offset + i)
 }
 
@@ -398,5 +658,420 @@ mod tests {
         assert_eq!(split_point(b"abcdef", 4), 4);
         assert_eq!(split_point(b"\xff\xff\xff\xff\xff", 4), 4);
         assert_eq!(split_point("€€".as_bytes(), 4), 3);
+    }
+
+    // ---- syslog mode ----
+
+    /// Syslog-mode pieces of `chunks` (then `finish`), as (bytes, part, continued, partial).
+    fn syslog_frames(max: usize, chunks: &[&[u8]]) -> Vec<(Vec<u8>, u32, bool, bool)> {
+        let mut framer = Framer::new(Framing::Syslog, max);
+        let mut out = Vec::new();
+        let mut collect =
+            |f: Frame<'_>| out.push((f.bytes.to_vec(), f.part, f.continued, f.partial));
+        for c in chunks {
+            framer.push(c, &mut collect);
+            assert!(framer.buffered() <= max + 1);
+        }
+        framer.finish(&mut collect);
+        out
+    }
+
+    /// The bytes of each piece of a syslog stream fed in one read.
+    fn syslog_texts(data: &[u8]) -> Vec<Vec<u8>> {
+        syslog_frames(4096, &[data])
+            .into_iter()
+            .map(|f| f.0)
+            .collect()
+    }
+
+    fn bwhole(s: &[u8]) -> (Vec<u8>, u32, bool, bool) {
+        (s.to_vec(), 0, false, false)
+    }
+
+    const LOGGER_LF: &[u8] = include_bytes!("../tests/data/syslog/logger-lf.bin");
+    const LOGGER_OCTETS: &[u8] = include_bytes!("../tests/data/syslog/logger-octet-count.bin");
+    const LOGGER_OVERSIZED: &[u8] =
+        include_bytes!("../tests/data/syslog/logger-octet-count-oversized.bin");
+    const LOGGER_LF_LONG: &[u8] = include_bytes!("../tests/data/syslog/logger-lf-long.bin");
+    const RSYSLOG_TRAD_LF: &[u8] =
+        include_bytes!("../tests/data/syslog/rsyslog-traditional-lf.bin");
+    const RSYSLOG_TRAD_OCTETS: &[u8] =
+        include_bytes!("../tests/data/syslog/rsyslog-traditional-octet-counted.bin");
+    const RSYSLOG_5424_LF: &[u8] = include_bytes!("../tests/data/syslog/rsyslog-protocol23-lf.bin");
+    const RSYSLOG_5424_OCTETS: &[u8] =
+        include_bytes!("../tests/data/syslog/rsyslog-protocol23-octet-counted.bin");
+
+    /// Every capture, fed whole.
+    const CAPTURES: [&[u8]; 8] = [
+        LOGGER_LF,
+        LOGGER_OCTETS,
+        LOGGER_OVERSIZED,
+        LOGGER_LF_LONG,
+        RSYSLOG_TRAD_LF,
+        RSYSLOG_TRAD_OCTETS,
+        RSYSLOG_5424_LF,
+        RSYSLOG_5424_OCTETS,
+    ];
+
+    #[test]
+    fn rsyslog_sends_the_same_messages_in_either_framing() {
+        let want: Vec<&[u8]> = vec![
+            b"<131>Nov 27 16:10:02 vm nas[4242]: disk failing",
+            b"<13>Nov 27 16:10:02 vm app hello 5424",
+            b"<13>Nov 27 16:10:02 vm root with sd",
+            b"<13>Nov 27 16:10:03 vm tagonly: no pid",
+            b"<13>Nov 27 16:10:03 vm root: ctrl #033[31m red",
+            b"<13>Nov 27 16:10:03 vm root with#012newline",
+        ];
+        assert_eq!(syslog_texts(RSYSLOG_TRAD_LF), want);
+        assert_eq!(syslog_texts(RSYSLOG_TRAD_OCTETS), want);
+        // The RFC 5424 template ends in LF, counted in MSG-LEN: not part of the message.
+        let lf = syslog_texts(RSYSLOG_5424_LF);
+        assert_eq!(lf.len(), 6);
+        assert_eq!(
+            lf[0],
+            b"<131>1 2026-11-27T16:10:02+00:00 vm nas 4242 - -  disk failing"
+        );
+        assert_eq!(syslog_texts(RSYSLOG_5424_OCTETS), lf);
+    }
+
+    #[test]
+    fn logger_octet_counted_frames_are_cut_exactly() {
+        let got = syslog_texts(LOGGER_OCTETS);
+        let tq = r#"[timeQuality tzKnown="1" isSynced="0"]"#;
+        let want: Vec<Vec<u8>> = vec![
+            format!("<13>1 2026-11-27T16:09:47.675999+00:00 vm root - - {tq} hello").into(),
+            b"<13>Nov 27 16:09:48 vm root: hello 3164 oc".to_vec(),
+            format!("<131>1 2026-11-27T16:09:48.908392+00:00 vm nas 4242 - {tq} disk failing oc")
+                .into(),
+            format!("<13>1 2026-11-27T16:09:49.838449+00:00 vm multi - - {tq} line one").into(),
+            format!("<13>1 2026-11-27T16:09:49.838501+00:00 vm multi - - {tq} line two").into(),
+            // An LF inside a counted frame is data.
+            format!(
+                "<13>1 2026-11-27T16:09:51.069496+00:00 vm root - - {tq} with\nnewline inside oc"
+            )
+            .into(),
+            format!("<13>1 2026-11-27T16:09:51.376656+00:00 vm tag with space - - {tq} x").into(),
+            format!("<13>1 2026-11-27T16:09:52.008057+00:00 vm root - - {tq} é ü \x1b[31m ctrl")
+                .into(),
+        ];
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn logger_lf_frames_end_at_each_lf() {
+        let got = syslog_texts(LOGGER_LF);
+        assert_eq!(got.len(), 11);
+        assert_eq!(got[1], b"<13>Nov 27 16:09:47 vm root: hello 3164");
+        assert_eq!(
+            got[3],
+            b"<131>Nov 27 16:09:49 vm nas[4242]: disk failing 3164"
+        );
+        assert_eq!(got[7], b"<13>1 - - root - - - bare");
+        // LF framing cannot carry an LF: logger's message is cut there (as RFC 6587 says).
+        assert!(got[8].ends_with(b"] with"));
+        assert_eq!(got[9], b"newline inside");
+        assert!(got
+            .iter()
+            .all(|f| !f.contains(&b'\n') && f.starts_with(b"<") || f == b"newline inside"));
+    }
+
+    #[test]
+    fn every_capture_gives_the_same_pieces_however_it_is_cut() {
+        for capture in CAPTURES {
+            let whole = syslog_frames(4096, &[capture]);
+            let bytes: Vec<&[u8]> = capture.chunks(1).collect();
+            assert_eq!(syslog_frames(4096, &bytes), whole);
+            for size in [2, 3, 7, 64, 1000] {
+                let chunks: Vec<&[u8]> = capture.chunks(size).collect();
+                assert_eq!(syslog_frames(4096, &chunks), whole, "reads of {size}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_count_split_in_its_length_or_its_body_still_frames_exactly() {
+        let want = vec![bwhole(b"hello world"), bwhole(b"x")];
+        assert_eq!(syslog_frames(4096, &[b"1", b"1 hello world1 x"]), want);
+        assert_eq!(
+            syslog_frames(4096, &[b"11", b" hello", b" world", b"1 x"]),
+            want
+        );
+        assert_eq!(
+            syslog_frames(4096, &[b"11 ", b"hello world1", b" ", b"x"]),
+            want
+        );
+        // A count and its frame all in one read, twice.
+        assert_eq!(syslog_frames(4096, &[b"11 hello world1 x"]), want);
+    }
+
+    #[test]
+    fn one_connection_may_mix_counted_and_lf_frames() {
+        assert_eq!(
+            syslog_texts(b"11 hello world<13>an lf frame\n5 abcde<14>another\n3 end"),
+            [
+                &b"hello world"[..],
+                b"<13>an lf frame",
+                b"abcde",
+                b"<14>another",
+                b"end"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_malformed_length_falls_back_to_lf_framing_with_its_bytes_as_sent() {
+        // A non-digit before the space.
+        assert_eq!(
+            syslog_texts(b"12a <13>x\n5 abcde"),
+            [&b"12a <13>x"[..], b"abcde"]
+        );
+        // No space: digits then the LF.
+        assert_eq!(syslog_texts(b"123\n5 abcde"), [&b"123"[..], b"abcde"]);
+        assert_eq!(syslog_texts(b"42<13>x\n"), [b"42<13>x"]);
+        // A leading zero, and zero.
+        assert_eq!(syslog_texts(b"05 hello\n"), [b"05 hello"]);
+        assert_eq!(syslog_texts(b"0 \n2 ab"), [&b"0 "[..], b"ab"]);
+        // Oversized: over max_line_length (decided at the digit that passes it).
+        assert_eq!(
+            syslog_frames(10, &[b"11 hello\n2 ab"]),
+            vec![bwhole(b"11 hello"), bwhole(b"ab")]
+        );
+        assert_eq!(
+            syslog_frames(10, &[b"10 0123456789"]),
+            vec![bwhole(b"0123456789")]
+        );
+        assert_eq!(
+            syslog_frames(4096, &[b"99999999999999999999 x\n"]),
+            vec![bwhole(b"99999999999999999999 x")]
+        );
+        // The same, cut at every point.
+        let stream = b"12a <13>x\n123\n05 hello\n11 hello world0 \n99999 y\n2 ab";
+        let whole = syslog_frames(4096, &[stream]);
+        for cut in 0..stream.len() {
+            let (a, b) = stream.split_at(cut);
+            assert_eq!(syslog_frames(4096, &[a, b]), whole, "cut at {cut}");
+        }
+        assert_eq!(whole.len(), 7);
+    }
+
+    #[test]
+    fn an_oversized_logger_frame_is_logged_lf_framed_and_swallows_what_follows() {
+        // logger --octet-count --size 6000: a 5089-byte frame, then a 105-byte one, no LF.
+        // With the documented fall-back the first is LF-framed: it runs to the end of the
+        // stream in [continued] pieces, and the second message is inside its last piece.
+        let got = syslog_frames(4096, &[LOGGER_OVERSIZED]);
+        assert_eq!(got.len(), 2);
+        assert_eq!((got[0].1, got[0].2, got[0].3), (1, true, false));
+        assert!(got[0].0.starts_with(b"5089 <13>1 "));
+        assert_eq!((got[1].1, got[1].2, got[1].3), (2, false, true));
+        assert!(got[1].0.ends_with(b"105 <13>1 2026-11-27T16:16:14.566250+00:00 vm big - - [timeQuality tzKnown=\"1\" isSynced=\"0\"] short after long"));
+        let joined: Vec<u8> = got.iter().flat_map(|f| f.0.clone()).collect();
+        assert_eq!(joined, LOGGER_OVERSIZED, "nothing lost");
+        // The same message LF-framed is cut into pieces and the next one stands alone.
+        let got = syslog_frames(4096, &[LOGGER_LF_LONG]);
+        assert_eq!(got.len(), 3);
+        assert_eq!((got[1].1, got[1].2), (2, false));
+        assert!(got[2].0.ends_with(b"short after long"));
+        assert_eq!(got[2].1, 0);
+    }
+
+    #[test]
+    fn trailers_are_not_part_of_the_message() {
+        // Inside the count: LF, CRLF or NUL at the very end.
+        assert_eq!(
+            syslog_texts(b"6 hello\n7 hello\r\n6 hello\x004 a\nb"),
+            [&b"hello"[..], b"hello", b"hello", b"a\nb"]
+        );
+        // LF framing: CR right before the LF is dropped, a CR elsewhere is data.
+        assert_eq!(
+            syslog_texts(b"<13>a\r\n<13>b\rc\n"),
+            [&b"<13>a"[..], b"<13>b\rc"]
+        );
+        // ... also when the CR and the LF come in different reads.
+        assert_eq!(
+            syslog_frames(4096, &[b"<13>a\r", b"\n<13>b\r", b"x\n"]),
+            vec![bwhole(b"<13>a"), bwhole(b"<13>b\rx")]
+        );
+        // NUL ends an LF frame as LF does (RFC 6587 3.4.2).
+        assert_eq!(syslog_texts(b"<13>a\x00<13>b\n"), [&b"<13>a"[..], b"<13>b"]);
+    }
+
+    #[test]
+    fn empty_frames_are_noise_and_produce_nothing() {
+        // An LF (or CRLF, NUL) after a counted frame; blank lines; a counted trailer alone.
+        assert_eq!(
+            syslog_texts(b"5 hello\n5 world\r\n\n\n\x001 \n2 \r\n<13>x\n"),
+            [&b"hello"[..], b"world", b"<13>x"]
+        );
+        assert_eq!(syslog_frames(4096, &[b"\n\n", b"\r\n"]), vec![]);
+        // A frame of one space is not empty.
+        assert_eq!(syslog_texts(b" \n1  "), [b" ", b" "]);
+    }
+
+    #[test]
+    fn long_lf_frames_are_split_like_lines_and_counted_frames_never_are() {
+        assert_eq!(
+            syslog_frames(4, &[b"<1>abcdefg\n4 wxyz"]),
+            vec![
+                (b"<1>a".to_vec(), 1, true, false),
+                (b"bcde".to_vec(), 2, true, false),
+                (b"fg".to_vec(), 3, false, false),
+                bwhole(b"wxyz"),
+            ]
+        );
+        // A CR after a piece boundary is still dropped; the last piece may be empty then.
+        assert_eq!(
+            syslog_frames(4, &[b"<1>a", b"\r", b"\n"]),
+            vec![bwhole(b"<1>a")]
+        );
+        assert_eq!(
+            syslog_frames(4, &[b"<1>ab", b"\r", b"\n"]),
+            vec![
+                (b"<1>a".to_vec(), 1, true, false),
+                (b"b".to_vec(), 2, false, false)
+            ]
+        );
+        assert_eq!(
+            syslog_frames(4, &[b"<1>ab\r", b"\n"]),
+            vec![
+                (b"<1>a".to_vec(), 1, true, false),
+                (b"b".to_vec(), 2, false, false)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_cut_connection_logs_what_it_had_as_partial() {
+        assert_eq!(
+            syslog_frames(4096, &[b"5 hello11 hello"]),
+            vec![bwhole(b"hello"), (b"hello".to_vec(), 0, false, true)]
+        );
+        assert_eq!(
+            syslog_frames(4096, &[b"12"]),
+            vec![(b"12".to_vec(), 0, false, true)]
+        );
+        assert_eq!(
+            syslog_frames(4096, &[b"<13>x"]),
+            vec![(b"<13>x".to_vec(), 0, false, true)]
+        );
+        // A CR held back at the end of a read is part of the cut frame.
+        assert_eq!(
+            syslog_frames(4096, &[b"<13>x\r"]),
+            vec![(b"<13>x\r".to_vec(), 0, false, true)]
+        );
+        // A count with nothing of its frame yet: no bytes of a message to log.
+        assert_eq!(syslog_frames(4096, &[b"12 "]), vec![]);
+    }
+
+    #[test]
+    fn syslog_memory_is_bounded_by_the_line_limit() {
+        let mut framer = Framer::new(Framing::Syslog, 100);
+        let mut seed = 0x2545_f491_u32;
+        for _ in 0..20_000 {
+            let chunk: Vec<u8> = (0..(seed % 300) as usize)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 17;
+                    seed ^= seed << 5;
+                    b"0123456789 <>\nx\r\0"[seed as usize % 17]
+                })
+                .collect();
+            framer.push(&chunk, |f| assert!(f.bytes.len() <= 100));
+            assert!(framer.buffered() <= 101, "{}", framer.buffered());
+        }
+    }
+
+    #[test]
+    fn a_lower_limit_applies_to_a_counted_frame_in_progress() {
+        let mut framer = Framer::new(Framing::Syslog, 100);
+        let mut got = Vec::new();
+        framer.push(b"20 0123456789", |f| got.push(f.bytes.to_vec()));
+        framer.reconfigure(Framing::Syslog, 4);
+        framer.push(b"abcdefghij", |f| got.push(f.bytes.to_vec()));
+        let want: Vec<&[u8]> = vec![b"0123", b"4567", b"89ab", b"cdef", b"ghij"];
+        assert_eq!(got, want);
+    }
+
+    /// Pieces of `chunks` with `reconfigure(to)` called after the first chunk.
+    fn switched(from: Framing, to: Framing, chunks: &[&[u8]]) -> Vec<Vec<u8>> {
+        let mut framer = Framer::new(from, 4096);
+        let mut got = Vec::new();
+        for (i, c) in chunks.iter().enumerate() {
+            framer.push(c, |f| got.push(f.bytes.to_vec()));
+            if i == 0 {
+                framer.reconfigure(to, 4096);
+            }
+        }
+        framer.finish(|f| got.push(f.bytes.to_vec()));
+        got
+    }
+
+    #[test]
+    fn a_new_framing_starts_at_the_next_frame_boundary() {
+        // Line to syslog in mid-line: the line ends as a line (a lone CR ends it), then
+        // syslog framing (an LF after a counted frame is noise there).
+        assert_eq!(
+            switched(
+                Framing::Line,
+                Framing::Syslog,
+                &[b"half a ", b"line\r5 hello\n"]
+            ),
+            [&b"half a line"[..], b"hello"]
+        );
+        // A CR at the end of a read: its LF in the next read still belongs to the line.
+        assert_eq!(
+            switched(Framing::Line, Framing::Syslog, &[b"line\r", b"\n3 abc"]),
+            [&b"line"[..], b"abc"]
+        );
+        // Syslog to line in mid-frame: the counted frame keeps its LF and its CR.
+        assert_eq!(
+            switched(
+                Framing::Syslog,
+                Framing::Line,
+                &[b"9 a\r", b"b\ncdefghi\nj\n"]
+            ),
+            [&b"a\rb\ncdefg"[..], b"hi", b"j"]
+        );
+        // Syslog to raw after a count's digits: the count still frames.
+        assert_eq!(
+            switched(
+                Framing::Syslog,
+                Framing::Raw,
+                &[b"5", b" abcdexyz\n", b"raw\n"]
+            ),
+            [&b"abcde"[..], b"xyz", b"raw"]
+        );
+        // Raw to syslog: at once, raw mode is always at a boundary.
+        assert_eq!(
+            switched(Framing::Raw, Framing::Syslog, &[b"5 hello", b"5 hello"]),
+            [&b"5 hello"[..], b"hello"]
+        );
+        // Changed and changed back before a boundary: nothing changes.
+        let mut framer = Framer::new(Framing::Line, 4096);
+        let mut got = Vec::new();
+        framer.push(b"3 ab", |f| got.push(f.bytes.to_vec()));
+        framer.reconfigure(Framing::Syslog, 4096);
+        framer.reconfigure(Framing::Line, 4096);
+        framer.push(b"c\n3 abc", |f| got.push(f.bytes.to_vec()));
+        assert_eq!(got, [b"3 abc"]);
+    }
+
+    #[test]
+    fn the_fast_trailer_search_agrees_with_the_byte_by_byte_one() {
+        let slow = |d: &[u8]| d.iter().position(|&b| b == b'\n' || b == 0);
+        for len in 0..24 {
+            for pos in 0..len {
+                for v in 0..=255u8 {
+                    let mut data = vec![b'a'; len];
+                    data[pos] = v;
+                    assert_eq!(find_trailer(&data), slow(&data), "{data:?}");
+                    if pos + 1 < len {
+                        data[pos + 1] = 0;
+                        assert_eq!(find_trailer(&data), slow(&data), "{data:?}");
+                    }
+                }
+            }
+        }
     }
 }
