@@ -13,6 +13,7 @@ pub mod ratelimit;
 pub mod server;
 pub mod sink;
 mod swar;
+pub mod syslog_message;
 pub mod systemd;
 
 pub use server::{run, ListenSocket, Summary};
