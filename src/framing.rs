@@ -303,10 +303,14 @@ impl Framer {
                         self.after_cr = cr;
                         return None;
                     };
+                    // A CR right before the trailer is dropped before it is held, so that it
+                    // cannot push what is held over the limit into one more piece.
+                    let body = &data[..i];
+                    let body = body.strip_suffix(b"\r").unwrap_or(body);
                     if self.buf.is_empty() {
-                        self.emit_lf_framed(&data[..i], emit);
+                        self.emit_lf_framed(body, emit);
                     } else {
-                        self.accumulate(&data[..i], emit);
+                        self.accumulate(body, emit);
                         let mut held = std::mem::take(&mut self.buf);
                         self.emit_lf_framed(&held, emit);
                         held.clear();
@@ -333,10 +337,9 @@ impl Framer {
         }
     }
 
-    /// Emits the end of an LF-framed frame (its trailer already removed), without a CR
-    /// right before that trailer; an empty frame is noise.
+    /// Emits the end of an LF-framed frame (its trailer and a CR before it already removed);
+    /// an empty frame is noise.
     fn emit_lf_framed(&mut self, frame: &[u8], emit: &mut impl FnMut(Frame<'_>)) {
-        let frame = frame.strip_suffix(b"\r").unwrap_or(frame);
         // Empty but after pieces: the last piece must still say the frame has ended.
         if !frame.is_empty() || self.parts > 0 {
             self.emit_line(frame, false, emit);
@@ -1072,6 +1075,232 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    // ---- the property: frames cut at any points into reads give the same entries ----
+
+    /// A small deterministic generator (xorshift64*), so a failure is reproducible.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+
+        fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+            items[self.below(items.len())]
+        }
+    }
+
+    /// A message as senders write them: RFC 5424, RFC 3164, PRI only, or no PRI, with text
+    /// that may hold anything (LF and NUL too, which only octet counting can carry).
+    fn message(rng: &mut Rng) -> Vec<u8> {
+        let mut m = Vec::new();
+        match rng.below(5) {
+            0 => m.extend_from_slice(
+                rng.pick::<&[u8]>(&[
+                    b"<13>1 2026-11-27T16:09:47.369342+00:00 vm root - - [timeQuality tzKnown=\"1\" isSynced=\"0\"] ",
+                    b"<131>1 2026-11-27T16:10:02+00:00 vm nas 4242 - -  ",
+                    b"<165>1 - host.example app 12 ID47 [a@1 x=\"]\\\"\"][b] ",
+                ]),
+            ),
+            1 => m.extend_from_slice(
+                rng.pick::<&[u8]>(&[
+                    b"<131>Nov 27 16:09:49 vm nas[4242]: ",
+                    b"<13>Nov  7 16:10:02 vm app ",
+                    b"<30>Nov 27 16:09:47 sshd[812]: ",
+                ]),
+            ),
+            2 => m.extend_from_slice(b"<13>"),
+            _ => {}
+        }
+        let alphabet: &[&[u8]] = &[
+            b"a",
+            b"b",
+            b"z",
+            b" ",
+            b"1",
+            b"9",
+            b"0",
+            b"<",
+            b">",
+            b"[",
+            b"]",
+            b"\"",
+            b"\\",
+            b":",
+            b"\n",
+            b"\r",
+            b"\0",
+            b"\x1b",
+            "é".as_bytes(),
+            "€".as_bytes(),
+            b"\xff",
+        ];
+        let longest = if rng.below(8) == 0 { 200 } else { 24 };
+        for _ in 0..rng.below(longest) {
+            m.extend_from_slice(rng.pick(alphabet));
+        }
+        m
+    }
+
+    /// A random syslog stream: counted and LF-framed frames (and noise between them), with
+    /// the messages a reader must get from it, in order.
+    fn syslog_stream(rng: &mut Rng, max: usize) -> (Vec<u8>, Vec<Vec<u8>>) {
+        let mut stream = Vec::new();
+        let mut want = Vec::new();
+        for _ in 0..rng.below(10) {
+            let mut m = message(rng);
+            if rng.below(2) == 0 {
+                // Octet counted: any bytes; one trailer at the end is not message.
+                if m.is_empty() || m.len() > max {
+                    continue;
+                }
+                stream.extend_from_slice(format!("{} ", m.len()).as_bytes());
+                stream.extend_from_slice(&m);
+                let msg = match &m[..] {
+                    [rest @ .., b'\r', b'\n'] | [rest @ .., b'\n'] | [rest @ .., 0] => rest,
+                    all => all,
+                };
+                if !msg.is_empty() {
+                    want.push(msg.to_vec());
+                }
+                if rng.below(4) == 0 {
+                    // The LF some senders add after a counted frame: noise.
+                    stream.extend_from_slice(rng.pick::<&[u8]>(&[b"\n", b"\r\n", b"\0"]));
+                }
+            } else {
+                // LF framed: no LF or NUL inside, and not starting like a count.
+                m.retain(|&b| b != b'\n' && b != 0);
+                if m.first().is_some_and(|b| (b'1'..=b'9').contains(b)) {
+                    m.insert(0, b'x');
+                }
+                stream.extend_from_slice(&m);
+                let trailer = rng.pick::<&[u8]>(&[b"\n", b"\r\n", b"\0"]);
+                stream.extend_from_slice(trailer);
+                // The message is what precedes the LF or NUL, less one CR right before it.
+                m.extend_from_slice(&trailer[..trailer.len() - 1]);
+                let msg = m.strip_suffix(b"\r").unwrap_or(&m);
+                if !msg.is_empty() {
+                    want.push(msg.to_vec());
+                }
+            }
+        }
+        (stream, want)
+    }
+
+    /// `data` cut at random points into reads.
+    fn cut<'d>(rng: &mut Rng, data: &'d [u8]) -> Vec<&'d [u8]> {
+        let mut reads = Vec::new();
+        let mut rest = data;
+        while !rest.is_empty() {
+            let longest = if rng.below(2) == 0 { 4 } else { 64 };
+            let n = 1 + rng.below(longest);
+            let (read, tail) = rest.split_at(n.min(rest.len()));
+            reads.push(read);
+            rest = tail;
+        }
+        reads
+    }
+
+    /// What the daemon logs for each piece, as the lead's server is to do it: the header of
+    /// a whole message or a first piece is parsed, later pieces take the first one's fields.
+    fn entries(pieces: &[(Vec<u8>, u32, bool, bool)]) -> Vec<(u8, String, String)> {
+        use crate::syslog_message::{parse, write_message, JournalFields, Sticky};
+        let mut sticky = Sticky::new();
+        let mut fields = JournalFields::new();
+        pieces
+            .iter()
+            .map(|(bytes, part, _, _)| {
+                let header = if *part <= 1 {
+                    let h = parse(bytes);
+                    if *part == 1 {
+                        sticky.remember(&h);
+                    }
+                    h
+                } else {
+                    sticky.continuation(bytes)
+                };
+                fields.set(&header);
+                let mut message = String::new();
+                write_message(&mut message, "192.0.2.7:51234", &header);
+                let fields: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                (header.priority(6), fields.join("\n"), message)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn any_frames_cut_at_any_points_give_the_same_pieces_and_entries() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut messages = 0;
+        let mut split = 0;
+        for case in 0..4000 {
+            let max = rng.pick(&[4, 5, 7, 16, 64, 300, 4096]);
+            let (stream, want) = syslog_stream(&mut rng, max);
+            let whole = syslog_frames(max, &[&stream]);
+            // Joining each message's pieces gives the messages sent, in order.
+            let mut got: Vec<Vec<u8>> = Vec::new();
+            let mut cur = Vec::new();
+            for (bytes, part, continued, partial) in &whole {
+                assert!(bytes.len() <= max, "case {case}");
+                assert!(!partial, "case {case}: every frame was complete");
+                cur.extend_from_slice(bytes);
+                if *part > 0 {
+                    split += 1;
+                }
+                if !continued {
+                    got.push(std::mem::take(&mut cur));
+                }
+            }
+            assert_eq!(got, want, "case {case}: {stream:?}");
+            messages += want.len();
+            // Any cuts, and a byte at a time, give the same pieces and so the same entries.
+            let reads = cut(&mut rng, &stream);
+            assert_eq!(syslog_frames(max, &reads), whole, "case {case}: {reads:?}");
+            let bytes: Vec<&[u8]> = stream.chunks(1).collect();
+            assert_eq!(syslog_frames(max, &bytes), whole, "case {case}");
+            // An unsplit message's entry is its own parse.
+            let entries = entries(&whole);
+            for ((bytes, part, _, _), entry) in whole.iter().zip(&entries) {
+                if *part == 0 {
+                    assert_eq!(
+                        entry,
+                        &super::tests::entries(&[(bytes.clone(), 0, false, false)])[0]
+                    );
+                }
+            }
+        }
+        assert!(
+            messages > 10_000 && split > 1_000,
+            "{messages} messages, {split} pieces"
+        );
+    }
+
+    #[test]
+    fn any_bytes_cut_at_any_points_give_the_same_pieces() {
+        // Not only well-formed streams: malformed counts, stray digits, CRs, NULs, cut
+        // anywhere, give the pieces of the stream fed whole, and lose no byte but trailers.
+        let mut rng = Rng(0x0123_4567_89ab_cdef);
+        for case in 0..20_000 {
+            let max = rng.pick(&[4, 5, 9, 12, 100]);
+            let len = rng.below(120);
+            let stream: Vec<u8> = (0..len)
+                .map(|_| rng.pick(b"0123456789  \n\n\r\0<>ax\xc3\xa9"))
+                .collect();
+            let whole = syslog_frames(max, &[&stream]);
+            let reads = cut(&mut rng, &stream);
+            assert_eq!(syslog_frames(max, &reads), whole, "case {case}: {reads:?}");
+            let logged: usize = whole.iter().map(|f| f.0.len()).sum();
+            assert!(logged <= stream.len());
         }
     }
 }
