@@ -439,6 +439,7 @@ fn split_point(bytes: &[u8], max: usize) -> usize {
 
 /// The first LF or CR in `data`. Eight bytes at a time (SWAR): this runs over every byte a
 /// client sends.
+#[inline(always)]
 fn find_eol(data: &[u8]) -> Option<usize> {
     let mut chunks = data.chunks_exact(8);
     let mut offset = 0;
