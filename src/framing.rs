@@ -22,15 +22,23 @@
 //!   a few digits are held). The frame runs to the next LF or NUL (RFC 6587 names NUL as the
 //!   other trailer seen in practice; syslog-ng also ends frames at it); a CR right before that
 //!   trailer is dropped (CRLF senders), a CR anywhere else is data. A fallen-back frame's bytes,
-//!   digits included, are logged as they came: nothing is lost and the connection never
-//!   waits for bytes a bogus count promised. Long frames are split into `[continued]` pieces
-//!   exactly like long lines.
+//!   digits included, are logged as they came: nothing is lost, and a malformed or oversized
+//!   count never makes the connection wait for the bytes it announced. Long frames are split
+//!   into `[continued]` pieces exactly like long lines.
 //! - An empty frame (a bare LF, e.g. the LF some senders add after an octet-counted frame, or
 //!   a bare CRLF or NUL, or a counted frame holding only its trailer) is framing noise, not a
 //!   message: it produces no piece.
+//! - At the end of the connection ([`Framer::finish`]) what arrived of a frame is one piece
+//!   marked partial: the bytes of a counted frame so far (nothing if none arrived after its
+//!   count), the digits of an unfinished count, or the LF frame so far.
+//!
+//! Syslog mode is for syslog senders: a plain-text line that starts with digits and a space
+//! (`12 files copied`) reads as an octet count, as it does for rsyslog and syslog-ng.
 //!
 //! Syslog mode holds at most `max_line_length + 1` bytes too (a counted frame at most
-//! `max_line_length`, digits of a length at most 9).
+//! `max_line_length`, the digits of a length at most 9), except that a counted frame accepted
+//! before a reload lowered the limit may hold up to the old limit (it is then emitted in
+//! pieces of the new one).
 //!
 //! A change of framing by [`Framer::reconfigure`] takes effect at the next frame boundary,
 //! so no frame is ever cut by two framings; a change of `max_line_length` applies at once.
@@ -42,7 +50,8 @@ use crate::swar;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Frame<'a> {
     pub bytes: &'a [u8],
-    /// 0 for a whole line; 1, 2, … for the pieces of a line longer than the limit.
+    /// 0 for a whole line (or syslog message); 1, 2, … for the pieces of a line longer than
+    /// the limit.
     pub part: u32,
     /// More pieces of the same line follow.
     pub continued: bool,
