@@ -57,6 +57,10 @@ pub struct Frame<'a> {
     pub continued: bool,
     /// The connection ended (or the daemon stopped) before the end of this line.
     pub partial: bool,
+    /// The framing that cut this piece. After a reload changed `framing`, the pieces of the
+    /// line or frame in progress still come from the old framing: log each piece by this,
+    /// not by the configuration (only `Syslog` pieces have a header to parse).
+    pub framing: Framing,
 }
 
 #[derive(Debug)]
@@ -165,6 +169,7 @@ impl Framer {
                 part: 0,
                 continued: false,
                 partial: false,
+                framing: Framing::Raw,
             });
         }
     }
@@ -382,6 +387,7 @@ impl Framer {
                     part: self.parts,
                     continued: true,
                     partial: false,
+                    framing: self.mode,
                 });
                 self.buf.drain(..n);
             }
@@ -405,6 +411,7 @@ impl Framer {
                 part: self.parts,
                 continued: true,
                 partial: false,
+                framing: self.mode,
             });
             line = &line[n..];
         }
@@ -415,6 +422,7 @@ impl Framer {
             part,
             continued: false,
             partial,
+            framing: self.mode,
         });
     }
 
@@ -1068,6 +1076,31 @@ mod tests {
         framer.reconfigure(Framing::Line, 4096);
         framer.push(b"c\n3 abc", |f| got.push(f.bytes.to_vec()));
         assert_eq!(got, [b"3 abc"]);
+    }
+
+    #[test]
+    fn each_piece_says_which_framing_cut_it() {
+        let mut framer = Framer::new(Framing::Line, 4096);
+        let mut got = Vec::new();
+        framer.push(b"a line in prog", |f| {
+            got.push((f.bytes.to_vec(), f.framing))
+        });
+        framer.reconfigure(Framing::Syslog, 4096);
+        framer.push(b"ress\n5 hello3 ab", |f| {
+            got.push((f.bytes.to_vec(), f.framing))
+        });
+        framer.reconfigure(Framing::Raw, 4096);
+        framer.push(b"c", |f| got.push((f.bytes.to_vec(), f.framing)));
+        framer.push(b"raw read", |f| got.push((f.bytes.to_vec(), f.framing)));
+        assert_eq!(
+            got,
+            [
+                (b"a line in progress".to_vec(), Framing::Line),
+                (b"hello".to_vec(), Framing::Syslog),
+                (b"abc".to_vec(), Framing::Syslog),
+                (b"raw read".to_vec(), Framing::Raw),
+            ]
+        );
     }
 
     #[test]

@@ -37,6 +37,7 @@ struct Piece {
 
 impl Piece {
     fn new(f: Frame<'_>, limit: usize) -> Piece {
+        assert_eq!(f.framing, Framing::Syslog);
         Piece {
             bytes: f.bytes.to_vec(),
             part: f.part,
