@@ -20,7 +20,7 @@
 //!   fall-back for a length that is malformed (a non-digit before the space, a leading zero)
 //!   or larger than `max_line_length` (detected as soon as the digits exceed it, so at most
 //!   a few digits are held). The frame runs to the next LF or NUL (RFC 6587 names NUL as the
-//!   other trailer seen in practice; syslog-ng also ends frames at it); a CR right before that
+//!   other trailer seen in practice; in line mode a NUL is data); a CR right before that
 //!   trailer is dropped (CRLF senders), a CR anywhere else is data. A fallen-back frame's bytes,
 //!   digits included, are logged as they came: nothing is lost, and a malformed or oversized
 //!   count never makes the connection wait for the bytes it announced. Long frames are split
