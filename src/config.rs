@@ -41,7 +41,7 @@ pub struct Config {
     pub max_line_length: usize,
     /// Close a client silent this long; 0 = never.
     pub idle_timeout_secs: u64,
-    /// One entry per line, or one entry per read.
+    /// One entry per line, per read, or per syslog message.
     pub framing: Framing,
     /// Networks allowed to connect; empty = everyone.
     pub allow: Vec<Cidr>,
@@ -75,6 +75,11 @@ pub enum Framing {
     Line,
     /// One entry per read, like the classroom server.
     Raw,
+    /// One entry per syslog message (RFC 6587 syslog over TCP): each frame octet-counted
+    /// (`LEN SP MSG`) or ended by LF, decided per frame, so one connection may mix them; the
+    /// RFC 5424 or RFC 3164 header gives the entry's priority, facility, identifier and
+    /// more. See `framing` and `syslog_message`.
+    Syslog,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -395,6 +400,19 @@ syslog_server = "udp://loghost:514"
             tcp.log.syslog_server(),
             SyslogServer::Tcp("10.0.0.1:601".into())
         );
+    }
+
+    #[test]
+    fn every_framing_is_read() {
+        for (text, framing) in [
+            ("line", Framing::Line),
+            ("raw", Framing::Raw),
+            ("syslog", Framing::Syslog),
+        ] {
+            let c = parse(&format!("framing = \"{text}\"\n")).unwrap();
+            assert_eq!(c.framing, framing);
+            assert!(c.to_toml().contains(&format!("framing = \"{text}\"")));
+        }
     }
 
     #[test]

@@ -5,6 +5,43 @@
 //! splitting a UTF-8 character; each piece carries its part number and whether more follows.
 //! The framer holds at most `max_line_length + 1` bytes, whatever the client sends.
 //! In raw mode every read is one piece, as the classroom server printed it.
+//!
+//! In syslog mode (RFC 6587 syslog over TCP) the stream is a sequence of frames, and each
+//! frame's first byte says how it is framed, as rsyslog and syslog-ng decide it, so one
+//! connection may mix the two:
+//!
+//! - **Octet counting** (RFC 6587 3.4.1): a first byte `1`–`9` starts `MSG-LEN SP SYSLOG-MSG`.
+//!   If the digits (no leading zero, so the length is at least 1) are followed by a space and
+//!   the length is at most `max_line_length`, the next MSG-LEN bytes are one frame, however
+//!   the reads cut them; whatever they hold (LF, NUL, CR included) is part of the frame, except
+//!   that one trailer at its very end (LF, CRLF or NUL: rsyslog's RFC 5424 forwarding template
+//!   puts an LF inside the count) is not part of the message.
+//! - **Non-transparent framing** (RFC 6587 3.4.2, "LF framing"): any other first byte, and the
+//!   fall-back for a length that is malformed (a non-digit before the space, a leading zero)
+//!   or larger than `max_line_length` (detected as soon as the digits exceed it, so at most
+//!   a few digits are held). The frame runs to the next LF or NUL (RFC 6587 names NUL as the
+//!   other trailer seen in practice; in line mode a NUL is data); a CR right before that
+//!   trailer is dropped (CRLF senders), a CR anywhere else is data. A fallen-back frame's bytes,
+//!   digits included, are logged as they came: nothing is lost, and a malformed or oversized
+//!   count never makes the connection wait for the bytes it announced. Long frames are split
+//!   into `[continued]` pieces exactly like long lines.
+//! - An empty frame (a bare LF, e.g. the LF some senders add after an octet-counted frame, or
+//!   a bare CRLF or NUL, or a counted frame holding only its trailer) is framing noise, not a
+//!   message: it produces no piece.
+//! - At the end of the connection ([`Framer::finish`]) what arrived of a frame is one piece
+//!   marked partial: the bytes of a counted frame so far (nothing if none arrived after its
+//!   count), the digits of an unfinished count, or the LF frame so far.
+//!
+//! Syslog mode is for syslog senders: a plain-text line that starts with digits and a space
+//! (`12 files copied`) reads as an octet count, as it does for rsyslog and syslog-ng.
+//!
+//! Syslog mode holds at most `max_line_length + 1` bytes too (a counted frame at most
+//! `max_line_length`, the digits of a length at most 9), except that a counted frame accepted
+//! before a reload lowered the limit may hold up to the old limit (it is then emitted in
+//! pieces of the new one).
+//!
+//! A change of framing by [`Framer::reconfigure`] takes effect at the next frame boundary,
+//! so no frame is ever cut by two framings; a change of `max_line_length` applies at once.
 
 use crate::config::Framing;
 use crate::swar;
@@ -13,23 +50,47 @@ use crate::swar;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Frame<'a> {
     pub bytes: &'a [u8],
-    /// 0 for a whole line; 1, 2, … for the pieces of a line longer than the limit.
+    /// 0 for a whole line (or syslog message); 1, 2, … for the pieces of a line longer than
+    /// the limit.
     pub part: u32,
     /// More pieces of the same line follow.
     pub continued: bool,
     /// The connection ended (or the daemon stopped) before the end of this line.
     pub partial: bool,
+    /// The framing that cut this piece. After a reload changed `framing`, the pieces of the
+    /// line or frame in progress still come from the old framing: log each piece by this,
+    /// not by the configuration (only `Syslog` pieces have a header to parse).
+    pub framing: Framing,
 }
 
 #[derive(Debug)]
 pub struct Framer {
     mode: Framing,
+    /// A framing set by `reconfigure`, to take over at the next frame boundary.
+    next_mode: Option<Framing>,
     max_line_length: usize,
     buf: Vec<u8>,
     /// Pieces of the current line already emitted.
     parts: u32,
-    /// The last byte seen was a CR, so an LF right after it ends nothing.
+    /// The last byte seen was a CR, so an LF right after it ends nothing (line mode); in
+    /// syslog mode, a CR that ended a read inside an LF frame, held back (not in `buf`) until
+    /// the next byte says whether it is the CR of a CRLF.
     after_cr: bool,
+    /// Syslog mode: where in a frame the stream is.
+    syslog: SyslogState,
+}
+
+/// Where a syslog-mode stream is; see the module documentation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SyslogState {
+    /// Between frames: the next byte decides the framing of the next frame.
+    Start,
+    /// Reading the digits of an octet count (held in `buf`), with their value so far.
+    Length(usize),
+    /// Reading an octet-counted frame (held in `buf`), with the bytes still to come.
+    Counted(usize),
+    /// Reading an LF-framed frame (held in `buf`, like a line).
+    Lf,
 }
 
 impl Framer {
@@ -40,20 +101,24 @@ impl Framer {
         );
         Framer {
             mode,
+            next_mode: None,
             max_line_length,
             buf: Vec::new(),
             parts: 0,
             after_cr: false,
+            syslog: SyslogState::Start,
         }
     }
 
-    /// Applies new settings; a line in progress keeps what it has.
+    /// Applies new settings. The limit applies at once (a line in progress keeps what it has
+    /// and is split at the new limit); a new framing applies from the next frame boundary
+    /// (the end of the line or syslog frame in progress; raw mode is always at a boundary).
     pub fn reconfigure(&mut self, mode: Framing, max_line_length: usize) {
         assert!(
             max_line_length >= 4,
             "a piece must hold any UTF-8 character"
         );
-        self.mode = mode;
+        self.next_mode = (mode != self.mode).then_some(mode);
         self.max_line_length = max_line_length;
     }
 
@@ -64,33 +129,73 @@ impl Framer {
 
     /// Feeds bytes read from the client; `emit` is called for every complete piece.
     pub fn push(&mut self, mut data: &[u8], mut emit: impl FnMut(Frame<'_>)) {
-        if self.mode == Framing::Raw {
-            let end = data
-                .iter()
-                .rposition(|&b| b != b'\n' && b != b'\r')
-                .map_or(0, |i| i + 1);
-            if !data.is_empty() {
-                emit(Frame {
-                    bytes: &data[..end],
-                    part: 0,
-                    continued: false,
-                    partial: false,
-                });
+        loop {
+            let rest = match self.mode {
+                Framing::Raw => {
+                    if self.next_mode.is_some() {
+                        self.switch_mode();
+                        continue;
+                    }
+                    self.push_raw(data, &mut emit);
+                    None
+                }
+                Framing::Line => self.push_lines(data, &mut emit),
+                Framing::Syslog => self.push_syslog(data, &mut emit),
+            };
+            // `Some`: the framing changed at a boundary; the rest goes to the new one.
+            match rest {
+                Some(rest) => data = rest,
+                None => return,
             }
-            return;
         }
+    }
+
+    /// Takes on the framing `reconfigure` asked for; called at a frame boundary only.
+    fn switch_mode(&mut self) {
+        if let Some(mode) = self.next_mode.take() {
+            self.mode = mode;
+            self.syslog = SyslogState::Start;
+        }
+    }
+
+    fn push_raw(&mut self, data: &[u8], emit: &mut impl FnMut(Frame<'_>)) {
+        let end = data
+            .iter()
+            .rposition(|&b| b != b'\n' && b != b'\r')
+            .map_or(0, |i| i + 1);
+        if !data.is_empty() {
+            emit(Frame {
+                bytes: &data[..end],
+                part: 0,
+                continued: false,
+                partial: false,
+                framing: Framing::Raw,
+            });
+        }
+    }
+
+    /// Line mode. Returns what is left of `data` when a new framing took over at a line end.
+    fn push_lines<'d>(
+        &mut self,
+        mut data: &'d [u8],
+        emit: &mut impl FnMut(Frame<'_>),
+    ) -> Option<&'d [u8]> {
         if self.after_cr && data.first() == Some(&b'\n') {
             data = &data[1..];
         }
         self.after_cr = false;
+        if self.next_mode.is_some() && self.buf.is_empty() && self.parts == 0 {
+            self.switch_mode();
+            return Some(data);
+        }
         while let Some(i) = find_eol(data) {
             let line = &data[..i];
             if self.buf.is_empty() {
-                self.emit_line(line, false, &mut emit);
+                self.emit_line(line, false, emit);
             } else {
-                self.accumulate(line, &mut emit);
+                self.accumulate(line, emit);
                 let mut held = std::mem::take(&mut self.buf);
-                self.emit_line(&held, false, &mut emit);
+                self.emit_line(&held, false, emit);
                 held.clear();
                 self.buf = held;
                 self.shrink();
@@ -104,18 +209,170 @@ impl Framer {
                     None => self.after_cr = true,
                 }
             }
+            // One predictable branch per line; after a CR ending the read, the switch waits
+            // for the next read, whose LF (if any) still belongs to this line's end.
+            if self.next_mode.is_some() && !self.after_cr {
+                self.switch_mode();
+                return Some(data);
+            }
         }
-        self.accumulate(data, &mut emit);
+        self.accumulate(data, emit);
+        None
+    }
+
+    /// Syslog mode (see the module documentation). Returns what is left of `data` when a new
+    /// framing took over at a frame boundary.
+    fn push_syslog<'d>(
+        &mut self,
+        mut data: &'d [u8],
+        emit: &mut impl FnMut(Frame<'_>),
+    ) -> Option<&'d [u8]> {
+        while let Some(&first) = data.first() {
+            match self.syslog {
+                SyslogState::Start => {
+                    if self.next_mode.is_some() {
+                        self.switch_mode();
+                        return Some(data);
+                    }
+                    self.syslog = if matches!(first, b'1'..=b'9') {
+                        SyslogState::Length(0)
+                    } else {
+                        SyslogState::Lf
+                    };
+                }
+                SyslogState::Length(mut len) => {
+                    let mut i = 0;
+                    self.syslog = loop {
+                        match data.get(i) {
+                            None => {
+                                self.buf.extend_from_slice(data);
+                                data = &[];
+                                break SyslogState::Length(len);
+                            }
+                            Some(b' ') => {
+                                // The length and its space are framing, not message.
+                                self.buf.clear();
+                                data = &data[i + 1..];
+                                break SyslogState::Counted(len);
+                            }
+                            Some(&d) if d.is_ascii_digit() => {
+                                len = len * 10 + usize::from(d - b'0');
+                                i += 1;
+                                if len > self.max_line_length {
+                                    self.buf.extend_from_slice(&data[..i]);
+                                    data = &data[i..];
+                                    break SyslogState::Lf;
+                                }
+                            }
+                            Some(_) => {
+                                // Not a length after all: the digits start an LF frame.
+                                self.buf.extend_from_slice(&data[..i]);
+                                data = &data[i..];
+                                break SyslogState::Lf;
+                            }
+                        }
+                    };
+                }
+                SyslogState::Counted(remaining) => {
+                    if self.buf.is_empty() && data.len() >= remaining {
+                        // The whole frame is in this read: no copy.
+                        let (frame, rest) = data.split_at(remaining);
+                        self.emit_counted(frame, emit);
+                        data = rest;
+                        self.syslog = SyslogState::Start;
+                    } else {
+                        let take = remaining.min(data.len());
+                        self.buf.extend_from_slice(&data[..take]);
+                        data = &data[take..];
+                        self.syslog = if take == remaining {
+                            let mut held = std::mem::take(&mut self.buf);
+                            self.emit_counted(&held, emit);
+                            held.clear();
+                            self.buf = held;
+                            self.shrink();
+                            SyslogState::Start
+                        } else {
+                            SyslogState::Counted(remaining - take)
+                        };
+                    }
+                }
+                SyslogState::Lf => {
+                    let end = find_trailer(data);
+                    if self.after_cr {
+                        // A CR ended the last read: dropped if the trailer follows at once,
+                        // else it was data.
+                        self.after_cr = false;
+                        if end != Some(0) {
+                            self.accumulate(b"\r", emit);
+                        }
+                    }
+                    let Some(i) = end else {
+                        // No end yet. A CR ending the read is held back (as `after_cr`) so
+                        // that a CRLF cut between reads is not split across two pieces.
+                        let (body, cr) = match data {
+                            [body @ .., b'\r'] => (body, true),
+                            _ => (data, false),
+                        };
+                        self.accumulate(body, emit);
+                        self.after_cr = cr;
+                        return None;
+                    };
+                    // A CR right before the trailer is dropped before it is held, so that it
+                    // cannot push what is held over the limit into one more piece.
+                    let body = &data[..i];
+                    let body = body.strip_suffix(b"\r").unwrap_or(body);
+                    if self.buf.is_empty() {
+                        self.emit_lf_framed(body, emit);
+                    } else {
+                        self.accumulate(body, emit);
+                        let mut held = std::mem::take(&mut self.buf);
+                        self.emit_lf_framed(&held, emit);
+                        held.clear();
+                        self.buf = held;
+                        self.shrink();
+                    }
+                    data = &data[i + 1..];
+                    self.syslog = SyslogState::Start;
+                }
+            }
+        }
+        None
+    }
+
+    /// Emits a whole octet-counted frame, without its trailer; an empty one is noise.
+    fn emit_counted(&mut self, frame: &[u8], emit: &mut impl FnMut(Frame<'_>)) {
+        let frame = match frame {
+            [rest @ .., b'\r', b'\n'] | [rest @ .., b'\n'] | [rest @ .., 0] => rest,
+            _ => frame,
+        };
+        if !frame.is_empty() {
+            // Longer than the limit only if a reload lowered it meanwhile: then in pieces.
+            self.emit_line(frame, false, emit);
+        }
+    }
+
+    /// Emits the end of an LF-framed frame (its trailer and a CR before it already removed);
+    /// an empty frame is noise.
+    fn emit_lf_framed(&mut self, frame: &[u8], emit: &mut impl FnMut(Frame<'_>)) {
+        // Empty but after pieces: the last piece must still say the frame has ended.
+        if !frame.is_empty() || self.parts > 0 {
+            self.emit_line(frame, false, emit);
+        }
     }
 
     /// Emits what is held as a partial final line (connection closed or daemon stopping).
     pub fn finish(&mut self, mut emit: impl FnMut(Frame<'_>)) {
+        if self.after_cr && self.mode == Framing::Syslog && self.syslog == SyslogState::Lf {
+            // A CR held back at the end of the last read: part of the cut frame.
+            self.accumulate(b"\r", &mut emit);
+        }
+        self.syslog = SyslogState::Start;
+        self.after_cr = false;
         if self.buf.is_empty() && self.parts == 0 {
             return;
         }
         let buf = std::mem::take(&mut self.buf);
         self.emit_line(&buf, true, &mut emit);
-        self.after_cr = false;
     }
 
     /// Appends `data` to the line in progress, emitting full pieces as the limit is passed.
@@ -130,6 +387,7 @@ impl Framer {
                     part: self.parts,
                     continued: true,
                     partial: false,
+                    framing: self.mode,
                 });
                 self.buf.drain(..n);
             }
@@ -153,6 +411,7 @@ impl Framer {
                 part: self.parts,
                 continued: true,
                 partial: false,
+                framing: self.mode,
             });
             line = &line[n..];
         }
@@ -163,6 +422,7 @@ impl Framer {
             part,
             continued: false,
             partial,
+            framing: self.mode,
         });
     }
 
@@ -196,6 +456,7 @@ fn split_point(bytes: &[u8], max: usize) -> usize {
 
 /// The first LF or CR in `data`. Eight bytes at a time (SWAR): this runs over every byte a
 /// client sends.
+#[inline(always)]
 fn find_eol(data: &[u8]) -> Option<usize> {
     let mut chunks = data.chunks_exact(8);
     let mut offset = 0;
@@ -211,6 +472,26 @@ fn find_eol(data: &[u8]) -> Option<usize> {
         .remainder()
         .iter()
         .position(|&b| b == b'\n' || b == b'\r')
+        .map(|i| offset + i)
+}
+
+/// The first LF or NUL in `data`: the end of an LF-framed syslog frame. Eight bytes at a
+/// time, like [`find_eol`].
+fn find_trailer(data: &[u8]) -> Option<usize> {
+    let mut chunks = data.chunks_exact(8);
+    let mut offset = 0;
+    for chunk in &mut chunks {
+        let x = swar::word(chunk);
+        let found = swar::equal(x, b'\n') | swar::below(x, 1);
+        if found != 0 {
+            return Some(offset + swar::first(found));
+        }
+        offset += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| b == b'\n' || b == 0)
         .map(|i| offset + i)
 }
 
@@ -398,5 +679,671 @@ mod tests {
         assert_eq!(split_point(b"abcdef", 4), 4);
         assert_eq!(split_point(b"\xff\xff\xff\xff\xff", 4), 4);
         assert_eq!(split_point("€€".as_bytes(), 4), 3);
+    }
+
+    // ---- syslog mode ----
+
+    /// Syslog-mode pieces of `chunks` (then `finish`), as (bytes, part, continued, partial).
+    fn syslog_frames(max: usize, chunks: &[&[u8]]) -> Vec<(Vec<u8>, u32, bool, bool)> {
+        let mut framer = Framer::new(Framing::Syslog, max);
+        let mut out = Vec::new();
+        let mut collect =
+            |f: Frame<'_>| out.push((f.bytes.to_vec(), f.part, f.continued, f.partial));
+        for c in chunks {
+            framer.push(c, &mut collect);
+            assert!(framer.buffered() <= max + 1);
+        }
+        framer.finish(&mut collect);
+        out
+    }
+
+    /// The bytes of each piece of a syslog stream fed in one read.
+    fn syslog_texts(data: &[u8]) -> Vec<Vec<u8>> {
+        syslog_frames(4096, &[data])
+            .into_iter()
+            .map(|f| f.0)
+            .collect()
+    }
+
+    fn bwhole(s: &[u8]) -> (Vec<u8>, u32, bool, bool) {
+        (s.to_vec(), 0, false, false)
+    }
+
+    const LOGGER_LF: &[u8] = include_bytes!("../tests/data/syslog/logger-lf.bin");
+    const LOGGER_OCTETS: &[u8] = include_bytes!("../tests/data/syslog/logger-octet-count.bin");
+    const LOGGER_OVERSIZED: &[u8] =
+        include_bytes!("../tests/data/syslog/logger-octet-count-oversized.bin");
+    const LOGGER_LF_LONG: &[u8] = include_bytes!("../tests/data/syslog/logger-lf-long.bin");
+    const RSYSLOG_TRAD_LF: &[u8] =
+        include_bytes!("../tests/data/syslog/rsyslog-traditional-lf.bin");
+    const RSYSLOG_TRAD_OCTETS: &[u8] =
+        include_bytes!("../tests/data/syslog/rsyslog-traditional-octet-counted.bin");
+    const RSYSLOG_5424_LF: &[u8] = include_bytes!("../tests/data/syslog/rsyslog-protocol23-lf.bin");
+    const RSYSLOG_5424_OCTETS: &[u8] =
+        include_bytes!("../tests/data/syslog/rsyslog-protocol23-octet-counted.bin");
+
+    /// Every capture, fed whole.
+    const CAPTURES: [&[u8]; 8] = [
+        LOGGER_LF,
+        LOGGER_OCTETS,
+        LOGGER_OVERSIZED,
+        LOGGER_LF_LONG,
+        RSYSLOG_TRAD_LF,
+        RSYSLOG_TRAD_OCTETS,
+        RSYSLOG_5424_LF,
+        RSYSLOG_5424_OCTETS,
+    ];
+
+    #[test]
+    fn rsyslog_sends_the_same_messages_in_either_framing() {
+        let want: Vec<&[u8]> = vec![
+            b"<131>Nov 27 16:10:02 vm nas[4242]: disk failing",
+            b"<13>Nov 27 16:10:02 vm app hello 5424",
+            b"<13>Nov 27 16:10:02 vm root with sd",
+            b"<13>Nov 27 16:10:03 vm tagonly: no pid",
+            b"<13>Nov 27 16:10:03 vm root: ctrl #033[31m red",
+            b"<13>Nov 27 16:10:03 vm root with#012newline",
+        ];
+        assert_eq!(syslog_texts(RSYSLOG_TRAD_LF), want);
+        assert_eq!(syslog_texts(RSYSLOG_TRAD_OCTETS), want);
+        // The RFC 5424 template ends in LF, counted in MSG-LEN: not part of the message.
+        let lf = syslog_texts(RSYSLOG_5424_LF);
+        assert_eq!(lf.len(), 6);
+        assert_eq!(
+            lf[0],
+            b"<131>1 2026-11-27T16:10:02+00:00 vm nas 4242 - -  disk failing"
+        );
+        assert_eq!(syslog_texts(RSYSLOG_5424_OCTETS), lf);
+    }
+
+    #[test]
+    fn logger_octet_counted_frames_are_cut_exactly() {
+        let got = syslog_texts(LOGGER_OCTETS);
+        let tq = r#"[timeQuality tzKnown="1" isSynced="0"]"#;
+        let want: Vec<Vec<u8>> = vec![
+            format!("<13>1 2026-11-27T16:09:47.675999+00:00 vm root - - {tq} hello").into(),
+            b"<13>Nov 27 16:09:48 vm root: hello 3164 oc".to_vec(),
+            format!("<131>1 2026-11-27T16:09:48.908392+00:00 vm nas 4242 - {tq} disk failing oc")
+                .into(),
+            format!("<13>1 2026-11-27T16:09:49.838449+00:00 vm multi - - {tq} line one").into(),
+            format!("<13>1 2026-11-27T16:09:49.838501+00:00 vm multi - - {tq} line two").into(),
+            // An LF inside a counted frame is data.
+            format!(
+                "<13>1 2026-11-27T16:09:51.069496+00:00 vm root - - {tq} with\nnewline inside oc"
+            )
+            .into(),
+            format!("<13>1 2026-11-27T16:09:51.376656+00:00 vm tag with space - - {tq} x").into(),
+            format!("<13>1 2026-11-27T16:09:52.008057+00:00 vm root - - {tq} é ü \x1b[31m ctrl")
+                .into(),
+        ];
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn logger_lf_frames_end_at_each_lf() {
+        let got = syslog_texts(LOGGER_LF);
+        assert_eq!(got.len(), 11);
+        assert_eq!(got[1], b"<13>Nov 27 16:09:47 vm root: hello 3164");
+        assert_eq!(
+            got[3],
+            b"<131>Nov 27 16:09:49 vm nas[4242]: disk failing 3164"
+        );
+        assert_eq!(got[7], b"<13>1 - - root - - - bare");
+        // LF framing cannot carry an LF: logger's message is cut there (as RFC 6587 says).
+        assert!(got[8].ends_with(b"] with"));
+        assert_eq!(got[9], b"newline inside");
+        assert!(got
+            .iter()
+            .all(|f| !f.contains(&b'\n') && f.starts_with(b"<") || f == b"newline inside"));
+    }
+
+    #[test]
+    fn every_capture_gives_the_same_pieces_however_it_is_cut() {
+        for capture in CAPTURES {
+            let whole = syslog_frames(4096, &[capture]);
+            let bytes: Vec<&[u8]> = capture.chunks(1).collect();
+            assert_eq!(syslog_frames(4096, &bytes), whole);
+            for size in [2, 3, 7, 64, 1000] {
+                let chunks: Vec<&[u8]> = capture.chunks(size).collect();
+                assert_eq!(syslog_frames(4096, &chunks), whole, "reads of {size}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_count_split_in_its_length_or_its_body_still_frames_exactly() {
+        let want = vec![bwhole(b"hello world"), bwhole(b"x")];
+        assert_eq!(syslog_frames(4096, &[b"1", b"1 hello world1 x"]), want);
+        assert_eq!(
+            syslog_frames(4096, &[b"11", b" hello", b" world", b"1 x"]),
+            want
+        );
+        assert_eq!(
+            syslog_frames(4096, &[b"11 ", b"hello world1", b" ", b"x"]),
+            want
+        );
+        // A count and its frame all in one read, twice.
+        assert_eq!(syslog_frames(4096, &[b"11 hello world1 x"]), want);
+    }
+
+    #[test]
+    fn one_connection_may_mix_counted_and_lf_frames() {
+        assert_eq!(
+            syslog_texts(b"11 hello world<13>an lf frame\n5 abcde<14>another\n3 end"),
+            [
+                &b"hello world"[..],
+                b"<13>an lf frame",
+                b"abcde",
+                b"<14>another",
+                b"end"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_malformed_length_falls_back_to_lf_framing_with_its_bytes_as_sent() {
+        // A non-digit before the space.
+        assert_eq!(
+            syslog_texts(b"12a <13>x\n5 abcde"),
+            [&b"12a <13>x"[..], b"abcde"]
+        );
+        // No space: digits then the LF.
+        assert_eq!(syslog_texts(b"123\n5 abcde"), [&b"123"[..], b"abcde"]);
+        assert_eq!(syslog_texts(b"42<13>x\n"), [b"42<13>x"]);
+        // A leading zero, and zero.
+        assert_eq!(syslog_texts(b"05 hello\n"), [b"05 hello"]);
+        assert_eq!(syslog_texts(b"0 \n2 ab"), [&b"0 "[..], b"ab"]);
+        // Oversized: over max_line_length (decided at the digit that passes it).
+        assert_eq!(
+            syslog_frames(10, &[b"11 hello\n2 ab"]),
+            vec![bwhole(b"11 hello"), bwhole(b"ab")]
+        );
+        assert_eq!(
+            syslog_frames(10, &[b"10 0123456789"]),
+            vec![bwhole(b"0123456789")]
+        );
+        assert_eq!(
+            syslog_frames(4096, &[b"99999999999999999999 x\n"]),
+            vec![bwhole(b"99999999999999999999 x")]
+        );
+        // The same, cut at every point.
+        let stream = b"12a <13>x\n123\n05 hello\n11 hello world0 \n99999 y\n2 ab";
+        let whole = syslog_frames(4096, &[stream]);
+        for cut in 0..stream.len() {
+            let (a, b) = stream.split_at(cut);
+            assert_eq!(syslog_frames(4096, &[a, b]), whole, "cut at {cut}");
+        }
+        assert_eq!(whole.len(), 7);
+    }
+
+    #[test]
+    fn an_oversized_logger_frame_is_logged_lf_framed_and_swallows_what_follows() {
+        // logger --octet-count --size 6000: a 5089-byte frame, then a 105-byte one, no LF.
+        // With the documented fall-back the first is LF-framed: it runs to the end of the
+        // stream in [continued] pieces, and the second message is inside its last piece.
+        let got = syslog_frames(4096, &[LOGGER_OVERSIZED]);
+        assert_eq!(got.len(), 2);
+        assert_eq!((got[0].1, got[0].2, got[0].3), (1, true, false));
+        assert!(got[0].0.starts_with(b"5089 <13>1 "));
+        assert_eq!((got[1].1, got[1].2, got[1].3), (2, false, true));
+        assert!(got[1].0.ends_with(b"105 <13>1 2026-11-27T16:16:14.566250+00:00 vm big - - [timeQuality tzKnown=\"1\" isSynced=\"0\"] short after long"));
+        let joined: Vec<u8> = got.iter().flat_map(|f| f.0.clone()).collect();
+        assert_eq!(joined, LOGGER_OVERSIZED, "nothing lost");
+        // The same message LF-framed is cut into pieces and the next one stands alone.
+        let got = syslog_frames(4096, &[LOGGER_LF_LONG]);
+        assert_eq!(got.len(), 3);
+        assert_eq!((got[1].1, got[1].2), (2, false));
+        assert!(got[2].0.ends_with(b"short after long"));
+        assert_eq!(got[2].1, 0);
+    }
+
+    #[test]
+    fn trailers_are_not_part_of_the_message() {
+        // Inside the count: LF, CRLF or NUL at the very end.
+        assert_eq!(
+            syslog_texts(b"6 hello\n7 hello\r\n6 hello\x004 a\nb"),
+            [&b"hello"[..], b"hello", b"hello", b"a\nb"]
+        );
+        // LF framing: CR right before the LF is dropped, a CR elsewhere is data.
+        assert_eq!(
+            syslog_texts(b"<13>a\r\n<13>b\rc\n"),
+            [&b"<13>a"[..], b"<13>b\rc"]
+        );
+        // ... also when the CR and the LF come in different reads.
+        assert_eq!(
+            syslog_frames(4096, &[b"<13>a\r", b"\n<13>b\r", b"x\n"]),
+            vec![bwhole(b"<13>a"), bwhole(b"<13>b\rx")]
+        );
+        // NUL ends an LF frame as LF does (RFC 6587 3.4.2).
+        assert_eq!(syslog_texts(b"<13>a\x00<13>b\n"), [&b"<13>a"[..], b"<13>b"]);
+    }
+
+    #[test]
+    fn empty_frames_are_noise_and_produce_nothing() {
+        // An LF (or CRLF, NUL) after a counted frame; blank lines; a counted trailer alone.
+        assert_eq!(
+            syslog_texts(b"5 hello\n5 world\r\n\n\n\x001 \n2 \r\n<13>x\n"),
+            [&b"hello"[..], b"world", b"<13>x"]
+        );
+        assert_eq!(syslog_frames(4096, &[b"\n\n", b"\r\n"]), vec![]);
+        // A frame of one space is not empty.
+        assert_eq!(syslog_texts(b" \n1  "), [b" ", b" "]);
+    }
+
+    #[test]
+    fn long_lf_frames_are_split_like_lines_and_counted_frames_never_are() {
+        assert_eq!(
+            syslog_frames(4, &[b"<1>abcdefg\n4 wxyz"]),
+            vec![
+                (b"<1>a".to_vec(), 1, true, false),
+                (b"bcde".to_vec(), 2, true, false),
+                (b"fg".to_vec(), 3, false, false),
+                bwhole(b"wxyz"),
+            ]
+        );
+        // A CR after a piece boundary is still dropped; the last piece may be empty then.
+        assert_eq!(
+            syslog_frames(4, &[b"<1>a", b"\r", b"\n"]),
+            vec![bwhole(b"<1>a")]
+        );
+        assert_eq!(
+            syslog_frames(4, &[b"<1>ab", b"\r", b"\n"]),
+            vec![
+                (b"<1>a".to_vec(), 1, true, false),
+                (b"b".to_vec(), 2, false, false)
+            ]
+        );
+        assert_eq!(
+            syslog_frames(4, &[b"<1>ab\r", b"\n"]),
+            vec![
+                (b"<1>a".to_vec(), 1, true, false),
+                (b"b".to_vec(), 2, false, false)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_cut_connection_logs_what_it_had_as_partial() {
+        assert_eq!(
+            syslog_frames(4096, &[b"5 hello11 hello"]),
+            vec![bwhole(b"hello"), (b"hello".to_vec(), 0, false, true)]
+        );
+        assert_eq!(
+            syslog_frames(4096, &[b"12"]),
+            vec![(b"12".to_vec(), 0, false, true)]
+        );
+        assert_eq!(
+            syslog_frames(4096, &[b"<13>x"]),
+            vec![(b"<13>x".to_vec(), 0, false, true)]
+        );
+        // A CR held back at the end of a read is part of the cut frame.
+        assert_eq!(
+            syslog_frames(4096, &[b"<13>x\r"]),
+            vec![(b"<13>x\r".to_vec(), 0, false, true)]
+        );
+        // A count with nothing of its frame yet: no bytes of a message to log.
+        assert_eq!(syslog_frames(4096, &[b"12 "]), vec![]);
+    }
+
+    #[test]
+    fn syslog_memory_is_bounded_by_the_line_limit() {
+        let mut framer = Framer::new(Framing::Syslog, 100);
+        let mut seed = 0x2545_f491_u32;
+        for _ in 0..20_000 {
+            let chunk: Vec<u8> = (0..(seed % 300) as usize)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 17;
+                    seed ^= seed << 5;
+                    b"0123456789 <>\nx\r\0"[seed as usize % 17]
+                })
+                .collect();
+            framer.push(&chunk, |f| assert!(f.bytes.len() <= 100));
+            assert!(framer.buffered() <= 101, "{}", framer.buffered());
+        }
+    }
+
+    #[test]
+    fn a_lower_limit_applies_to_a_counted_frame_in_progress() {
+        let mut framer = Framer::new(Framing::Syslog, 100);
+        let mut got = Vec::new();
+        framer.push(b"20 0123456789", |f| got.push(f.bytes.to_vec()));
+        framer.reconfigure(Framing::Syslog, 4);
+        framer.push(b"abcdefghij", |f| got.push(f.bytes.to_vec()));
+        let want: Vec<&[u8]> = vec![b"0123", b"4567", b"89ab", b"cdef", b"ghij"];
+        assert_eq!(got, want);
+    }
+
+    /// Pieces of `chunks` with `reconfigure(to)` called after the first chunk.
+    fn switched(from: Framing, to: Framing, chunks: &[&[u8]]) -> Vec<Vec<u8>> {
+        let mut framer = Framer::new(from, 4096);
+        let mut got = Vec::new();
+        for (i, c) in chunks.iter().enumerate() {
+            framer.push(c, |f| got.push(f.bytes.to_vec()));
+            if i == 0 {
+                framer.reconfigure(to, 4096);
+            }
+        }
+        framer.finish(|f| got.push(f.bytes.to_vec()));
+        got
+    }
+
+    #[test]
+    fn a_new_framing_starts_at_the_next_frame_boundary() {
+        // Line to syslog in mid-line: the line ends as a line (a lone CR ends it), then
+        // syslog framing (an LF after a counted frame is noise there).
+        assert_eq!(
+            switched(
+                Framing::Line,
+                Framing::Syslog,
+                &[b"half a ", b"line\r5 hello\n"]
+            ),
+            [&b"half a line"[..], b"hello"]
+        );
+        // A CR at the end of a read: its LF in the next read still belongs to the line.
+        assert_eq!(
+            switched(Framing::Line, Framing::Syslog, &[b"line\r", b"\n3 abc"]),
+            [&b"line"[..], b"abc"]
+        );
+        // Syslog to line in mid-frame: the counted frame keeps its LF and its CR.
+        assert_eq!(
+            switched(
+                Framing::Syslog,
+                Framing::Line,
+                &[b"9 a\r", b"b\ncdefghi\nj\n"]
+            ),
+            [&b"a\rb\ncdefg"[..], b"hi", b"j"]
+        );
+        // Syslog to raw after a count's digits: the count still frames.
+        assert_eq!(
+            switched(
+                Framing::Syslog,
+                Framing::Raw,
+                &[b"5", b" abcdexyz\n", b"raw\n"]
+            ),
+            [&b"abcde"[..], b"xyz", b"raw"]
+        );
+        // Raw to syslog: at once, raw mode is always at a boundary.
+        assert_eq!(
+            switched(Framing::Raw, Framing::Syslog, &[b"5 hello", b"5 hello"]),
+            [&b"5 hello"[..], b"hello"]
+        );
+        // Changed and changed back before a boundary: nothing changes.
+        let mut framer = Framer::new(Framing::Line, 4096);
+        let mut got = Vec::new();
+        framer.push(b"3 ab", |f| got.push(f.bytes.to_vec()));
+        framer.reconfigure(Framing::Syslog, 4096);
+        framer.reconfigure(Framing::Line, 4096);
+        framer.push(b"c\n3 abc", |f| got.push(f.bytes.to_vec()));
+        assert_eq!(got, [b"3 abc"]);
+    }
+
+    #[test]
+    fn each_piece_says_which_framing_cut_it() {
+        let mut framer = Framer::new(Framing::Line, 4096);
+        let mut got = Vec::new();
+        framer.push(b"a line in prog", |f| {
+            got.push((f.bytes.to_vec(), f.framing))
+        });
+        framer.reconfigure(Framing::Syslog, 4096);
+        framer.push(b"ress\n5 hello3 ab", |f| {
+            got.push((f.bytes.to_vec(), f.framing))
+        });
+        framer.reconfigure(Framing::Raw, 4096);
+        framer.push(b"c", |f| got.push((f.bytes.to_vec(), f.framing)));
+        framer.push(b"raw read", |f| got.push((f.bytes.to_vec(), f.framing)));
+        assert_eq!(
+            got,
+            [
+                (b"a line in progress".to_vec(), Framing::Line),
+                (b"hello".to_vec(), Framing::Syslog),
+                (b"abc".to_vec(), Framing::Syslog),
+                (b"raw read".to_vec(), Framing::Raw),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_fast_trailer_search_agrees_with_the_byte_by_byte_one() {
+        let slow = |d: &[u8]| d.iter().position(|&b| b == b'\n' || b == 0);
+        for len in 0..24 {
+            for pos in 0..len {
+                for v in 0..=255u8 {
+                    let mut data = vec![b'a'; len];
+                    data[pos] = v;
+                    assert_eq!(find_trailer(&data), slow(&data), "{data:?}");
+                    if pos + 1 < len {
+                        data[pos + 1] = 0;
+                        assert_eq!(find_trailer(&data), slow(&data), "{data:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    // ---- the property: frames cut at any points into reads give the same entries ----
+
+    /// A small deterministic generator (xorshift64*), so a failure is reproducible.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+
+        fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+            items[self.below(items.len())]
+        }
+    }
+
+    /// A message as senders write them: RFC 5424, RFC 3164, PRI only, or no PRI, with text
+    /// that may hold anything (LF and NUL too, which only octet counting can carry).
+    fn message(rng: &mut Rng) -> Vec<u8> {
+        let mut m = Vec::new();
+        match rng.below(5) {
+            0 => m.extend_from_slice(
+                rng.pick::<&[u8]>(&[
+                    b"<13>1 2026-11-27T16:09:47.369342+00:00 vm root - - [timeQuality tzKnown=\"1\" isSynced=\"0\"] ",
+                    b"<131>1 2026-11-27T16:10:02+00:00 vm nas 4242 - -  ",
+                    b"<165>1 - host.example app 12 ID47 [a@1 x=\"]\\\"\"][b] ",
+                ]),
+            ),
+            1 => m.extend_from_slice(
+                rng.pick::<&[u8]>(&[
+                    b"<131>Nov 27 16:09:49 vm nas[4242]: ",
+                    b"<13>Nov  7 16:10:02 vm app ",
+                    b"<30>Nov 27 16:09:47 sshd[812]: ",
+                ]),
+            ),
+            2 => m.extend_from_slice(b"<13>"),
+            _ => {}
+        }
+        let alphabet: &[&[u8]] = &[
+            b"a",
+            b"b",
+            b"z",
+            b" ",
+            b"1",
+            b"9",
+            b"0",
+            b"<",
+            b">",
+            b"[",
+            b"]",
+            b"\"",
+            b"\\",
+            b":",
+            b"\n",
+            b"\r",
+            b"\0",
+            b"\x1b",
+            "é".as_bytes(),
+            "€".as_bytes(),
+            b"\xff",
+        ];
+        let longest = if rng.below(8) == 0 { 200 } else { 24 };
+        for _ in 0..rng.below(longest) {
+            m.extend_from_slice(rng.pick(alphabet));
+        }
+        m
+    }
+
+    /// A random syslog stream: counted and LF-framed frames (and noise between them), with
+    /// the messages a reader must get from it, in order.
+    fn syslog_stream(rng: &mut Rng, max: usize) -> (Vec<u8>, Vec<Vec<u8>>) {
+        let mut stream = Vec::new();
+        let mut want = Vec::new();
+        for _ in 0..rng.below(10) {
+            let mut m = message(rng);
+            if rng.below(2) == 0 {
+                // Octet counted: any bytes; one trailer at the end is not message.
+                if m.is_empty() || m.len() > max {
+                    continue;
+                }
+                stream.extend_from_slice(format!("{} ", m.len()).as_bytes());
+                stream.extend_from_slice(&m);
+                let msg = match &m[..] {
+                    [rest @ .., b'\r', b'\n'] | [rest @ .., b'\n'] | [rest @ .., 0] => rest,
+                    all => all,
+                };
+                if !msg.is_empty() {
+                    want.push(msg.to_vec());
+                }
+                if rng.below(4) == 0 {
+                    // The LF some senders add after a counted frame: noise.
+                    stream.extend_from_slice(rng.pick::<&[u8]>(&[b"\n", b"\r\n", b"\0"]));
+                }
+            } else {
+                // LF framed: no LF or NUL inside, and not starting like a count.
+                m.retain(|&b| b != b'\n' && b != 0);
+                if m.first().is_some_and(|b| (b'1'..=b'9').contains(b)) {
+                    m.insert(0, b'x');
+                }
+                stream.extend_from_slice(&m);
+                let trailer = rng.pick::<&[u8]>(&[b"\n", b"\r\n", b"\0"]);
+                stream.extend_from_slice(trailer);
+                // The message is what precedes the LF or NUL, less one CR right before it.
+                m.extend_from_slice(&trailer[..trailer.len() - 1]);
+                let msg = m.strip_suffix(b"\r").unwrap_or(&m);
+                if !msg.is_empty() {
+                    want.push(msg.to_vec());
+                }
+            }
+        }
+        (stream, want)
+    }
+
+    /// `data` cut at random points into reads.
+    fn cut<'d>(rng: &mut Rng, data: &'d [u8]) -> Vec<&'d [u8]> {
+        let mut reads = Vec::new();
+        let mut rest = data;
+        while !rest.is_empty() {
+            let longest = if rng.below(2) == 0 { 4 } else { 64 };
+            let n = 1 + rng.below(longest);
+            let (read, tail) = rest.split_at(n.min(rest.len()));
+            reads.push(read);
+            rest = tail;
+        }
+        reads
+    }
+
+    /// What the daemon logs for each piece, as the lead's server is to do it: the header of
+    /// a whole message or a first piece is parsed, later pieces take the first one's fields.
+    fn entries(pieces: &[(Vec<u8>, u32, bool, bool)]) -> Vec<(u8, String, String)> {
+        use crate::syslog_message::{parse, write_message, JournalFields, Sticky};
+        let mut sticky = Sticky::new();
+        let mut fields = JournalFields::new();
+        pieces
+            .iter()
+            .map(|(bytes, part, _, _)| {
+                let header = if *part <= 1 {
+                    let h = parse(bytes);
+                    if *part == 1 {
+                        sticky.remember(&h);
+                    }
+                    h
+                } else {
+                    sticky.continuation(bytes)
+                };
+                fields.set(&header);
+                let mut message = String::new();
+                write_message(&mut message, "192.0.2.7:51234", &header);
+                let fields: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                (header.priority(6), fields.join("\n"), message)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn any_frames_cut_at_any_points_give_the_same_pieces_and_entries() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut messages = 0;
+        let mut split = 0;
+        for case in 0..4000 {
+            let max = rng.pick(&[4, 5, 7, 16, 64, 300, 4096]);
+            let (stream, want) = syslog_stream(&mut rng, max);
+            let whole = syslog_frames(max, &[&stream]);
+            // Joining each message's pieces gives the messages sent, in order.
+            let mut got: Vec<Vec<u8>> = Vec::new();
+            let mut cur = Vec::new();
+            for (bytes, part, continued, partial) in &whole {
+                assert!(bytes.len() <= max, "case {case}");
+                assert!(!partial, "case {case}: every frame was complete");
+                cur.extend_from_slice(bytes);
+                if *part > 0 {
+                    split += 1;
+                }
+                if !continued {
+                    got.push(std::mem::take(&mut cur));
+                }
+            }
+            assert_eq!(got, want, "case {case}: {stream:?}");
+            messages += want.len();
+            // Any cuts, and a byte at a time, give the same pieces and so the same entries.
+            let reads = cut(&mut rng, &stream);
+            assert_eq!(syslog_frames(max, &reads), whole, "case {case}: {reads:?}");
+            let bytes: Vec<&[u8]> = stream.chunks(1).collect();
+            assert_eq!(syslog_frames(max, &bytes), whole, "case {case}");
+            // An unsplit message's entry is its own parse.
+            let entries = entries(&whole);
+            for ((bytes, part, _, _), entry) in whole.iter().zip(&entries) {
+                if *part == 0 {
+                    assert_eq!(
+                        entry,
+                        &super::tests::entries(&[(bytes.clone(), 0, false, false)])[0]
+                    );
+                }
+            }
+        }
+        assert!(
+            messages > 10_000 && split > 1_000,
+            "{messages} messages, {split} pieces"
+        );
+    }
+
+    #[test]
+    fn any_bytes_cut_at_any_points_give_the_same_pieces() {
+        // Not only well-formed streams: malformed counts, stray digits, CRs, NULs, cut
+        // anywhere, give the pieces of the stream fed whole, and lose no byte but trailers.
+        let mut rng = Rng(0x0123_4567_89ab_cdef);
+        for case in 0..20_000 {
+            let max = rng.pick(&[4, 5, 9, 12, 100]);
+            let len = rng.below(120);
+            let stream: Vec<u8> = (0..len)
+                .map(|_| rng.pick(b"0123456789  \n\n\r\0<>ax\xc3\xa9"))
+                .collect();
+            let whole = syslog_frames(max, &[&stream]);
+            let reads = cut(&mut rng, &stream);
+            assert_eq!(syslog_frames(max, &reads), whole, "case {case}: {reads:?}");
+            let logged: usize = whole.iter().map(|f| f.0.len()).sum();
+            assert!(logged <= stream.len());
+        }
     }
 }

@@ -18,6 +18,7 @@ pub mod server;
 pub mod sink;
 pub mod source;
 mod swar;
+pub mod syslog_message;
 pub mod systemd;
 pub mod throttle;
 

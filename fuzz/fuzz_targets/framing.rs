@@ -198,6 +198,7 @@ fuzz_target!(|data: &[u8]| {
     }
 
     match mode {
+        Framing::Syslog => unreachable!("the syslog target covers syslog mode"),
         Framing::Raw => {
             let want: Vec<&[u8]> = reads
                 .iter()

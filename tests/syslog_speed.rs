@@ -1,0 +1,102 @@
+//! Rough speed figures for the framer and the syslog header parser, printed, never asserted
+//! (the machine is shared and timings are noisy):
+//!
+//!     cargo test --release --test syslog_speed -- --ignored --nocapture
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use tcp_listener::config::Framing;
+use tcp_listener::framing::Framer;
+
+/// Best of `rounds` runs of `f` over `n` items, in ns per item.
+fn ns_per(n: usize, rounds: usize, mut f: impl FnMut()) -> f64 {
+    let mut best = f64::MAX;
+    for _ in 0..rounds {
+        let t = Instant::now();
+        f();
+        best = best.min(t.elapsed().as_nanos() as f64 / n as f64);
+    }
+    best
+}
+
+#[test]
+#[ignore = "prints timings; run in release mode"]
+fn line_mode_framer_speed() {
+    // 10,000 lines of 80 bytes, read 1024 bytes at a time, as the daemon reads them.
+    let line = [b"x".repeat(79), b"\n".to_vec()].concat();
+    let stream: Vec<u8> = line.repeat(10_000);
+    let ns = ns_per(10_000, 50, || {
+        let mut framer = Framer::new(Framing::Line, 4096);
+        let mut n = 0usize;
+        for chunk in stream.chunks(1024) {
+            framer.push(black_box(chunk), |f| n += f.bytes.len());
+        }
+        black_box(n);
+    });
+    println!("line mode: {ns:.1} ns per 80-byte line");
+}
+
+#[test]
+#[ignore = "prints timings; run in release mode"]
+fn syslog_mode_framer_speed() {
+    // The same 10,000 messages octet-counted and LF-framed, read 1024 bytes at a time.
+    let msg = br#"<131>1 2026-11-27T16:09:48.908392+00:00 vm nas 4242 - [timeQuality tzKnown="1" isSynced="0"] disk failing"#;
+    let counted: Vec<u8> = [format!("{} ", msg.len()).as_bytes(), &msg[..]]
+        .concat()
+        .repeat(10_000);
+    let lf: Vec<u8> = [&msg[..], b"\n"].concat().repeat(10_000);
+    for (name, stream) in [("octet-counted", &counted), ("LF-framed", &lf)] {
+        let ns = ns_per(10_000, 50, || {
+            let mut framer = Framer::new(Framing::Syslog, 4096);
+            let mut n = 0usize;
+            for chunk in stream.chunks(1024) {
+                framer.push(black_box(chunk), |f| n += f.bytes.len());
+            }
+            black_box(n);
+        });
+        println!(
+            "syslog mode, {name}: {ns:.1} ns per {}-byte message",
+            msg.len()
+        );
+    }
+}
+
+#[test]
+#[ignore = "prints timings; run in release mode"]
+fn syslog_header_parser_speed() {
+    use tcp_listener::syslog_message::{parse, write_message, JournalFields};
+    let messages: [(&str, &[u8]); 3] = [
+        (
+            "RFC 5424 (logger)",
+            br#"<131>1 2026-11-27T16:09:48.908392+00:00 vm nas 4242 - [timeQuality tzKnown="1" isSynced="0"] disk failing"#,
+        ),
+        (
+            "RFC 3164 (logger)",
+            b"<131>Nov 27 16:09:49 vm nas[4242]: disk failing",
+        ),
+        ("no PRI", b"just a line of text from nc"),
+    ];
+    for (name, msg) in messages {
+        let parse_ns = ns_per(100_000, 20, || {
+            for _ in 0..100_000 {
+                black_box(parse(black_box(msg)));
+            }
+        });
+        let mut fields = JournalFields::new();
+        let mut message = String::new();
+        let all_ns = ns_per(100_000, 20, || {
+            for _ in 0..100_000 {
+                let h = parse(black_box(msg));
+                fields.set(&h);
+                message.clear();
+                write_message(&mut message, "192.0.2.7:51234", &h);
+                black_box((&fields, &message));
+            }
+        });
+        println!(
+            "{name}: parse {parse_ns:.0} ns, parse + fields + MESSAGE {all_ns:.0} ns ({} bytes)",
+            msg.len()
+        );
+    }
+}
