@@ -333,6 +333,7 @@ mod tests {
             part: 2,
             continued: true,
             partial: false,
+            framing: crate::config::Framing::Line,
         };
         let e = Entry::line(&mut buf, &peer_label(peer().addr), peer(), 7, &frame);
         assert_eq!(e.message, "192.0.2.7:51234: a\\x1bb [continued]");
@@ -350,6 +351,7 @@ mod tests {
             part: 0,
             continued: false,
             partial: true,
+            framing: crate::config::Framing::Line,
         };
         let e = Entry::line(&mut buf, "x", peer(), 8, &frame);
         assert_eq!(e.message, "x: end [partial]");
