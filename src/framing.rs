@@ -1029,6 +1029,32 @@ mod tests {
     }
 
     #[test]
+    fn line_to_raw_and_back_in_mid_line_mixes_no_bytes_of_two_framings() {
+        // Issue 9: this once produced "AAA-start-of-line-DDD line mode again", a line the
+        // client never sent.
+        let mut framer = Framer::new(Framing::Line, 4096);
+        let mut got = Vec::new();
+        let mut push = |framer: &mut Framer, data: &[u8]| {
+            framer.push(data, |f| got.push((f.bytes.to_vec(), f.framing)))
+        };
+        push(&mut framer, b"AAA-start-of-line");
+        framer.reconfigure(Framing::Raw, 4096);
+        push(&mut framer, b"-end of the line\nBBB raw");
+        push(&mut framer, b"CCC raw\n");
+        framer.reconfigure(Framing::Line, 4096);
+        push(&mut framer, b"DDD line mode again\n");
+        assert_eq!(
+            got,
+            [
+                (b"AAA-start-of-line-end of the line".to_vec(), Framing::Line),
+                (b"BBB raw".to_vec(), Framing::Raw),
+                (b"CCC raw".to_vec(), Framing::Raw),
+                (b"DDD line mode again".to_vec(), Framing::Line),
+            ]
+        );
+    }
+
+    #[test]
     fn a_new_framing_starts_at_the_next_frame_boundary() {
         // Line to syslog in mid-line: the line ends as a line (a lone CR ends it), then
         // syslog framing (an LF after a counted frame is noise there).

@@ -3,15 +3,17 @@
 //! host without IPv6) or passed by systemd. [`Acceptor`] accepts from it, backs off when the
 //! process runs out of file descriptors, and rebinds when a reload changes the address.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::time::{Duration, Instant};
 
 use mio::{Interest, Registry, Token};
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
 use crate::config::Config;
+use crate::entry::priority;
 use crate::throttle::Throttle;
 
 /// A bind failure that names the address.
@@ -96,6 +98,8 @@ pub enum Accepted {
 pub struct Acceptor {
     /// `None` once the daemon stopped accepting.
     listener: Option<mio::net::TcpListener>,
+    /// Clients accepted from a socket closed by a rebind, to be admitted first.
+    carried: VecDeque<(mio::net::TcpStream, SocketAddr)>,
     local_addr: SocketAddr,
     from_systemd: bool,
     /// Connections may be waiting (a readable event came, or accepting was paused).
@@ -117,6 +121,7 @@ impl Acceptor {
         registry.register(&mut listener, TOKEN, Interest::READABLE)?;
         Ok(Acceptor {
             listener: Some(listener),
+            carried: VecDeque::new(),
             local_addr,
             from_systemd,
             pending: true,
@@ -141,6 +146,9 @@ impl Acceptor {
 
     /// The next client waiting, if the daemon accepts now.
     pub fn accept(&mut self, now: Instant) -> Accepted {
+        if let Some((stream, addr)) = self.carried.pop_front() {
+            return Accepted::Client(stream, addr);
+        }
         if !self.pending || self.paused_until.is_some_and(|t| t > now) {
             return Accepted::Nobody;
         }
@@ -191,6 +199,9 @@ impl Acceptor {
     /// When accepting should be tried again without an event: after a pause, or at once
     /// while clients may still be waiting (the listening socket's events are edge-triggered).
     pub fn wake_at(&self, now: Instant) -> Option<Instant> {
+        if !self.carried.is_empty() {
+            return Some(now);
+        }
         if !self.pending || self.listener.is_none() {
             return None;
         }
@@ -204,35 +215,93 @@ impl Acceptor {
         }
     }
 
-    /// Applies the address of a new configuration: rebinds when `bind`, `port` or `backlog`
-    /// changed. When that is impossible (the socket came from systemd, or the bind fails) the
-    /// address stays, `new` is set back to it, and the returned text says why.
+    /// Applies the address of a new configuration; returns what to announce, with its
+    /// priority. When the new address cannot be had, `new` is set back to the one in use.
+    ///
+    /// - Only the backlog changed: listen(2) again on the same socket (Linux takes the new
+    ///   backlog), nothing is closed.
+    /// - The address changed, the port stayed: the old socket holds the port, so it is closed
+    ///   first (the connections waiting in its queue are accepted before, and served); if the
+    ///   new address cannot be bound, the old one is bound again.
+    /// - The port changed: the new socket is bound first, then the old one closed.
+    /// - A socket from systemd stays as it is.
     pub fn reconfigure(
         &mut self,
         old: &Config,
         new: &mut Config,
         registry: &Registry,
-    ) -> Vec<String> {
+    ) -> Vec<(u8, String)> {
         let old_address = (old.bind, old.port, old.backlog);
         if (new.bind, new.port, new.backlog) == old_address || self.listener.is_none() {
             return Vec::new();
         }
         if self.from_systemd {
             (new.bind, new.port, new.backlog) = old_address;
-            return vec![
-                "reload: bind, port and backlog come from the systemd socket unit and stay as they are"
+            return vec![(
+                priority::NOTICE,
+                "reload: bind, port and backlog come from the systemd socket unit and stay as \
+                 they are"
                     .to_string(),
-            ];
+            )];
         }
-        match self.rebind(new, registry) {
-            Ok(notice) => notice.into_iter().collect(),
+        let result = if (new.bind, new.port) == (old.bind, old.port) {
+            self.relisten(new.backlog)
+        } else if new.port == old.port {
+            self.rebind_same_port(old, new, registry)
+        } else {
+            self.rebind(new, registry)
+        };
+        match result {
+            Ok(notice) => notice.into_iter().map(|n| (priority::WARNING, n)).collect(),
             Err(e) => {
                 (new.bind, new.port, new.backlog) = old_address;
-                vec![format!(
-                    "reload: {e}; still listening on {}",
-                    self.local_addr
-                )]
+                let listening = match &self.listener {
+                    Some(_) => format!("still listening on {}", self.local_addr),
+                    None => "NOT LISTENING: no new client can connect".to_string(),
+                };
+                vec![(priority::ERR, format!("reload: {e}; {listening}"))]
             }
+        }
+    }
+
+    /// A new backlog for the socket in use.
+    fn relisten(&mut self, backlog: i32) -> Result<Option<String>, BindError> {
+        let listener = self.listener.as_ref().expect("listening");
+        SockRef::from(listener)
+            .listen(backlog)
+            .map_err(|error| BindError {
+                addr: self.local_addr,
+                error,
+            })?;
+        Ok(None)
+    }
+
+    /// Another address on the same port: the old socket closes first.
+    fn rebind_same_port(
+        &mut self,
+        old: &Config,
+        new: &Config,
+        registry: &Registry,
+    ) -> Result<Option<String>, BindError> {
+        if let Some(mut listener) = self.listener.take() {
+            // Clients in its accept queue would be reset with it: take them first.
+            while let Ok(client) = listener.accept() {
+                self.carried.push_back(client);
+            }
+            let _ = registry.deregister(&mut listener);
+        }
+        match self.rebind(new, registry) {
+            Ok(notice) => Ok(notice),
+            Err(e) => match self.rebind(old, registry) {
+                Ok(_) => Err(e),
+                Err(again) => Err(BindError {
+                    addr: e.addr,
+                    error: io::Error::new(
+                        e.error.kind(),
+                        format!("{}, and the old address failed too: {again}", e.error),
+                    ),
+                }),
+            },
         }
     }
 
@@ -298,5 +367,105 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("in use"), "{text}");
+    }
+}
+
+#[cfg(test)]
+mod reload_tests {
+    use super::*;
+    use std::net::TcpStream;
+
+    fn config(bind: &str, port: u16, backlog: i32) -> Config {
+        Config {
+            bind: bind.parse().unwrap(),
+            port,
+            backlog,
+            ..Config::default()
+        }
+    }
+
+    fn acceptor(config: &Config, poll: &mio::Poll) -> Acceptor {
+        let (l, _) = bind(config).unwrap();
+        Acceptor::new(ListenSocket::Bound(l), poll.registry()).unwrap()
+    }
+
+    /// The backlog of the socket listening on `port`, as `ss -ltn` shows it (Send-Q).
+    fn backlog_of(port: u16) -> Option<u32> {
+        let out = std::process::Command::new("ss")
+            .args(["-ltnH", &format!("sport = :{port}")])
+            .output()
+            .expect("run ss");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let line = text.lines().next()?;
+        line.split_whitespace().nth(2)?.parse().ok()
+    }
+
+    /// Accepts the next client, waiting (with a deadline) for the kernel to have it.
+    fn next_client(a: &mut Acceptor) -> SocketAddr {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            a.readable();
+            match a.accept(Instant::now()) {
+                Accepted::Client(_, addr) => return addr,
+                _ => assert!(Instant::now() < deadline, "no client"),
+            }
+            std::thread::yield_now();
+        }
+    }
+
+    #[test]
+    fn a_backlog_change_applies_to_the_same_socket() {
+        let poll = mio::Poll::new().unwrap();
+        let old = config("127.0.0.1", 0, 3);
+        let mut a = acceptor(&old, &poll);
+        let port = a.local_addr().port();
+        let old = config("127.0.0.1", port, 3);
+        assert_eq!(backlog_of(port), Some(3));
+        let mut new = config("127.0.0.1", port, 17);
+        assert_eq!(a.reconfigure(&old, &mut new, poll.registry()), []);
+        assert_eq!(backlog_of(port), Some(17));
+        assert_eq!(new.backlog, 17);
+        assert_eq!(a.local_addr().port(), port);
+    }
+
+    #[test]
+    fn another_address_on_the_same_port_closes_the_old_socket_first_and_keeps_its_queue() {
+        let poll = mio::Poll::new().unwrap();
+        let mut a = acceptor(&config("127.0.0.1", 0, 3), &poll);
+        let port = a.local_addr().port();
+        let old = config("127.0.0.1", port, 3);
+        // A client waiting in the old socket's queue, not accepted yet.
+        let queued = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let mut new = config("0.0.0.0", port, 3);
+        assert_eq!(a.reconfigure(&old, &mut new, poll.registry()), []);
+        assert_eq!(a.local_addr(), SocketAddr::from(([0, 0, 0, 0], port)));
+        assert_eq!(next_client(&mut a), queued.local_addr().unwrap());
+        let later = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        assert_eq!(next_client(&mut a), later.local_addr().unwrap());
+    }
+
+    #[test]
+    fn an_address_that_cannot_be_bound_leaves_the_old_one_listening() {
+        let poll = mio::Poll::new().unwrap();
+        let mut a = acceptor(&config("127.0.0.1", 0, 3), &poll);
+        let port = a.local_addr().port();
+        let old = config("127.0.0.1", port, 3);
+        // TEST-NET-1: no interface of this host has it.
+        let mut new = config("192.0.2.1", port, 3);
+        let notices = a.reconfigure(&old, &mut new, poll.registry());
+        assert_eq!(notices.len(), 1, "{notices:?}");
+        let (priority, text) = &notices[0];
+        assert_eq!(*priority, priority::ERR);
+        assert!(
+            text.starts_with(&format!("reload: cannot listen on 192.0.2.1:{port}: "))
+                && text.ends_with(&format!("still listening on 127.0.0.1:{port}")),
+            "{text}"
+        );
+        assert_eq!(
+            new.bind, old.bind,
+            "the configuration says what is in force"
+        );
+        let client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        assert_eq!(next_client(&mut a), client.local_addr().unwrap());
     }
 }

@@ -520,12 +520,7 @@ impl Server {
         } else {
             Vec::new()
         };
-        for notice in notices {
-            let priority = if notice.contains("cannot listen") {
-                priority::ERR
-            } else {
-                priority::NOTICE
-            };
+        for (priority, notice) in notices {
             self.announce(priority, &notice);
         }
         if new.log != self.config.log {

@@ -1254,3 +1254,57 @@ fn journald_killed_repeatedly_under_large_lines_every_line_arrives() {
         assert!(text(e, "MESSAGE").contains(&format!(": big {number:04} yyy")));
     }
 }
+
+/// The listen(2) backlog of the socket on `port`, as `ss -ltn` shows it (Send-Q).
+fn backlog_of(port: u16) -> Option<u32> {
+    let out = std::process::Command::new("ss")
+        .args(["-ltnH", &format!("sport = :{port}")])
+        .output()
+        .expect("run ss");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines().next()?.split_whitespace().nth(2)?.parse().ok()
+}
+
+/// Issue 9: a reload that changes only the backlog applies it to the same socket; one that
+/// changes the address on the same port closes the old socket first; neither logs an error
+/// and clients are served throughout.
+#[test]
+fn reloads_of_the_backlog_and_of_the_address_on_the_same_port() {
+    need_journald!("reloads_of_the_backlog_and_of_the_address_on_the_same_port");
+    let journal = Journal::start();
+    let config = |bind: &str, backlog: u32| {
+        test_config(Some(&journal), &format!("backlog = {backlog}\n"))
+            .replace("bind = \"127.0.0.1\"", &format!("bind = \"{bind}\""))
+    };
+    let daemon = Daemon::start(&config("127.0.0.1", 3));
+    let port = daemon.addr.port();
+    let mut before = daemon.connect();
+    assert_eq!(backlog_of(port), Some(3));
+    daemon.reload_with(&config("127.0.0.1", 17));
+    daemon.wait_stderr("configuration reloaded");
+    let after_backlog = backlog_of(port);
+    daemon.reload_with(&config("0.0.0.0", 17));
+    wait_until(Duration::from_secs(10), "the second reload", || {
+        let lines = daemon.stderr_lines();
+        (lines
+            .iter()
+            .filter(|l| l.contains("configuration reloaded"))
+            .count()
+            == 2)
+            .then_some(())
+    });
+    let mut after = daemon.connect();
+    send(&mut before, b"connected before both reloads\n");
+    send(&mut after, b"connected after both reloads\n");
+    journal.wait_for("both lines", |e| lines_of(e).len() == 2);
+    let stderr = daemon.stderr_lines();
+    println!("backlog 3 -> {after_backlog:?}; {stderr:#?}");
+    assert_eq!(after_backlog, Some(17));
+    assert!(
+        stderr
+            .iter()
+            .any(|l| l.contains(&format!("listening on 0.0.0.0:{port}"))),
+        "{stderr:?}"
+    );
+    assert!(!stderr.iter().any(|l| l.contains("reload: ")), "{stderr:?}");
+}
