@@ -41,8 +41,6 @@ const CONTROL: Token = Token(usize::MAX - 2);
 const READS_PER_TURN: usize = 256;
 /// Connections accepted before the loop polls again.
 const ACCEPTS_PER_TURN: usize = 128;
-/// At a reload that changes `[log]`: time to deliver what the old sink holds.
-const RELOAD_DRAIN_TIME: Duration = Duration::from_millis(450);
 /// At the end of a stop: time to deliver what is left, at least.
 const STOP_DRAIN_MIN: Duration = Duration::from_millis(200);
 
@@ -524,11 +522,7 @@ impl Server {
             self.announce(priority, &notice);
         }
         if new.log != self.config.log {
-            self.sink
-                .drain(Instant::now() + RELOAD_DRAIN_TIME, self.poll.registry());
-            let (sink, notice) = Sink::open(&new.log, self.poll.registry());
-            self.sink = sink;
-            if let Some(notice) = notice {
+            if let Some(notice) = self.sink.replace(&new.log, self.poll.registry()) {
                 self.announce(priority::WARNING, &notice);
             }
         }
@@ -676,7 +670,6 @@ mod tests {
 
     use super::*;
     use crate::control::ControlHandle;
-    use crate::sink::stderr::StderrSink;
 
     /// What a server in this process logged, line by line.
     #[derive(Clone, Default)]
@@ -735,7 +728,7 @@ mod tests {
                 config,
                 None,
                 control,
-                |_, _| (Sink::Stderr(StderrSink::to(Box::new(out))), None),
+                |_, _| (Sink::to_writer(Box::new(out)), None),
             )?;
             server.run()
         });

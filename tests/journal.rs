@@ -449,12 +449,169 @@ fn without_a_journal_socket_it_falls_back_to_stderr_with_a_notice() {
     let config =
         "bind = \"127.0.0.1\"\nport = @PORT@\n[log]\njournal_socket = \"/nonexistent/journal/socket\"\n";
     let daemon = Daemon::start(config);
-    daemon
-        .wait_stderr("no journal socket at /nonexistent/journal/socket: logging to stderr instead");
+    daemon.wait_stderr(
+        "the journal socket /nonexistent/journal/socket does not exist: logging to stderr \
+         meanwhile, looking again every 5 s",
+    );
     let mut s = daemon.connect();
     let port = s.local_addr().unwrap().port();
     send(&mut s, b"to stderr\n");
     daemon.wait_stderr(&format!("127.0.0.1:{port}: to stderr"));
+}
+
+/// Issue 9: started while the journal socket is missing, the daemon logs to stderr, looks
+/// again every 5 s, and goes back to journald once it is there, with a notice.
+#[test]
+fn a_journal_socket_that_appears_later_is_used_once_it_is_there() {
+    need_journald!("a_journal_socket_that_appears_later_is_used_once_it_is_there");
+    let mut journal = Journal::start();
+    journal.stop();
+    std::fs::remove_file(journal.socket()).unwrap();
+    let daemon = Daemon::start(&test_config(Some(&journal), ""));
+    daemon.wait_stderr("does not exist: logging to stderr meanwhile");
+    let mut s = daemon.connect();
+    let port = s.local_addr().unwrap().port();
+    send(&mut s, b"while journald is not there\n");
+    daemon.wait_stderr(&format!("127.0.0.1:{port}: while journald is not there"));
+    let started = Instant::now();
+    journal.start_again();
+    let entries = journal.wait_for("the notice that journald is used again", |e| {
+        e.iter()
+            .any(|e| text(e, "MESSAGE").contains("can be used again"))
+    });
+    let after = started.elapsed();
+    send(&mut s, b"journald is back\n");
+    journal.wait_for("the next line in the journal", |e| {
+        lines_of(e)
+            .iter()
+            .any(|l| l.ends_with(": journald is back"))
+    });
+    let notice = entries
+        .iter()
+        .find(|e| text(e, "MESSAGE").contains("can be used again"))
+        .unwrap();
+    println!(
+        "back to journald {after:?} after it started: {}",
+        text(notice, "MESSAGE")
+    );
+    assert!(text(notice, "MESSAGE").contains("entries went to stderr meanwhile"));
+    assert!(after <= Duration::from_secs(7), "{after:?}");
+}
+
+/// Issue 9: a journal_socket that is a file, or a stream socket, is reported at start and
+/// on reload; the daemon logs to stderr meanwhile instead of holding entries for ever.
+#[test]
+fn a_journal_socket_that_is_not_a_datagram_socket_is_reported_at_start_and_on_reload() {
+    need_journald!(
+        "a_journal_socket_that_is_not_a_datagram_socket_is_reported_at_start_and_on_reload"
+    );
+    let journal = Journal::start();
+    let with_socket = |path: &str| {
+        test_config(Some(&journal), "").replace(
+            &format!("journal_socket = \"{}\"", journal.socket().display()),
+            &format!("journal_socket = \"{path}\""),
+        )
+    };
+    let daemon = Daemon::start(&with_socket("/etc/hostname"));
+    daemon.wait_stderr(
+        "the journal socket /etc/hostname is not a socket: logging to stderr meanwhile",
+    );
+    let mut s = daemon.connect();
+    let port = s.local_addr().unwrap().port();
+    send(&mut s, b"one\n");
+    daemon.wait_stderr(&format!("127.0.0.1:{port}: one"));
+    // The namespace's stdout socket is a stream socket.
+    let stream = journal.dir().join("stdout");
+    daemon.reload_with(&with_socket(stream.to_str().unwrap()));
+    daemon.wait_stderr(&format!(
+        "the journal socket {} is not a datagram socket",
+        stream.display()
+    ));
+    send(&mut s, b"two\n");
+    daemon.wait_stderr(&format!("127.0.0.1:{port}: two"));
+    daemon.reload_with(&test_config(Some(&journal), ""));
+    wait_until(Duration::from_secs(10), "the second reload", || {
+        let lines = daemon.stderr_lines();
+        (lines
+            .iter()
+            .filter(|l| l.contains("configuration reloaded"))
+            .count()
+            == 2)
+            .then_some(())
+    });
+    send(&mut s, b"three\n");
+    journal.wait_for("the line in the journal", |e| {
+        lines_of(e).iter().any(|l| l.ends_with(": three"))
+    });
+}
+
+/// Issue 9: a reload that changes `[log]` while journald is stalled hands what was queued to
+/// the new sink: every line reaches one journal or the other, none goes to stderr.
+#[test]
+fn a_reload_of_the_log_target_hands_queued_entries_to_the_new_sink() {
+    need_journald!("a_reload_of_the_log_target_hands_queued_entries_to_the_new_sink");
+    let first = Journal::start();
+    let second = Journal::start();
+    let daemon = Daemon::start(&test_config(Some(&first), "max_lines_per_sec = 0\n"));
+    first.pause();
+    let total = 20_000;
+    let mut s = daemon.connect();
+    let watch = s.try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        let text: String = (1..=total).map(|i| format!("line {i}\n")).collect();
+        send(&mut s, text.as_bytes());
+        s
+    });
+    // The daemon stops reading once journald's queue and its own are full (the client's
+    // bytes then wait unacknowledged): reload now, with entries queued.
+    wait_until(
+        Duration::from_secs(10),
+        "the daemon to stop reading",
+        || (unacked(&watch) > 0).then_some(()),
+    );
+    daemon.reload_with(&test_config(Some(&second), "max_lines_per_sec = 0\n"));
+    daemon.wait_stderr("configuration reloaded");
+    let s = sender.join().unwrap();
+    first.resume();
+    drop(s);
+    let count = |j: &Journal| {
+        unique_lines(&j.matching_fields(
+            &["LISTENER_EVENT=line"],
+            &[
+                "LISTENER_EVENT",
+                "CONNECTION_ID",
+                "LINE_NUMBER",
+                "REDELIVERED",
+            ],
+        ))
+    };
+    let (a, b) = wait_until(
+        Duration::from_secs(30),
+        "every line in one journal or the other",
+        || {
+            let (a, b) = (count(&first), count(&second));
+            (a.len() + b.len() >= total).then_some((a, b))
+        },
+    );
+    let mut numbers: Vec<u64> = a
+        .iter()
+        .chain(&b)
+        .map(|e| text(e, "LINE_NUMBER").parse().unwrap())
+        .collect();
+    numbers.sort_unstable();
+    let on_stderr = daemon
+        .stderr_lines()
+        .iter()
+        .filter(|l| l.contains(": line "))
+        .count();
+    println!(
+        "{total} lines: {} in the first journal, {} in the second, {on_stderr} on stderr",
+        a.len(),
+        b.len()
+    );
+    assert_eq!(numbers, (1..=total as u64).collect::<Vec<_>>());
+    assert!(!b.is_empty(), "the second journal took over");
+    assert_eq!(on_stderr, 0);
 }
 
 #[test]

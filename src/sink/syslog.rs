@@ -62,6 +62,22 @@ pub fn without_local_socket(server: &SyslogServer, dev_log: impl AsRef<Path>) ->
     })
 }
 
+/// The priority and the text of a message this sink formatted (`<PRI>… tcp-listener[PID]:
+/// text`).
+pub fn unformat(formatted: &[u8]) -> (u8, String) {
+    let text = String::from_utf8_lossy(formatted);
+    let priority = text
+        .strip_prefix('<')
+        .and_then(|rest| rest.split_once('>'))
+        .and_then(|(pri, _)| pri.parse::<u8>().ok())
+        .map_or(priority::INFO, |pri| pri & 7);
+    let message = text
+        .split_once("]: ")
+        .map_or(text.as_ref(), |(_, message)| message)
+        .to_string();
+    (priority, message)
+}
+
 /// The syslog sink as the daemon uses it.
 pub type SyslogSink = Delivery<SyslogSocket>;
 
@@ -281,6 +297,13 @@ impl<T: Transport> Delivery<T> {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
+    }
+
+    /// Takes out what is queued and not sent (a reload hands it to the next sink): formatted
+    /// messages, see [`unformat`].
+    pub fn take_pending(&mut self) -> Vec<Vec<u8>> {
+        self.pending_marked = 0;
+        self.pending.drain(..).collect()
     }
 
     /// Formats and queues an entry; [`Delivery::flush`] sends it.

@@ -538,6 +538,16 @@ pub fn connect_from(addr: SocketAddr, source: &str) -> TcpStream {
     socket.into()
 }
 
+/// Bytes of a TCP socket's send queue its peer has not acknowledged yet (SIOCOUTQ): more than
+/// 0 for long means the daemon is not reading.
+pub fn unacked(s: &TcpStream) -> usize {
+    use std::os::fd::AsRawFd;
+    let mut n: libc::c_int = 0;
+    let rc = unsafe { libc::ioctl(s.as_raw_fd(), libc::TIOCOUTQ, &mut n) };
+    assert_eq!(rc, 0);
+    n as usize
+}
+
 /// Reads until the daemon closes the connection; false if it is still open after `timeout`.
 pub fn closed_by_server(stream: &mut TcpStream, timeout: Duration) -> bool {
     stream.set_read_timeout(Some(timeout)).unwrap();

@@ -177,6 +177,17 @@ impl<T: Transport> Delivery<T> {
         self.pending.push_back(encoded);
     }
 
+    /// Takes out what is queued and not sent (a reload hands it to the next sink).
+    pub fn take_pending(&mut self) -> Vec<Vec<u8>> {
+        self.pending_marked = 0;
+        self.pending.drain(..).collect()
+    }
+
+    /// Queues an entry another journald sink had encoded.
+    pub fn adopt(&mut self, encoded: Vec<u8>) {
+        self.pending.push_back(encoded);
+    }
+
     /// Sends what is queued, reconnecting first if journald was gone and a retry is due.
     pub fn flush(&mut self, now: Instant, registry: &Registry) {
         if !self.transport.is_connected() {

@@ -103,6 +103,15 @@ fn encode_ip(out: &mut Vec<u8>, ip: IpAddr) {
     out.push(b'\n');
 }
 
+/// The PRIORITY of an encoded entry.
+pub fn priority_of(encoded: &[u8]) -> Option<u8> {
+    let at = encoded
+        .windows(b"\nPRIORITY=".len())
+        .position(|w| w == b"\nPRIORITY=")?;
+    let digit = *encoded.get(at + b"\nPRIORITY=".len())?;
+    digit.is_ascii_digit().then(|| digit - b'0')
+}
+
 /// The MESSAGE of an encoded entry, for the stderr fallback.
 pub fn message_of(encoded: &[u8]) -> Cow<'_, str> {
     if let Some(rest) = encoded.strip_prefix(b"MESSAGE=") {
@@ -157,6 +166,7 @@ mod tests {
              CONNECTION_ID=42\nLINE_PART=2\nLINE_CONTINUED=1\n"
         );
         assert_eq!(message_of(&out), "192.0.2.7:51234: abcdefg!");
+        assert_eq!(priority_of(&out), Some(6));
     }
 
     #[test]
