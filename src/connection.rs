@@ -92,7 +92,7 @@ impl Connection {
         config: &Config,
         now: Instant,
     ) -> Connection {
-        let addr = SocketAddr::new(addr.ip().to_canonical(), addr.port());
+        let addr = crate::entry::canonical(addr);
         Connection {
             stream,
             peer: Peer {

@@ -55,10 +55,43 @@ pub struct Peer {
     pub connection_id: u64,
 }
 
-/// The peer as shown in messages: `192.0.2.7:51234` or `[2001:db8::1]:51234` (an IPv4 client
-/// of a dual-stack socket as plain IPv4).
+/// The peer as shown in messages: `192.0.2.7:51234`, `[2001:db8::1]:51234`, or with the
+/// interface of a link-local address `[fe80::1%eth0]:51234` (an IPv4 client of a dual-stack
+/// socket as plain IPv4).
 pub fn peer_label(addr: SocketAddr) -> String {
-    SocketAddr::new(addr.ip().to_canonical(), addr.port()).to_string()
+    match scoped_ip(addr) {
+        Some(ip) => format!("[{ip}]:{}", addr.port()),
+        None => canonical(addr).to_string(),
+    }
+}
+
+/// An IPv4 client of a dual-stack socket (`[::ffff:192.0.2.7]:51234`) as plain IPv4; any
+/// other address as it is (a link-local one keeps its zone).
+pub fn canonical(addr: SocketAddr) -> SocketAddr {
+    match addr {
+        SocketAddr::V6(v6) if v6.ip().to_ipv4_mapped().is_some() => {
+            SocketAddr::new(addr.ip().to_canonical(), addr.port())
+        }
+        addr => addr,
+    }
+}
+
+/// An IPv6 address with its zone, `fe80::1%eth0`, when it has one (a link-local peer: the
+/// address alone does not say which link). The interface's name, or its index if it has
+/// none any more.
+pub fn scoped_ip(addr: SocketAddr) -> Option<String> {
+    let SocketAddr::V6(v6) = addr else {
+        return None;
+    };
+    if v6.scope_id() == 0 {
+        return None;
+    }
+    let zone = nix::net::if_::if_indextoname(v6.scope_id())
+        .ok()
+        .and_then(|name| name.into_string().ok())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| v6.scope_id().to_string());
+    Some(format!("{}%{zone}", v6.ip()))
 }
 
 /// A field value: text (escaped already where it came from a client) or a number, which the
@@ -356,6 +389,21 @@ mod tests {
         let e = Entry::line(&mut buf, "x", peer(), 8, &frame);
         assert_eq!(e.message, "x: end [partial]");
         assert_eq!(fields(&e)[1], ("LINE_PARTIAL", Value::Text("1")));
+    }
+
+    #[test]
+    fn a_link_local_peer_keeps_its_zone() {
+        use std::net::SocketAddrV6;
+        let ip = "fe80::1".parse().unwrap();
+        // Interface 1 is the loopback, `lo`.
+        let scoped = SocketAddr::V6(SocketAddrV6::new(ip, 80, 0, 1));
+        assert_eq!(peer_label(scoped), "[fe80::1%lo]:80");
+        assert_eq!(scoped_ip(scoped).as_deref(), Some("fe80::1%lo"));
+        let plain = SocketAddr::V6(SocketAddrV6::new(ip, 80, 0, 0));
+        assert_eq!(peer_label(plain), "[fe80::1]:80");
+        assert_eq!(scoped_ip(plain), None);
+        let gone = SocketAddr::V6(SocketAddrV6::new(ip, 80, 0, 999_999));
+        assert_eq!(peer_label(gone), "[fe80::1%999999]:80");
     }
 
     #[test]

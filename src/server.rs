@@ -341,7 +341,7 @@ impl Server {
     /// the caller dropping it.
     fn refuse(&mut self, addr: SocketAddr, refusal: Refusal, now: Instant) {
         self.summary.refused += 1;
-        let addr = SocketAddr::new(addr.ip().to_canonical(), addr.port());
+        let addr = crate::entry::canonical(addr);
         let report = self.admission.refused(now);
         if let Some(n) = report.summary_first {
             self.sink.log(&Entry::refused_summary(

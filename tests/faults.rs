@@ -1310,3 +1310,66 @@ fn reloads_of_the_backlog_and_of_the_address_on_the_same_port() {
     );
     assert!(!stderr.iter().any(|l| l.contains("reload: ")), "{stderr:?}");
 }
+
+/// Issue 9: a link-local IPv6 client keeps its zone (`fe80::a%IFACE`) in REMOTE_ADDR and in
+/// the MESSAGE: without it the address does not say which link the client is on. A veth
+/// pair gives this host a link-local address to connect from.
+#[test]
+fn a_link_local_ipv6_client_keeps_its_zone() {
+    need_journald!("a_link_local_ipv6_client_keeps_its_zone");
+    let name = format!("tcpl{}", std::process::id() % 100_000);
+    let ip = |args: &[&str]| {
+        let out = std::process::Command::new("ip")
+            .args(args)
+            .output()
+            .expect("run ip");
+        assert!(out.status.success(), "ip {args:?}: {out:?}");
+    };
+    ip(&[
+        "link",
+        "add",
+        &name,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &format!("{name}p"),
+    ]);
+    struct Veth(String);
+    impl Drop for Veth {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("ip")
+                .args(["link", "del", &self.0])
+                .output();
+        }
+    }
+    let _veth = Veth(name.clone());
+    ip(&["link", "set", &name, "up"]);
+    ip(&["link", "set", &format!("{name}p"), "up"]);
+    ip(&["-6", "addr", "add", "fe80::a/64", "dev", &name, "nodad"]);
+    let journal = Journal::start();
+    let daemon = Daemon::start(
+        &test_config(Some(&journal), "").replace("bind = \"127.0.0.1\"", "bind = \"::\""),
+    );
+    let index = nix::net::if_::if_nametoindex(name.as_str()).unwrap();
+    let target =
+        std::net::SocketAddrV6::new("fe80::a".parse().unwrap(), daemon.addr.port(), 0, index);
+    let mut s = TcpStream::connect(target).expect("connect over the link-local address");
+    let port = s.local_addr().unwrap().port();
+    send(&mut s, b"from a link-local address\n");
+    let entries = journal.wait_for("the line", |e| !lines_of(e).is_empty());
+    let line = entries
+        .iter()
+        .find(|e| text(e, "LISTENER_EVENT") == "line")
+        .unwrap();
+    println!(
+        "{} / REMOTE_ADDR={}",
+        text(line, "MESSAGE"),
+        text(line, "REMOTE_ADDR")
+    );
+    assert_eq!(text(line, "REMOTE_ADDR"), format!("fe80::a%{name}"));
+    assert_eq!(
+        text(line, "MESSAGE"),
+        format!("[fe80::a%{name}]:{port}: from a link-local address")
+    );
+}

@@ -59,7 +59,10 @@ pub fn encode_entry_cached(out: &mut Vec<u8>, entry: &Entry<'_>, cache: &mut Pee
     if let Some(peer) = entry.peer {
         if cache.peer != Some(peer) {
             cache.encoded.clear();
-            encode_ip(&mut cache.encoded, peer.addr.ip().to_canonical());
+            match crate::entry::scoped_ip(peer.addr) {
+                Some(scoped) => encode_plain(&mut cache.encoded, "REMOTE_ADDR", scoped.as_bytes()),
+                None => encode_ip(&mut cache.encoded, peer.addr.ip().to_canonical()),
+            }
             encode_plain(
                 &mut cache.encoded,
                 "REMOTE_PORT",
