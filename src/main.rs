@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use tcp_listener::config::{Config, DEFAULT_CONFIG_PATH};
+use tcp_listener::config::{Config, LogTarget, DEFAULT_CONFIG_PATH};
+use tcp_listener::sink::check_journal_socket;
 use tcp_listener::{cli, install_signal_handlers, listener, systemd, ListenSocket, EX_CONFIG};
 
 fn main() -> ExitCode {
@@ -45,6 +46,16 @@ fn main() -> ExitCode {
             .unwrap_or(Path::new("built-in defaults"));
         println!("# effective configuration from {}", source.display());
         print!("{}", config.to_toml());
+        if config.log.target == LogTarget::Journald {
+            // Valid, but not usable here: worth saying (the daemon would fall back to stderr).
+            if let Err(why) = check_journal_socket(&config.log.journal_socket) {
+                eprintln!(
+                    "tcp-listener: warning: the journal socket {} {why}: here the daemon would \
+                     log to stderr until it can be used",
+                    config.log.journal_socket.display()
+                );
+            }
+        }
         return ExitCode::SUCCESS;
     }
     let listen = match systemd::listener_from_systemd() {

@@ -35,6 +35,23 @@ fn check_config_prints_the_effective_config_and_exits_zero() {
 }
 
 #[test]
+fn check_config_warns_of_a_journal_socket_that_is_not_a_socket() {
+    let dir = TempDir::new();
+    let path = dir.0.join("hostname.toml");
+    std::fs::write(&path, "[log]\njournal_socket = \"/etc/hostname\"\n").unwrap();
+    let o = run(&["--check-config", "--config", path.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "valid, if not usable here");
+    assert!(
+        stderr(&o).contains(
+            "warning: the journal socket /etc/hostname is not a socket: here the daemon would log \
+             to stderr"
+        ),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
 fn a_bad_config_exits_78_naming_path_line_column_and_key() {
     let dir = TempDir::new();
     let path = dir.0.join("bad.toml");
