@@ -7,7 +7,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::io::{self, Read};
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
@@ -16,6 +16,7 @@ use slab::Slab;
 
 use crate::config::{Config, RateLimitAction};
 use crate::entry::{peer_label, Peer, Totals};
+use crate::fdstore::ConnectionState;
 use crate::framing::{Frame, Framer};
 use crate::ratelimit::TokenBucket;
 use crate::throttle::Throttle;
@@ -82,6 +83,8 @@ pub struct Connection {
     /// Set when the daemon stops: bytes the kernel had received and the daemon must still
     /// read before it closes the connection.
     stop_quota: Option<u64>,
+    /// The daemon is stopping and has read all it could: it waits to be handed over.
+    drained: bool,
 }
 
 impl Connection {
@@ -111,7 +114,70 @@ impl Connection {
             queued: false,
             parked: false,
             stop_quota: None,
+            drained: false,
         }
+    }
+
+    /// A connection carried over from the previous process (systemd's file descriptor store),
+    /// going on from its saved state under the configuration in force now. A state that
+    /// cannot be used gives the stream back, with the reason.
+    pub fn restore(
+        stream: TcpStream,
+        saved: &ConnectionState,
+        config: &Config,
+        now: Instant,
+    ) -> Result<Connection, (TcpStream, String)> {
+        let mut framer = match Framer::restore(saved.framer.clone(), config.max_line_length) {
+            Ok(framer) => framer,
+            Err(why) => return Err((stream, why)),
+        };
+        framer.reconfigure(config.framing, config.max_line_length);
+        let mut conn = Connection::new(stream, saved.peer, saved.id, config, now);
+        conn.framer = framer;
+        conn.dropping_line = saved.dropping_line;
+        conn.opened = now.checked_sub(saved.age).unwrap_or(now);
+        conn.last_active = now.checked_sub(saved.idle).unwrap_or(now);
+        conn.bytes = saved.bytes;
+        conn.lines = saved.lines;
+        conn.dropped = saved.dropped;
+        conn.drop_reports.count(now, saved.unreported_drops);
+        Ok(conn)
+    }
+
+    /// What this connection needs to go on in another process.
+    pub fn save(&self, now: Instant) -> ConnectionState {
+        ConnectionState {
+            id: self.peer.connection_id,
+            peer: self.peer.addr,
+            age: now.duration_since(self.opened),
+            idle: now.duration_since(self.last_active),
+            bytes: self.bytes,
+            lines: self.lines,
+            dropped: self.dropped,
+            unreported_drops: self.drop_reports.pending(),
+            dropping_line: self.dropping_line,
+            framer: self.framer.save(),
+        }
+    }
+
+    /// The socket, to hand it to the file descriptor store.
+    pub fn socket(&self) -> BorrowedFd<'_> {
+        self.stream.as_fd()
+    }
+
+    /// Bytes of an unfinished line (or frame) held.
+    pub fn unfinished(&self) -> usize {
+        self.framer.buffered()
+    }
+
+    /// The daemon is stopping and this client has nothing more to read: it waits to be
+    /// handed over.
+    pub fn set_drained(&mut self) {
+        self.drained = true;
+    }
+
+    pub fn is_drained(&self) -> bool {
+        self.drained
     }
 
     /// Reads once into `buf`.
@@ -332,6 +398,11 @@ impl Connections {
         for key in keys {
             self.mark_ready(key);
         }
+    }
+
+    /// Clients not yet read to the end at a stop.
+    pub fn undrained(&self) -> usize {
+        self.slab.iter().filter(|(_, c)| !c.drained).count()
     }
 
     pub fn has_ready(&self) -> bool {

@@ -63,6 +63,10 @@ pub struct Frame<'a> {
     pub framing: Framing,
 }
 
+/// The most bytes of one line a carried-over framer may hold (the largest `max_line_length`),
+/// whatever the line limit of the configuration it comes back under.
+const MAX_CARRIED_LINE: usize = 16 << 20;
+
 #[derive(Debug)]
 pub struct Framer {
     mode: Framing,
@@ -93,7 +97,74 @@ enum SyslogState {
     Lf,
 }
 
+/// What a framer holds between two reads, to carry it to another process (systemd's file
+/// descriptor store, see `fdstore.rs`): the framing, the bytes of the line or frame in
+/// progress, and where it is in them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FramerState {
+    pub mode: Framing,
+    pub next_mode: Option<Framing>,
+    pub buf: Vec<u8>,
+    pub parts: u32,
+    pub after_cr: bool,
+    /// The syslog state: 0 between frames, 1 in a count (with its value so far), 2 in a
+    /// counted frame (with the bytes still to come), 3 in an LF frame.
+    pub syslog: (u8, u64),
+}
+
 impl Framer {
+    /// What this framer holds, to be carried over (see [`FramerState`]).
+    pub fn save(&self) -> FramerState {
+        let Framer {
+            mode,
+            next_mode,
+            max_line_length: _,
+            buf,
+            parts,
+            after_cr,
+            syslog,
+        } = self;
+        let syslog = match *syslog {
+            SyslogState::Start => (0, 0),
+            SyslogState::Length(n) => (1, n as u64),
+            SyslogState::Counted(n) => (2, n as u64),
+            SyslogState::Lf => (3, 0),
+        };
+        FramerState {
+            mode: *mode,
+            next_mode: *next_mode,
+            buf: buf.clone(),
+            parts: *parts,
+            after_cr: *after_cr,
+            syslog,
+        }
+    }
+
+    /// A framer that goes on from `state` (checked: a state that no framer can be in is
+    /// refused), with the line limit of the configuration in force now.
+    pub fn restore(state: FramerState, max_line_length: usize) -> Result<Framer, String> {
+        let syslog = match state.syslog {
+            (0, _) => SyslogState::Start,
+            (1, n) => SyslogState::Length(n.try_into().map_err(|_| "count out of range")?),
+            (2, n) => SyslogState::Counted(n.try_into().map_err(|_| "count out of range")?),
+            (3, _) => SyslogState::Lf,
+            (tag, _) => return Err(format!("unknown syslog framing state {tag}")),
+        };
+        if state.buf.len() > max_line_length.max(MAX_CARRIED_LINE) + 1 {
+            return Err(format!(
+                "{} bytes held for one line, more than the line limit",
+                state.buf.len()
+            ));
+        }
+        let mut framer = Framer::new(state.mode, max_line_length.max(4));
+        framer.next_mode = state.next_mode;
+        framer.buf = state.buf;
+        framer.parts = state.parts;
+        framer.after_cr = state.after_cr;
+        framer.syslog = syslog;
+        Ok(framer)
+    }
+
     pub fn new(mode: Framing, max_line_length: usize) -> Framer {
         assert!(
             max_line_length >= 4,

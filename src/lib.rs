@@ -11,6 +11,7 @@ pub mod connection;
 pub mod control;
 pub mod entry;
 pub mod escape;
+pub mod fdstore;
 pub mod framing;
 pub mod listener;
 pub mod ratelimit;

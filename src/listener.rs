@@ -14,6 +14,7 @@ use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
 use crate::config::Config;
 use crate::entry::priority;
+use crate::systemd;
 use crate::throttle::Throttle;
 
 /// A bind failure that names the address.
@@ -64,6 +65,50 @@ fn bind_addr(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
     socket.listen(backlog)?;
     socket.set_nonblocking(true)?;
     Ok(socket.into())
+}
+
+/// The listening socket to start with: a socket unit's if systemd passed one; the previous
+/// process's from the file descriptor store if it still has the configured address (its
+/// backlog set again); else a new one bound from the configuration. The notices say what
+/// is worth knowing (a fallback to IPv4, a stored socket not taken).
+pub fn open(
+    config: &Config,
+    carried: &mut crate::fdstore::Carried,
+) -> Result<(ListenSocket, Vec<String>), String> {
+    let mut notices = Vec::new();
+    if let Some(fd) = carried.socket_unit.take() {
+        let l = systemd::listening_socket(fd).map_err(|e| e.to_string())?;
+        return Ok((ListenSocket::FromSystemd(l), notices));
+    }
+    if let Some(fd) = carried.listener.take() {
+        match systemd::listening_socket(fd) {
+            Ok(l) if has_address(&l, config) => {
+                if let Err(e) = SockRef::from(&l).listen(config.backlog) {
+                    notices.push(format!("the carried-over listening socket: backlog: {e}"));
+                }
+                return Ok((ListenSocket::Bound(l), notices));
+            }
+            Ok(l) => notices.push(format!(
+                "the listening socket carried over is on {}, the configuration says {}: binding that",
+                l.local_addr().map_or("?".into(), |a| a.to_string()),
+                SocketAddr::new(config.bind, config.port)
+            )),
+            Err(e) => notices.push(format!("the listening socket carried over: {e}")),
+        }
+    }
+    let (l, notice) = bind(config).map_err(|e| e.to_string())?;
+    notices.extend(notice);
+    Ok((ListenSocket::Bound(l), notices))
+}
+
+/// Whether `l` listens where `config` says (`::` may have fallen back to `0.0.0.0`).
+fn has_address(l: &TcpListener, config: &Config) -> bool {
+    let Ok(addr) = l.local_addr() else {
+        return false;
+    };
+    addr.port() == config.port
+        && (addr.ip() == config.bind
+            || (config.bind.is_unspecified() && addr.ip().is_unspecified()))
 }
 
 /// Where the listening socket came from.
@@ -210,9 +255,17 @@ impl Acceptor {
 
     /// Stops accepting for good: the listening socket is closed.
     pub fn close(&mut self, registry: &Registry) {
-        if let Some(mut listener) = self.listener.take() {
+        if let Some(mut listener) = self.take(registry) {
             let _ = registry.deregister(&mut listener);
         }
+    }
+
+    /// Stops accepting and hands the listening socket over (to the file descriptor store):
+    /// clients that connect meanwhile wait in its queue for the next process.
+    pub fn take(&mut self, registry: &Registry) -> Option<mio::net::TcpListener> {
+        let mut listener = self.listener.take()?;
+        let _ = registry.deregister(&mut listener);
+        Some(listener)
     }
 
     /// Applies the address of a new configuration; returns what to announce, with its

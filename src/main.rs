@@ -4,8 +4,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use tcp_listener::config::{Config, LogTarget, DEFAULT_CONFIG_PATH};
+use tcp_listener::fdstore::Carried;
 use tcp_listener::sink::check_journal_socket;
-use tcp_listener::{cli, install_signal_handlers, listener, systemd, ListenSocket, EX_CONFIG};
+use tcp_listener::{cli, install_signal_handlers, listener, systemd, EX_CONFIG};
 
 fn main() -> ExitCode {
     let args = match cli::parse(std::env::args_os().skip(1)) {
@@ -58,20 +59,15 @@ fn main() -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
-    let listen = match systemd::listener_from_systemd() {
-        Ok(Some(l)) => ListenSocket::FromSystemd(l),
-        Ok(None) => match listener::bind(&config) {
-            Ok((l, notice)) => {
-                if let Some(notice) = notice {
-                    eprintln!("tcp-listener: {notice}");
-                }
-                ListenSocket::Bound(l)
+    // Descriptors from systemd: a socket unit's, or what the previous process stored.
+    let mut carried = Carried::sort(systemd::passed_fds());
+    let listen = match listener::open(&config, &mut carried) {
+        Ok((listen, notices)) => {
+            for notice in notices {
+                eprintln!("tcp-listener: {notice}");
             }
-            Err(e) => {
-                eprintln!("tcp-listener: {e}");
-                return ExitCode::FAILURE;
-            }
-        },
+            listen
+        }
         Err(e) => {
             eprintln!("tcp-listener: {e}");
             return ExitCode::FAILURE;
@@ -84,7 +80,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match tcp_listener::run(listen, config, config_path, control) {
+    match tcp_listener::run(listen, config, config_path, control, carried) {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("tcp-listener: {e}");

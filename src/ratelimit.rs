@@ -79,6 +79,21 @@ impl TokenBucket {
         (self.tokens < 1.0).then(|| now + Duration::from_secs_f64((1.0 - self.tokens) / self.rate))
     }
 
+    /// The tokens left now (negative: in debt), to carry to another process.
+    pub fn tokens(&mut self, now: Instant) -> f64 {
+        self.refill(now);
+        self.tokens
+    }
+
+    /// A bucket with `tokens` left (at most the burst), as [`TokenBucket::tokens`] gave them.
+    pub fn with_tokens(rate: u32, burst: u32, tokens: f64, now: Instant) -> TokenBucket {
+        let mut bucket = TokenBucket::new(rate, burst, now);
+        if tokens.is_finite() {
+            bucket.tokens = tokens.min(bucket.burst);
+        }
+        bucket
+    }
+
     /// Whether the bucket is full again (nothing spent that a new start would refill).
     pub fn is_full(&mut self, now: Instant) -> bool {
         self.refill(now);

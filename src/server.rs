@@ -19,6 +19,7 @@
 use std::fmt;
 use std::io::{self, Write};
 use std::net::SocketAddr;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -30,6 +31,7 @@ use crate::config::{Config, LogConfig, RateLimitAction, DEFAULT_CONFIG_PATH};
 use crate::connection::{Connection, Connections, DropReport, Line, ReadOutcome};
 use crate::control::{Command, Control};
 use crate::entry::{priority, Entry};
+use crate::fdstore::{self, Carried, State};
 use crate::listener::{self, Accepted, Acceptor, ListenSocket};
 use crate::sink::Sink;
 use crate::source::{ConnectionEvent, Sources, CONNECTION_EVENT_WINDOW};
@@ -77,16 +79,19 @@ impl fmt::Display for Status {
     }
 }
 
-/// Runs the daemon until `control` asks it to stop. `config_path` is re-read on reload.
+/// Runs the daemon until `control` asks it to stop. `config_path` is re-read on reload;
+/// `carried` holds what the previous process handed to systemd's file descriptor store.
 pub fn run(
     listen: ListenSocket,
     config: Config,
     config_path: Option<PathBuf>,
     control: Control,
+    carried: Carried,
 ) -> io::Result<Summary> {
-    let server = Server::new(listen, config, config_path, control, |log, registry| {
+    let mut server = Server::new(listen, config, config_path, control, |log, registry| {
         Sink::open(log, registry)
     })?;
+    server.take_back(carried);
     server.run()
 }
 
@@ -156,6 +161,8 @@ struct Server {
     /// stderr goes to the journal already (`JOURNAL_STREAM`): announcements are not repeated
     /// there.
     stderr_is_journal: bool,
+    /// The listening socket, kept at a stop for the file descriptor store.
+    handed_listener: Option<mio::net::TcpListener>,
 }
 
 impl Server {
@@ -190,6 +197,7 @@ impl Server {
             next_id: 1,
             message: String::with_capacity(1024),
             stderr_is_journal: std::env::var_os("JOURNAL_STREAM").is_some(),
+            handed_listener: None,
         };
         if let Some(notice) = sink_notice {
             server.announce(priority::WARNING, &notice);
@@ -245,7 +253,7 @@ impl Server {
             if now >= self.next_tick {
                 self.tick(now);
             }
-            if self.phase.reading_done(now, self.conns.len()) {
+            if self.phase.reading_done(now, self.conns.undrained()) {
                 return Ok(self.finish());
             }
             self.sink.flush(now, self.poll.registry());
@@ -403,7 +411,12 @@ impl Server {
             ReadOutcome::Closed => self.close(key, "closed by the client"),
             ReadOutcome::WouldBlock => {
                 if self.phase.stopping() {
-                    self.close(key, "daemon stopping");
+                    if self.supervisor.fd_store().is_some() {
+                        // Kept open for the file descriptor store.
+                        conn.set_drained();
+                    } else {
+                        self.close(key, "daemon stopping");
+                    }
                 }
             }
             ReadOutcome::Interrupted => self.conns.requeue(key),
@@ -565,7 +578,13 @@ impl Server {
             return;
         }
         self.supervisor.stopping();
-        self.acceptor.close(self.poll.registry());
+        if self.supervisor.fd_store().is_none() {
+            self.acceptor.close(self.poll.registry());
+        } else {
+            // Kept (not accepting) for the file descriptor store: clients that connect now
+            // wait in its queue for the next process.
+            self.handed_listener = self.acceptor.take(self.poll.registry());
+        }
         let mut bytes = 0;
         for (_, conn) in self.conns.iter_mut() {
             conn.begin_stop();
@@ -587,6 +606,7 @@ impl Server {
             Phase::Stopping { deadline } => deadline,
             Phase::Serving => Instant::now(),
         };
+        let handed = self.hand_over();
         // Clients not read to the end in time: what they had sent is counted, not logged.
         for key in self.conns.keys_where(|_| true) {
             if let Some(conn) = self.conns.get_mut(key) {
@@ -613,6 +633,9 @@ impl Server {
              rate limit",
             s.connections, s.lines, s.refused, s.dropped
         );
+        if let Some(handed) = &handed {
+            text.push_str(&format!("; {handed}"));
+        }
         let lost = s.unread_bytes > 0 || s.undelivered > 0;
         if lost {
             text.push_str(&format!(
@@ -629,6 +652,178 @@ impl Server {
         let mut summary = self.summary;
         summary.undelivered = self.sink.stats().undelivered;
         summary
+    }
+}
+
+impl Server {
+    /// Takes back what the previous process handed to systemd's file descriptor store: its
+    /// client connections (each goes on where it was, same connection id, its unfinished
+    /// line carried) and its counters. A state that cannot be used is reported, and the
+    /// connections are served on as new ones.
+    fn take_back(&mut self, mut carried: Carried) {
+        let forget = carried.stored_names().to_vec();
+        let now = Instant::now();
+        let state = carried.state.take().map(|fd| {
+            fdstore::read_memfd(fd)
+                .map_err(|e| format!("cannot read it: {e}"))
+                .and_then(|bytes| State::decode(&bytes))
+        });
+        let (mut saved, state_note) = match state {
+            Some(Ok(state)) => {
+                self.next_id = self.next_id.max(state.next_id);
+                let s = &mut self.summary;
+                s.connections = state.summary.connections;
+                s.lines = state.summary.lines;
+                s.refused = state.summary.refused;
+                s.dropped = state.summary.dropped;
+                for (ip, tokens) in &state.budgets {
+                    self.sources.restore_budget(*ip, *tokens, now);
+                }
+                (state.connections, None)
+            }
+            Some(Err(why)) => (Vec::new(), Some(why)),
+            None => (
+                Vec::new(),
+                (!carried.connections.is_empty()).then(|| "there is none".into()),
+            ),
+        };
+        let (mut restored, mut fresh, mut unfinished) = (0, 0, 0);
+        for (id, fd) in std::mem::take(&mut carried.connections) {
+            let stream = match crate::systemd::connected_socket(fd) {
+                Ok(s) => TcpStream::from_std(s),
+                Err(e) => {
+                    self.announce(
+                        priority::WARNING,
+                        &format!("connection {id} carried over: {e}; closed"),
+                    );
+                    continue;
+                }
+            };
+            let conn = match saved.iter().position(|c| c.id == id) {
+                Some(i) => {
+                    let state = saved.swap_remove(i);
+                    Connection::restore(stream, &state, &self.config, now)
+                }
+                None => Err((stream, "not in the state".to_string())),
+            };
+            let conn = match conn {
+                Ok(conn) => {
+                    restored += 1;
+                    unfinished += conn.unfinished();
+                    conn
+                }
+                Err((stream, why)) => {
+                    self.announce(
+                        priority::WARNING,
+                        &format!("connection {id} carried over: {why}; served as a new one"),
+                    );
+                    // Served on as a new connection: a new id, nothing carried.
+                    let Ok(peer) = stream.peer_addr() else {
+                        continue;
+                    };
+                    fresh += 1;
+                    let conn = Connection::new(stream, peer, self.next_id, &self.config, now);
+                    self.next_id += 1;
+                    self.summary.connections += 1;
+                    conn
+                }
+            };
+            let ip = conn.peer.addr.ip();
+            if self.conns.insert(conn, self.poll.registry()).is_ok() {
+                self.sources.connected(ip, now);
+            }
+        }
+        for name in &carried.unknown {
+            self.announce(
+                priority::WARNING,
+                &format!("systemd passed a descriptor named {name:?}, which is not ours: closed"),
+            );
+        }
+        for name in forget {
+            self.supervisor.forget_stored(&name);
+        }
+        if restored + fresh == 0 && state_note.is_none() {
+            return;
+        }
+        let mut text = format!(
+            "carried over {} connections from the previous process (file descriptor store)",
+            restored + fresh
+        );
+        if restored > 0 {
+            text.push_str(&format!(
+                "; {restored} go on where they were, with {unfinished} bytes of unfinished lines"
+            ));
+        }
+        if let Some(why) = state_note {
+            text.push_str(&format!(
+                "; its state could not be used ({why}): {fresh} go on as new connections"
+            ));
+        }
+        self.announce(priority::NOTICE, &text);
+    }
+
+    /// At the end of a stop, with a file descriptor store to hand them to: every client
+    /// connection (what it had sent is read and logged; an unfinished line goes with it), the
+    /// listening socket and the state. Returns what to say in the last entry; the
+    /// connections that did not fit in the store are closed as usual by the caller.
+    fn hand_over(&mut self) -> Option<String> {
+        let room = self.supervisor.fd_store()?;
+        let now = Instant::now();
+        let listener = self.handed_listener.take();
+        // The state and the listening socket take a place each.
+        let mut room = room.saturating_sub(1 + usize::from(listener.is_some()));
+        let mut saved = Vec::new();
+        let (mut unfinished, mut unread) = (0, 0);
+        let mut keys = self.conns.keys_where(|_| true);
+        keys.sort_by_key(|&k| self.conns.get_mut(k).map(|c| c.peer.connection_id));
+        for key in keys {
+            if room == 0 {
+                break;
+            }
+            let Some(conn) = self.conns.get_mut(key) else {
+                continue;
+            };
+            let name = fdstore::connection_name(conn.peer.connection_id);
+            if let Err(e) = self.supervisor.store(&name, conn.socket()) {
+                let _ = writeln!(io::stderr(), "tcp-listener: cannot store {name}: {e}");
+                continue;
+            }
+            room -= 1;
+            saved.push(conn.save(now));
+            unfinished += conn.unfinished();
+            unread += conn.stop_quota().unwrap_or(0);
+            let ip = conn.peer.addr.ip();
+            drop(self.conns.remove(key, self.poll.registry()));
+            self.sources.disconnected(ip);
+        }
+        if let Some(listener) = &listener {
+            let _ = self.supervisor.store(fdstore::LISTENER, listener.as_fd());
+        }
+        let state = State {
+            next_id: self.next_id,
+            summary: self.summary,
+            budgets: self.sources.budgets(now),
+            connections: saved,
+        };
+        let handed = state.connections.len();
+        let stored = fdstore::sealed_memfd(&state.encode())
+            .and_then(|fd| self.supervisor.store(fdstore::STATE, fd.as_fd()));
+        if let Err(e) = stored {
+            return Some(format!(
+                "handed {handed} connections to systemd's file descriptor store, but not their \
+                 state ({e}): a restart serves them as new connections"
+            ));
+        }
+        Some(format!(
+            "handed {handed} connections{} to systemd's file descriptor store, with {unfinished} \
+             bytes of unfinished lines and {unread} bytes not read yet (a restart goes on with \
+             them; a plain stop closes them)",
+            if listener.is_some() {
+                " and the listening socket"
+            } else {
+                ""
+            }
+        ))
     }
 }
 

@@ -101,6 +101,28 @@ impl Sources {
         }
     }
 
+    /// Each source's budget, as tokens left, to carry to another process.
+    pub fn budgets(&mut self, now: Instant) -> Vec<(IpAddr, f64)> {
+        self.map
+            .iter_mut()
+            .map(|(ip, s)| (*ip, s.budget.tokens(now)))
+            .collect()
+    }
+
+    /// A budget carried over from another process (its connections come separately).
+    pub fn restore_budget(&mut self, ip: IpAddr, tokens: f64, now: Instant) {
+        let (rate, burst) = (self.rate, self.burst);
+        self.map
+            .entry(ip)
+            .or_insert_with(|| Source {
+                budget: TokenBucket::new(rate, burst, now),
+                connections: 0,
+                events: Throttle::new(CONNECTION_EVENTS_PER_WINDOW, CONNECTION_EVENT_WINDOW),
+                unlogged: EventCounts::default(),
+            })
+            .budget = TokenBucket::with_tokens(rate, burst, tokens, now);
+    }
+
     pub fn get_mut(&mut self, ip: IpAddr) -> Option<&mut Source> {
         self.map.get_mut(&ip)
     }

@@ -1,14 +1,17 @@
 //! The systemd side: readiness and status notifications (`sd_notify`, a datagram to
-//! `$NOTIFY_SOCKET`), the watchdog interval, and sockets passed by socket activation.
+//! `$NOTIFY_SOCKET`), the watchdog interval, descriptors passed at start (socket activation,
+//! the file descriptor store) and handed to the store at a stop.
 
 use std::fmt;
-use std::io;
+use std::io::{self, IoSlice};
 use std::net::TcpListener;
-use std::os::fd::FromRawFd;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::time::Duration;
 
+use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, UnixAddr};
 use socket2::{Socket, Type};
 
 /// Sends notifications to systemd; does nothing when not started by systemd.
@@ -41,6 +44,35 @@ impl Notifier {
         }
     }
 
+    /// Hands `fd` to the file descriptor store under `name` (`FDSTORE=1`).
+    pub fn store(&self, name: &str, fd: BorrowedFd<'_>) -> io::Result<()> {
+        let (socket, addr) = self
+            .socket
+            .as_ref()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "no NOTIFY_SOCKET"))?;
+        let state = format!("FDSTORE=1\nFDNAME={name}");
+        let fds = [fd.as_raw_fd()];
+        let iov = [IoSlice::new(state.as_bytes())];
+        let to = addr
+            .as_pathname()
+            .map(UnixAddr::new)
+            .or_else(|| addr.as_abstract_name().map(UnixAddr::new_abstract))
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "unnamed socket"))??;
+        sendmsg(
+            socket.as_raw_fd(),
+            &iov,
+            &[ControlMessage::ScmRights(&fds)],
+            MsgFlags::empty(),
+            Some(&to),
+        )?;
+        Ok(())
+    }
+
+    /// Tells the store to let go of the descriptors named `name` (`FDSTOREREMOVE=1`).
+    pub fn forget_stored(&self, name: &str) {
+        self.notify(&format!("FDSTOREREMOVE=1\nFDNAME={name}"));
+    }
+
     /// `RELOADING=1` with the monotonic timestamp systemd ≥ 253 asks for.
     pub fn reloading(&self) {
         self.notify(&format!("RELOADING=1\nMONOTONIC_USEC={}", monotonic_usec()));
@@ -62,6 +94,8 @@ pub struct Supervisor {
     notifier: Notifier,
     watchdog: Option<Duration>,
     status: String,
+    /// Room in the file descriptor store, when there is one.
+    fd_store: Option<usize>,
 }
 
 impl Supervisor {
@@ -70,7 +104,23 @@ impl Supervisor {
             notifier: Notifier::from_env(),
             watchdog: watchdog_interval(),
             status: String::new(),
+            fd_store: fd_store_size(),
         }
+    }
+
+    /// How many descriptors the file descriptor store takes, if there is one.
+    pub fn fd_store(&self) -> Option<usize> {
+        self.fd_store.filter(|_| self.notifier.is_active())
+    }
+
+    /// Hands a descriptor to the file descriptor store.
+    pub fn store(&self, name: &str, fd: BorrowedFd<'_>) -> io::Result<()> {
+        self.notifier.store(name, fd)
+    }
+
+    /// Lets the store forget descriptors taken back.
+    pub fn forget_stored(&self, name: &str) {
+        self.notifier.forget_stored(name);
     }
 
     /// How often [`Supervisor::tick`] must run: every second, or more often for the watchdog.
@@ -122,26 +172,43 @@ pub fn watchdog_interval() -> Option<Duration> {
     (usec > 0).then(|| Duration::from_micros(usec / 2))
 }
 
-/// The listening socket systemd passed (`$LISTEN_FDS`, first fd 3), if it passed one to us.
-pub fn listener_from_systemd() -> io::Result<Option<TcpListener>> {
+/// The descriptors systemd passed to this process (`$LISTEN_FDS` from fd 3, named by
+/// `$LISTEN_FDNAMES`), from socket activation or the file descriptor store; the variables are
+/// removed so that no child sees them.
+pub fn passed_fds() -> Vec<(String, OwnedFd)> {
     let for_us = std::env::var("LISTEN_PID")
         .ok()
         .and_then(|p| p.parse::<u32>().ok())
         == Some(std::process::id());
-    let count: u32 = std::env::var("LISTEN_FDS")
+    let count: i32 = std::env::var("LISTEN_FDS")
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
-    if !for_us || count == 0 {
-        return Ok(None);
-    }
+    let names = std::env::var("LISTEN_FDNAMES").unwrap_or_default();
     std::env::remove_var("LISTEN_PID");
     std::env::remove_var("LISTEN_FDS");
     std::env::remove_var("LISTEN_FDNAMES");
+    if !for_us || !(1..=65536).contains(&count) {
+        return Vec::new();
+    }
     const SD_LISTEN_FDS_START: i32 = 3;
-    let fd = SD_LISTEN_FDS_START;
-    // SAFETY: systemd hands this fd to us and nothing else in the process owns it.
-    let socket = unsafe { Socket::from_raw_fd(fd) };
+    let mut names = names.split(':');
+    (0..count)
+        .map(|i| {
+            let name = names.next().filter(|n| !n.is_empty()).unwrap_or("unknown");
+            // SAFETY: systemd hands these descriptors to this process, and nothing else in
+            // it owns them.
+            let fd = unsafe { OwnedFd::from_raw_fd(SD_LISTEN_FDS_START + i) };
+            let _ = fcntl(fd.as_raw_fd(), FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC));
+            (name.to_string(), fd)
+        })
+        .collect()
+}
+
+/// A passed descriptor as a listening TCP socket, checked: a listening stream socket of
+/// IPv4 or IPv6.
+pub fn listening_socket(fd: OwnedFd) -> io::Result<TcpListener> {
+    let socket = Socket::from(fd);
     let is_tcp_listener = socket.is_listener().unwrap_or(false)
         && socket.r#type().ok() == Some(Type::STREAM)
         && socket
@@ -150,15 +217,39 @@ pub fn listener_from_systemd() -> io::Result<Option<TcpListener>> {
             .and_then(|a| a.as_socket())
             .is_some();
     if !is_tcp_listener {
-        // Not ours to close: leave the descriptor as it was.
-        std::mem::forget(socket);
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            "systemd passed fd 3, but it is not a listening TCP socket",
+            "systemd passed a descriptor that is not a listening TCP socket",
         ));
     }
     socket.set_nonblocking(true)?;
-    Ok(Some(socket.into()))
+    Ok(socket.into())
+}
+
+/// A passed descriptor as a connected TCP socket (a client carried over), checked.
+pub fn connected_socket(fd: OwnedFd) -> io::Result<std::net::TcpStream> {
+    let socket = Socket::from(fd);
+    if socket.r#type()? != Type::STREAM || socket.is_listener()? {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a connected stream socket",
+        ));
+    }
+    socket
+        .peer_addr()?
+        .as_socket()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a TCP socket"))?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}
+
+/// How many descriptors systemd's file descriptor store takes for this service (`$FDSTORE`,
+/// set by systemd 254 and later from `FileDescriptorStoreMax=`; the unit also sets it for
+/// older systemd), when there is a service manager to hand them to.
+pub fn fd_store_size() -> Option<usize> {
+    std::env::var_os("NOTIFY_SOCKET")?;
+    let n: usize = std::env::var("FDSTORE").ok()?.parse().ok()?;
+    (n > 0).then_some(n)
 }
 
 #[cfg(test)]

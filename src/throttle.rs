@@ -65,6 +65,11 @@ impl Throttle {
         }
     }
 
+    /// What is counted and not yet summarised, left as it is.
+    pub fn pending(&self) -> u64 {
+        self.suppressed
+    }
+
     /// Everything counted and not yet summarised, whatever the window (a connection's end, the
     /// daemon's stop).
     pub fn take(&mut self) -> Option<u64> {

@@ -375,7 +375,12 @@ impl Daemon {
         // A free port can be taken by someone else before the daemon binds it: try another.
         for _ in 0..5 {
             let port = free_port();
-            let mut d = Daemon::spawn(&config.replace(PORT, &port.to_string()), env, port);
+            let mut d = Daemon::spawn(
+                &config.replace(PORT, &port.to_string()),
+                env,
+                port,
+                Vec::new(),
+            );
             match d.wait_stderr_addr(0) {
                 Ok(addr) => {
                     d.addr = addr;
@@ -390,11 +395,68 @@ impl Daemon {
         panic!("no free port in 5 tries");
     }
 
-    fn spawn(config: &str, env: &[(&str, &str)], port: u16) -> Daemon {
+    /// Starts the daemon as systemd does with descriptors to pass (socket activation, the
+    /// file descriptor store): `fds` become 3, 4, … with `LISTEN_FDS`, `LISTEN_FDNAMES` and
+    /// `LISTEN_PID` (the daemon's own pid: a shell sets it and execs the daemon). `config`
+    /// has its port already (the listening socket may be among the descriptors).
+    pub fn start_passing(
+        config: &str,
+        env: &[(&str, &str)],
+        fds: Vec<(String, std::os::fd::OwnedFd)>,
+    ) -> Daemon {
+        let names: Vec<&str> = fds.iter().map(|(n, _)| n.as_str()).collect();
+        let count = fds.len().to_string();
+        let names = names.join(":");
+        let mut env: Vec<(&str, &str)> = env.to_vec();
+        env.push(("LISTEN_FDS", &count));
+        env.push(("LISTEN_FDNAMES", &names));
+        let fds: Vec<std::os::fd::OwnedFd> = fds.into_iter().map(|(_, fd)| fd).collect();
+        let mut d = Daemon::spawn(config, &env, 0, fds);
+        d.addr = d
+            .wait_stderr_addr(0)
+            .unwrap_or_else(|lines| panic!("daemon exited: {lines:?}"));
+        d.port = d.addr.port();
+        d
+    }
+
+    fn spawn(
+        config: &str,
+        env: &[(&str, &str)],
+        port: u16,
+        passed: Vec<std::os::fd::OwnedFd>,
+    ) -> Daemon {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::process::CommandExt;
         let dir = TempDir::new();
         let config_path = dir.0.join("config.toml");
         std::fs::write(&config_path, config).unwrap();
-        let mut cmd = Command::new(BIN);
+        let mut cmd = if passed.is_empty() {
+            Command::new(BIN)
+        } else {
+            // LISTEN_PID must be the daemon's pid: the shell's, which exec keeps.
+            let mut sh = Command::new("sh");
+            sh.args(["-c", "LISTEN_PID=$$ exec \"$0\" \"$@\"", BIN]);
+            let raw: Vec<i32> = passed.iter().map(|fd| fd.as_raw_fd()).collect();
+            // SAFETY: only dup2 and close, which are async-signal-safe, between fork and exec.
+            unsafe {
+                sh.pre_exec(move || {
+                    // Out of the way first, then to 3, 4, …: no source is overwritten.
+                    for (i, fd) in raw.iter().enumerate() {
+                        if libc::dup2(*fd, 1000 + i as i32) < 0 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                    }
+                    for i in 0..raw.len() as i32 {
+                        if libc::dup2(1000 + i, 3 + i) < 0 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                        libc::close(1000 + i);
+                    }
+                    Ok(())
+                });
+            }
+            sh
+        };
         cmd.arg("--config")
             .arg(&config_path)
             .stdin(Stdio::null())
@@ -406,6 +468,7 @@ impl Daemon {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().expect("start tcp-listener");
+        drop(passed);
         let stderr = Arc::new(Mutex::new(Vec::new()));
         let pipe = child.stderr.take().unwrap();
         let collected = Arc::clone(&stderr);

@@ -1,0 +1,463 @@
+//! Restarts without dropping a connection: systemd's file descriptor store.
+//!
+//! At a stop, once what clients had sent is read and logged, the daemon hands its listening
+//! socket and every client socket to the service manager (`FDSTORE=1`, one `FDNAME=` each:
+//! [`LISTENER`], `conn-ID`), and beside them a sealed memfd ([`STATE`]) holding what each
+//! connection needs to go on: peer, connection id, counters, the framer's unfinished line,
+//! and the daemon's counters and rate-limit budgets. When the unit restarts, systemd passes
+//! them to the next start (`LISTEN_FDS`, `LISTEN_FDNAMES`), which takes them back and reads on;
+//! a client sees no reset and loses no byte. On a plain stop systemd closes them.
+//!
+//! The state is versioned ([`VERSION`]): a state this version cannot read is refused with a
+//! reason, and the connections are served on as new ones (nothing that can still be served is
+//! closed).
+
+use std::fs::File;
+use std::io::{self, Read, Seek, Write};
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::time::Duration;
+
+use nix::fcntl::{fcntl, FcntlArg, SealFlag};
+use nix::sys::memfd::{memfd_create, MemFdCreateFlag};
+
+use crate::config::Framing;
+use crate::framing::FramerState;
+use crate::server::Summary;
+
+/// The name of the listening socket in the store.
+pub const LISTENER: &str = "listener";
+/// The name of the state memfd in the store.
+pub const STATE: &str = "state";
+/// The store holds one client socket under this prefix and its connection id.
+const CONNECTION_PREFIX: &str = "conn-";
+
+/// The store name of a client socket.
+pub fn connection_name(id: u64) -> String {
+    format!("{CONNECTION_PREFIX}{id}")
+}
+
+/// The first bytes of a state memfd, then [`VERSION`].
+const MAGIC: &[u8] = b"tcp-listener state\n";
+/// The state format this build writes and reads.
+pub const VERSION: u32 = 1;
+
+/// What one connection needs to go on in the next process.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectionState {
+    pub id: u64,
+    pub peer: SocketAddr,
+    /// How long ago it was opened, and last sent something.
+    pub age: Duration,
+    pub idle: Duration,
+    pub bytes: u64,
+    pub lines: u64,
+    pub dropped: u64,
+    /// Dropped lines not reported yet.
+    pub unreported_drops: u64,
+    pub dropping_line: bool,
+    pub framer: FramerState,
+}
+
+/// What the daemon carries over besides the sockets.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct State {
+    pub next_id: u64,
+    pub summary: Summary,
+    /// Each source address's line budget: the tokens it had left.
+    pub budgets: Vec<(IpAddr, f64)>,
+    pub connections: Vec<ConnectionState>,
+}
+
+impl State {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer(Vec::with_capacity(256));
+        w.0.extend_from_slice(MAGIC);
+        w.u32(VERSION);
+        w.u64(self.next_id);
+        let s = &self.summary;
+        for n in [s.connections, s.lines, s.refused, s.dropped] {
+            w.u64(n);
+        }
+        w.u32(self.budgets.len() as u32);
+        for (ip, tokens) in &self.budgets {
+            w.str(&ip.to_string());
+            w.u64(tokens.to_bits());
+        }
+        w.u32(self.connections.len() as u32);
+        for c in &self.connections {
+            w.u64(c.id);
+            w.str(&c.peer.to_string());
+            w.u64(c.age.as_millis() as u64);
+            w.u64(c.idle.as_millis() as u64);
+            for n in [c.bytes, c.lines, c.dropped, c.unreported_drops] {
+                w.u64(n);
+            }
+            w.u8(c.dropping_line.into());
+            let f = &c.framer;
+            w.u8(framing_code(f.mode));
+            w.u8(f.next_mode.map_or(u8::MAX, framing_code));
+            w.u32(f.parts);
+            w.u8(f.after_cr.into());
+            w.u8(f.syslog.0);
+            w.u64(f.syslog.1);
+            w.bytes(&f.buf);
+        }
+        w.0
+    }
+
+    /// Reads a state; the error says why it cannot be used.
+    pub fn decode(bytes: &[u8]) -> Result<State, String> {
+        let rest = bytes
+            .strip_prefix(MAGIC)
+            .ok_or("not a tcp-listener state (no magic)")?;
+        let mut r = Reader(rest);
+        let version = r.u32()?;
+        if version != VERSION {
+            return Err(format!(
+                "state version {version}, this tcp-listener reads version {VERSION}"
+            ));
+        }
+        let next_id = r.u64()?;
+        let summary = Summary {
+            connections: r.u64()?,
+            lines: r.u64()?,
+            refused: r.u64()?,
+            dropped: r.u64()?,
+            ..Summary::default()
+        };
+        let mut budgets = Vec::new();
+        for _ in 0..r.count()? {
+            let ip = r.str()?.parse().map_err(|_| "a bad source address")?;
+            budgets.push((ip, f64::from_bits(r.u64()?)));
+        }
+        let mut connections = Vec::new();
+        for _ in 0..r.count()? {
+            let id = r.u64()?;
+            let peer = r.str()?.parse().map_err(|_| "a bad peer address")?;
+            let age = Duration::from_millis(r.u64()?);
+            let idle = Duration::from_millis(r.u64()?);
+            let (bytes, lines, dropped, unreported_drops) =
+                (r.u64()?, r.u64()?, r.u64()?, r.u64()?);
+            let dropping_line = r.bool()?;
+            let mode = framing_of(r.u8()?)?;
+            let next_mode = match r.u8()? {
+                u8::MAX => None,
+                code => Some(framing_of(code)?),
+            };
+            let parts = r.u32()?;
+            let after_cr = r.bool()?;
+            let syslog = (r.u8()?, r.u64()?);
+            let buf = r.bytes()?.to_vec();
+            connections.push(ConnectionState {
+                id,
+                peer,
+                age,
+                idle,
+                bytes,
+                lines,
+                dropped,
+                unreported_drops,
+                dropping_line,
+                framer: FramerState {
+                    mode,
+                    next_mode,
+                    buf,
+                    parts,
+                    after_cr,
+                    syslog,
+                },
+            });
+        }
+        if !r.0.is_empty() {
+            return Err(format!("{} bytes after the end of the state", r.0.len()));
+        }
+        Ok(State {
+            next_id,
+            summary,
+            budgets,
+            connections,
+        })
+    }
+}
+
+fn framing_code(mode: Framing) -> u8 {
+    match mode {
+        Framing::Line => 0,
+        Framing::Raw => 1,
+        Framing::Syslog => 2,
+    }
+}
+
+fn framing_of(code: u8) -> Result<Framing, String> {
+    match code {
+        0 => Ok(Framing::Line),
+        1 => Ok(Framing::Raw),
+        2 => Ok(Framing::Syslog),
+        _ => Err(format!("unknown framing {code}")),
+    }
+}
+
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn u8(&mut self, v: u8) {
+        self.0.push(v);
+    }
+    fn u32(&mut self, v: u32) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u64(&mut self, v: u64) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn bytes(&mut self, v: &[u8]) {
+        self.u32(v.len() as u32);
+        self.0.extend_from_slice(v);
+    }
+    fn str(&mut self, v: &str) {
+        self.bytes(v.as_bytes());
+    }
+}
+
+struct Reader<'a>(&'a [u8]);
+
+const TRUNCATED: &str = "the state ends too early";
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        if self.0.len() < n {
+            return Err(TRUNCATED.into());
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+    fn u8(&mut self) -> Result<u8, String> {
+        Ok(self.take(1)?[0])
+    }
+    fn bool(&mut self) -> Result<bool, String> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            v => Err(format!("{v} where a flag was expected")),
+        }
+    }
+    fn u32(&mut self) -> Result<u32, String> {
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
+    }
+    fn u64(&mut self) -> Result<u64, String> {
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
+    }
+    /// A count of items, each at least a byte long: never more than the bytes left.
+    fn count(&mut self) -> Result<usize, String> {
+        let n = self.u32()? as usize;
+        if n > self.0.len() {
+            return Err(TRUNCATED.into());
+        }
+        Ok(n)
+    }
+    fn bytes(&mut self) -> Result<&'a [u8], String> {
+        let n = self.u32()? as usize;
+        self.take(n)
+    }
+    fn str(&mut self) -> Result<&'a str, String> {
+        std::str::from_utf8(self.bytes()?).map_err(|_| "text that is not UTF-8".to_string())
+    }
+}
+
+/// `data` in a sealed memfd (it cannot change once stored).
+pub fn sealed_memfd(data: &[u8]) -> io::Result<OwnedFd> {
+    let fd = memfd_create(
+        c"tcp-listener-state",
+        MemFdCreateFlag::MFD_ALLOW_SEALING | MemFdCreateFlag::MFD_CLOEXEC,
+    )?;
+    let mut file = File::from(fd);
+    file.write_all(data)?;
+    fcntl(
+        file.as_raw_fd(),
+        FcntlArg::F_ADD_SEALS(
+            SealFlag::F_SEAL_SHRINK
+                | SealFlag::F_SEAL_GROW
+                | SealFlag::F_SEAL_WRITE
+                | SealFlag::F_SEAL_SEAL,
+        ),
+    )?;
+    Ok(file.into())
+}
+
+/// The whole content of a memfd (from its start).
+pub fn read_memfd(fd: OwnedFd) -> io::Result<Vec<u8>> {
+    let mut file = File::from(fd);
+    file.rewind()?;
+    let mut data = Vec::new();
+    file.read_to_end(&mut data)?;
+    Ok(data)
+}
+
+/// What systemd passed at start, sorted out by name.
+#[derive(Debug, Default)]
+pub struct Carried {
+    /// Our own listening socket from the store.
+    pub listener: Option<OwnedFd>,
+    /// A listening socket from a socket unit (its address is the socket unit's).
+    pub socket_unit: Option<OwnedFd>,
+    /// Client sockets, by connection id.
+    pub connections: Vec<(u64, OwnedFd)>,
+    pub state: Option<OwnedFd>,
+    /// Names of descriptors that are none of these (closed).
+    pub unknown: Vec<String>,
+    /// The names of ours (the store's), as passed.
+    stored: Vec<String>,
+}
+
+impl Carried {
+    /// Sorts the descriptors systemd passed. A socket unit's descriptor is named after the
+    /// unit (or `FileDescriptorName=`): any name not ours is taken for it, the first one.
+    pub fn sort(fds: Vec<(String, OwnedFd)>) -> Carried {
+        let mut carried = Carried::default();
+        for (name, fd) in fds {
+            if name == LISTENER || name == STATE || name.starts_with(CONNECTION_PREFIX) {
+                carried.stored.push(name.clone());
+            }
+            if name == LISTENER {
+                carried.listener = Some(fd);
+            } else if name == STATE {
+                carried.state = Some(fd);
+            } else if let Some(id) = name
+                .strip_prefix(CONNECTION_PREFIX)
+                .and_then(|id| id.parse().ok())
+            {
+                carried.connections.push((id, fd));
+            } else if carried.socket_unit.is_none() {
+                carried.socket_unit = Some(fd);
+            } else {
+                carried.unknown.push(name);
+            }
+        }
+        carried.connections.sort_by_key(|(id, _)| *id);
+        carried
+    }
+
+    /// The names of what came from the store, to tell systemd to forget them once taken
+    /// back (`FDSTOREREMOVE`): else its copies would keep the connections open after the
+    /// daemon closes them.
+    pub fn stored_names(&self) -> &[String] {
+        &self.stored
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> State {
+        State {
+            next_id: 43,
+            summary: Summary {
+                connections: 42,
+                lines: 1000,
+                refused: 3,
+                dropped: 7,
+                ..Summary::default()
+            },
+            budgets: vec![
+                ("192.0.2.7".parse().unwrap(), -2.5),
+                ("2001:db8::1".parse().unwrap(), 4999.0),
+            ],
+            connections: vec![ConnectionState {
+                id: 41,
+                peer: "[fe80::1%1]:51234".parse().unwrap(),
+                age: Duration::from_millis(12_345),
+                idle: Duration::from_millis(50),
+                bytes: 4096,
+                lines: 100,
+                dropped: 2,
+                unreported_drops: 1,
+                dropping_line: true,
+                framer: FramerState {
+                    mode: Framing::Syslog,
+                    next_mode: Some(Framing::Line),
+                    buf: b"half a li\x00\xffne".to_vec(),
+                    parts: 2,
+                    after_cr: true,
+                    syslog: (2, 17),
+                },
+            }],
+        }
+    }
+
+    #[test]
+    fn a_state_reads_back_as_written() {
+        let state = sample();
+        assert_eq!(State::decode(&state.encode()), Ok(state));
+        assert_eq!(
+            State::decode(&State::default().encode()),
+            Ok(State::default())
+        );
+    }
+
+    #[test]
+    fn a_foreign_corrupt_or_truncated_state_is_refused_with_a_reason() {
+        let good = sample().encode();
+        assert_eq!(
+            State::decode(b"something else").unwrap_err(),
+            "not a tcp-listener state (no magic)"
+        );
+        let mut newer = good.clone();
+        newer[MAGIC.len()..MAGIC.len() + 4].copy_from_slice(&2u32.to_le_bytes());
+        assert_eq!(
+            State::decode(&newer).unwrap_err(),
+            "state version 2, this tcp-listener reads version 1"
+        );
+        for cut in MAGIC.len()..good.len() {
+            assert!(State::decode(&good[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut longer = good.clone();
+        longer.push(0);
+        assert!(State::decode(&longer)
+            .unwrap_err()
+            .contains("after the end"));
+        // Any single flipped byte is either refused or read as some valid state: no panic.
+        for i in 0..good.len() {
+            let mut bad = good.clone();
+            bad[i] ^= 0xa5;
+            let _ = State::decode(&bad);
+        }
+    }
+
+    #[test]
+    fn the_state_survives_a_sealed_memfd() {
+        let data = sample().encode();
+        let fd = sealed_memfd(&data).unwrap();
+        // Sealed: it cannot be written to any more.
+        let mut file = File::from(fd.try_clone().unwrap());
+        assert!(file.write_all(b"x").is_err());
+        assert_eq!(read_memfd(fd).unwrap(), data);
+    }
+
+    #[test]
+    fn passed_descriptors_are_sorted_by_name() {
+        let fd = || File::open("/dev/null").unwrap().into();
+        let carried = Carried::sort(vec![
+            ("conn-9".into(), fd()),
+            (STATE.into(), fd()),
+            ("tcp-listener.socket".into(), fd()),
+            (LISTENER.into(), fd()),
+            ("conn-3".into(), fd()),
+            ("stray".into(), fd()),
+        ]);
+        let ids: Vec<u64> = carried.connections.iter().map(|(id, _)| *id).collect();
+        assert_eq!(ids, [3, 9]);
+        assert!(carried.listener.is_some() && carried.state.is_some());
+        assert!(carried.socket_unit.is_some());
+        assert_eq!(carried.unknown, ["stray"]);
+        assert_eq!(
+            carried.stored_names(),
+            ["conn-9", "state", "listener", "conn-3"]
+        );
+    }
+}

@@ -1,0 +1,336 @@
+//! Restart without dropping a connection (issue 10): the test plays the service manager. It
+//! gives the daemon a notify socket and `FDSTORE`, receives what the daemon hands to the file
+//! descriptor store at SIGTERM (`FDSTORE=1` with SCM_RIGHTS), and starts the next daemon
+//! with those descriptors (`LISTEN_FDS`, `LISTEN_FDNAMES`), as systemd does on a restart,
+//! while clients stream lines across the switch. Everything is read back from a real
+//! journald.
+
+#[macro_use]
+mod common;
+
+use std::io::{IoSliceMut, Read};
+use std::net::TcpStream;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixDatagram;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+
+/// The service manager's side of the notify socket.
+struct Manager {
+    socket: UnixDatagram,
+    path: std::path::PathBuf,
+    _dir: TempDir,
+    /// What the daemon stored, in order, by name; `FDSTOREREMOVE` takes names out.
+    store: Vec<(String, OwnedFd)>,
+    removed: Vec<String>,
+    messages: Vec<String>,
+}
+
+impl Manager {
+    fn new() -> Manager {
+        let dir = TempDir::new();
+        let path = dir.0.join("notify");
+        let socket = UnixDatagram::bind(&path).unwrap();
+        socket.set_nonblocking(true).unwrap();
+        Manager {
+            socket,
+            path,
+            _dir: dir,
+            store: Vec::new(),
+            removed: Vec::new(),
+            messages: Vec::new(),
+        }
+    }
+
+    fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("NOTIFY_SOCKET", self.path.to_str().unwrap().to_string()),
+            ("FDSTORE", "80".to_string()),
+        ]
+    }
+
+    /// Takes every notification waiting, with the descriptors they carry.
+    fn receive(&mut self) {
+        loop {
+            let mut buf = [0u8; 4096];
+            let mut iov = [IoSliceMut::new(&mut buf)];
+            let mut cmsg = nix::cmsg_space!([RawFd; 4]);
+            let msg = match recvmsg::<()>(
+                std::os::fd::AsRawFd::as_raw_fd(&self.socket),
+                &mut iov,
+                Some(&mut cmsg),
+                MsgFlags::MSG_CMSG_CLOEXEC | MsgFlags::MSG_DONTWAIT,
+            ) {
+                Ok(msg) => msg,
+                Err(_) => return,
+            };
+            let mut fds = Vec::new();
+            for c in msg.cmsgs().unwrap() {
+                if let ControlMessageOwned::ScmRights(raw) = c {
+                    // SAFETY: received with SCM_RIGHTS: new descriptors, ours.
+                    fds.extend(
+                        raw.into_iter()
+                            .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+                    );
+                }
+            }
+            let len = msg.bytes;
+            let text = String::from_utf8_lossy(&buf[..len]).into_owned();
+            let name = text
+                .lines()
+                .find_map(|l| l.strip_prefix("FDNAME="))
+                .unwrap_or("")
+                .to_string();
+            if text.lines().any(|l| l == "FDSTORE=1") {
+                for fd in fds {
+                    self.store.push((name.clone(), fd));
+                }
+            } else if text.lines().any(|l| l == "FDSTOREREMOVE=1") {
+                self.removed.push(name);
+            }
+            self.messages.push(text);
+        }
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.store.iter().map(|(n, _)| n.clone()).collect()
+    }
+}
+
+/// A client that sends a numbered line every few milliseconds until told to stop; a write
+/// that fails (a reset) is an error the test reports.
+fn streamer(
+    mut s: TcpStream,
+    c: usize,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<(u64, Option<String>)> {
+    std::thread::spawn(move || {
+        let mut n = 0;
+        while !stop.load(Ordering::Relaxed) {
+            n += 1;
+            if let Err(e) =
+                std::io::Write::write_all(&mut s, format!("client {c} line {n}\n").as_bytes())
+            {
+                return (n - 1, Some(e.to_string()));
+            }
+            // A steady stream, as a sensor sends, across the switch.
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        (n, None)
+    })
+}
+
+#[test]
+fn a_restart_through_the_fd_store_keeps_every_connection_and_every_line() {
+    need_journald!("a_restart_through_the_fd_store_keeps_every_connection_and_every_line");
+    let journal = Journal::start();
+    let mut manager = Manager::new();
+    let env = manager.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let config = test_config(Some(&journal), "max_lines_per_sec = 0\n");
+    let mut first = Daemon::start_with_env(&config, &env);
+    let port = first.port;
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients = 3;
+    let streams: Vec<TcpStream> = (0..clients).map(|_| first.connect()).collect();
+    let ports: Vec<u16> = streams
+        .iter()
+        .map(|s| s.local_addr().unwrap().port())
+        .collect();
+    let senders: Vec<_> = streams
+        .into_iter()
+        .enumerate()
+        .map(|(c, s)| streamer(s, c, Arc::clone(&stop)))
+        .collect();
+    // A client in the middle of a line when the daemon stops.
+    let mut split = first.connect();
+    let split_port = split.local_addr().unwrap().port();
+    send(&mut split, b"a line split ");
+    journal.wait_for("lines from every client", |e| {
+        ports.iter().all(|p| {
+            e.iter().any(|e| {
+                text(e, "REMOTE_PORT") == p.to_string() && text(e, "LISTENER_EVENT") == "line"
+            })
+        }) && e
+            .iter()
+            .any(|e| text(e, "REMOTE_PORT") == split_port.to_string())
+    });
+    first.signal(libc::SIGTERM);
+    let status = first.wait_exit(Duration::from_secs(15));
+    assert_eq!(status.code(), Some(0), "{:?}", first.stderr_lines());
+    manager.receive();
+    let handed = manager.names();
+    println!("stored: {handed:?}");
+    // Bytes sent while no process runs wait in the kernel.
+    send(&mut split, b"across the restart\n");
+    let fds = std::mem::take(&mut manager.store);
+    let second = Daemon::start_passing(&config.replace(PORT, &port.to_string()), &env, fds);
+    assert_eq!(second.port, port, "the same listening socket");
+    let notice = journal.wait_for("the carried-over notice", |e| {
+        e.iter()
+            .any(|e| text(e, "MESSAGE").starts_with("carried over "))
+    });
+    // The clients stream on into the second daemon for a while.
+    journal.wait_for("lines after the restart", |e| {
+        ports.iter().all(|p| {
+            e.iter()
+                .filter(|e| {
+                    text(e, "REMOTE_PORT") == p.to_string() && text(e, "LISTENER_EVENT") == "line"
+                })
+                .count()
+                >= 40
+        })
+    });
+    let fresh = second.connect();
+    drop(fresh);
+    stop.store(true, Ordering::Relaxed);
+    let sent: Vec<(u64, Option<String>)> = senders.into_iter().map(|h| h.join().unwrap()).collect();
+    drop(split);
+    let entries = wait_until(Duration::from_secs(30), "every line", || {
+        let e = journal.ours();
+        let lines = unique_lines(&e).len() as u64;
+        (lines > sent.iter().map(|(n, _)| n).sum::<u64>()).then_some(e)
+    });
+    manager.receive();
+    let carried = notice
+        .iter()
+        .find(|e| text(e, "MESSAGE").starts_with("carried over "))
+        .map(|e| text(e, "MESSAGE"))
+        .unwrap();
+    println!("{carried}");
+    println!(
+        "removed from the store by the second daemon: {:?}",
+        manager.removed
+    );
+    for (c, ((n, error), port)) in sent.iter().zip(&ports).enumerate() {
+        assert_eq!(*error, None, "client {c} saw an error");
+        let mine: Vec<&Fields> = entries
+            .iter()
+            .filter(|e| {
+                text(e, "LISTENER_EVENT") == "line" && text(e, "REMOTE_PORT") == port.to_string()
+            })
+            .collect();
+        let ids: std::collections::BTreeSet<String> =
+            mine.iter().map(|e| text(e, "CONNECTION_ID")).collect();
+        let got: Vec<String> = mine
+            .iter()
+            .map(|e| text(e, "MESSAGE").split_once(": ").unwrap().1.to_string())
+            .collect();
+        let want: Vec<String> = (1..=*n).map(|i| format!("client {c} line {i}")).collect();
+        println!(
+            "client {c}: sent {n}, {} in the journal, connection ids {ids:?}",
+            got.len()
+        );
+        assert_eq!(ids.len(), 1, "one CONNECTION_ID for client {c}");
+        assert!(got == want, "client {c}: every line once, in order");
+    }
+    let split_lines: Vec<String> = entries
+        .iter()
+        .filter(|e| {
+            text(e, "LISTENER_EVENT") == "line" && text(e, "REMOTE_PORT") == split_port.to_string()
+        })
+        .map(|e| text(e, "MESSAGE"))
+        .collect();
+    assert_eq!(
+        split_lines,
+        [format!(
+            "127.0.0.1:{split_port}: a line split across the restart"
+        )],
+        "the line cut by the restart comes out whole"
+    );
+    assert!(handed.contains(&"listener".to_string()) && handed.contains(&"state".to_string()));
+    assert_eq!(
+        handed.iter().filter(|n| n.starts_with("conn-")).count(),
+        clients + 1
+    );
+    assert!(
+        carried.contains(&format!("carried over {} connections", clients + 1)),
+        "{carried}"
+    );
+    // The second daemon let the store forget what it took back.
+    let mut removed = manager.removed.clone();
+    removed.sort();
+    let mut taken = handed.clone();
+    taken.sort();
+    assert_eq!(removed, taken);
+}
+
+#[test]
+fn a_corrupt_state_is_refused_with_a_reason_and_the_connections_are_served_on() {
+    need_journald!("a_corrupt_state_is_refused_with_a_reason_and_the_connections_are_served_on");
+    let journal = Journal::start();
+    let mut manager = Manager::new();
+    let env = manager.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let config = test_config(Some(&journal), "");
+    let mut first = Daemon::start_with_env(&config, &env);
+    let port = first.port;
+    let mut client = first.connect();
+    let client_port = client.local_addr().unwrap().port();
+    send(&mut client, b"before\n");
+    journal.wait_for("the first line", |e| lines_of(e).len() == 1);
+    first.signal(libc::SIGTERM);
+    assert_eq!(first.wait_exit(Duration::from_secs(15)).code(), Some(0));
+    manager.receive();
+    // A state from something else.
+    let mut fds: Vec<(String, OwnedFd)> = std::mem::take(&mut manager.store)
+        .into_iter()
+        .filter(|(n, _)| n != "state")
+        .collect();
+    let junk = tcp_listener::fdstore::sealed_memfd(b"not a state at all").unwrap();
+    fds.push(("state".into(), junk));
+    let second = Daemon::start_passing(&config.replace(PORT, &port.to_string()), &env, fds);
+    let notice = second.wait_stderr("its state could not be used");
+    send(&mut client, b"after\n");
+    let entries = journal.wait_for("the line after", |e| lines_of(e).len() == 2);
+    let after = entries
+        .iter()
+        .find(|e| text(e, "MESSAGE").ends_with(": after"))
+        .unwrap();
+    println!("{notice}");
+    assert!(
+        notice.contains("not a tcp-listener state (no magic)"),
+        "{notice}"
+    );
+    assert!(notice.contains("1 go on as new connections"), "{notice}");
+    assert_eq!(text(after, "REMOTE_PORT"), client_port.to_string());
+    let mut buf = [0; 1];
+    client
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    assert!(
+        matches!(client.read(&mut buf), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "the connection is still open"
+    );
+    drop(second);
+}
+
+#[test]
+fn without_a_store_the_stop_closes_the_connections_as_before() {
+    need_journald!("without_a_store_the_stop_closes_the_connections_as_before");
+    let journal = Journal::start();
+    let manager = Manager::new();
+    // A service manager, but FileDescriptorStoreMax=0: no FDSTORE.
+    let path = manager.path.to_str().unwrap().to_string();
+    let mut daemon = Daemon::start_with_env(
+        &test_config(Some(&journal), ""),
+        &[("NOTIFY_SOCKET", path.as_str())],
+    );
+    let mut client = daemon.connect();
+    send(&mut client, b"half");
+    let started = Instant::now();
+    daemon.signal(libc::SIGTERM);
+    assert_eq!(daemon.wait_exit(Duration::from_secs(15)).code(), Some(0));
+    let mut buf = [0; 8];
+    assert_eq!(client.read(&mut buf).unwrap(), 0, "closed by the daemon");
+    let entries = journal.wait_for("the partial line and the disconnect", |e| {
+        e.iter()
+            .any(|e| text(e, "LISTENER_EVENT") == "disconnected")
+    });
+    assert!(lines_of(&entries)[0].ends_with(": half [partial]"));
+    println!("stopped in {:?}", started.elapsed());
+}
