@@ -269,10 +269,11 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// `data` in a sealed memfd (it cannot change once stored).
-pub fn sealed_memfd(data: &[u8]) -> io::Result<OwnedFd> {
+/// `data` in a sealed memfd named `name` (it cannot change once passed on): the state for
+/// the store, and a journal entry too large for a datagram.
+pub fn sealed_memfd(data: &[u8], name: &std::ffi::CStr) -> io::Result<OwnedFd> {
     let fd = memfd_create(
-        c"tcp-listener-state",
+        name,
         MemFdCreateFlag::MFD_ALLOW_SEALING | MemFdCreateFlag::MFD_CLOEXEC,
     )?;
     let mut file = File::from(fd);
@@ -432,7 +433,7 @@ mod tests {
     #[test]
     fn the_state_survives_a_sealed_memfd() {
         let data = sample().encode();
-        let fd = sealed_memfd(&data).unwrap();
+        let fd = sealed_memfd(&data, c"test-state").unwrap();
         // Sealed: it cannot be written to any more.
         let mut file = File::from(fd.try_clone().unwrap());
         assert!(file.write_all(b"x").is_err());

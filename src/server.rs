@@ -806,7 +806,7 @@ impl Server {
             connections: saved,
         };
         let handed = state.connections.len();
-        let stored = fdstore::sealed_memfd(&state.encode())
+        let stored = fdstore::sealed_memfd(&state.encode(), c"tcp-listener-state")
             .and_then(|fd| self.supervisor.store(fdstore::STATE, fd.as_fd()));
         if let Err(e) = stored {
             return Some(format!(

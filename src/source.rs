@@ -80,18 +80,20 @@ impl Sources {
         self.map.get(&ip).map_or(0, |s| s.connections)
     }
 
+    /// The source `ip`, made with a full budget if it is new.
+    fn source(&mut self, ip: IpAddr, now: Instant) -> &mut Source {
+        let (rate, burst) = (self.rate, self.burst);
+        self.map.entry(ip).or_insert_with(|| Source {
+            budget: TokenBucket::new(rate, burst, now),
+            connections: 0,
+            events: Throttle::new(CONNECTION_EVENTS_PER_WINDOW, CONNECTION_EVENT_WINDOW),
+            unlogged: EventCounts::default(),
+        })
+    }
+
     /// A connection from `ip` was admitted.
     pub fn connected(&mut self, ip: IpAddr, now: Instant) {
-        let (rate, burst) = (self.rate, self.burst);
-        self.map
-            .entry(ip)
-            .or_insert_with(|| Source {
-                budget: TokenBucket::new(rate, burst, now),
-                connections: 0,
-                events: Throttle::new(CONNECTION_EVENTS_PER_WINDOW, CONNECTION_EVENT_WINDOW),
-                unlogged: EventCounts::default(),
-            })
-            .connections += 1;
+        self.source(ip, now).connections += 1;
     }
 
     /// A connection from `ip` ended.
@@ -112,15 +114,7 @@ impl Sources {
     /// A budget carried over from another process (its connections come separately).
     pub fn restore_budget(&mut self, ip: IpAddr, tokens: f64, now: Instant) {
         let (rate, burst) = (self.rate, self.burst);
-        self.map
-            .entry(ip)
-            .or_insert_with(|| Source {
-                budget: TokenBucket::new(rate, burst, now),
-                connections: 0,
-                events: Throttle::new(CONNECTION_EVENTS_PER_WINDOW, CONNECTION_EVENT_WINDOW),
-                unlogged: EventCounts::default(),
-            })
-            .budget = TokenBucket::with_tokens(rate, burst, tokens, now);
+        self.source(ip, now).budget = TokenBucket::with_tokens(rate, burst, tokens, now);
     }
 
     pub fn get_mut(&mut self, ip: IpAddr) -> Option<&mut Source> {

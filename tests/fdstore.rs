@@ -281,7 +281,7 @@ fn a_corrupt_state_is_refused_with_a_reason_and_the_connections_are_served_on() 
         .into_iter()
         .filter(|(n, _)| n != "state")
         .collect();
-    let junk = tcp_listener::fdstore::sealed_memfd(b"not a state at all").unwrap();
+    let junk = tcp_listener::fdstore::sealed_memfd(b"not a state at all", c"junk").unwrap();
     fds.push(("state".into(), junk));
     let second = Daemon::start_passing(&config.replace(PORT, &port.to_string()), &env, fds);
     let notice = second.wait_stderr("its state could not be used");

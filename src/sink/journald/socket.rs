@@ -3,7 +3,7 @@
 //! has not read yet, and one descriptor held in reserve for when the process runs out of them.
 
 use std::fs::File;
-use std::io::{self, IoSlice, Write};
+use std::io::{self, IoSlice};
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
@@ -11,9 +11,7 @@ use std::time::Duration;
 
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
-use nix::fcntl::{fcntl, FcntlArg, SealFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::memfd::{memfd_create, MemFdCreateFlag};
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, UnixAddr};
 
 use super::delivery::Transport;
@@ -183,22 +181,8 @@ fn with_reserve<T>(
 /// Sends one entry as a sealed memfd, the way journald takes entries too large for a
 /// datagram.
 fn send_memfd(socket: &UnixDatagram, data: &[u8]) -> io::Result<()> {
-    let fd = memfd_create(
-        c"tcp-listener-entry",
-        MemFdCreateFlag::MFD_ALLOW_SEALING | MemFdCreateFlag::MFD_CLOEXEC,
-    )?;
-    let mut file = File::from(fd);
-    file.write_all(data)?;
-    fcntl(
-        file.as_raw_fd(),
-        FcntlArg::F_ADD_SEALS(
-            SealFlag::F_SEAL_SHRINK
-                | SealFlag::F_SEAL_GROW
-                | SealFlag::F_SEAL_WRITE
-                | SealFlag::F_SEAL_SEAL,
-        ),
-    )?;
-    let fds = [file.as_fd().as_raw_fd()];
+    let memfd = crate::fdstore::sealed_memfd(data, c"tcp-listener-entry")?;
+    let fds = [memfd.as_raw_fd()];
     let no_data: [IoSlice<'_>; 0] = [];
     sendmsg::<UnixAddr>(
         socket.as_raw_fd(),
