@@ -1286,15 +1286,7 @@ fn reloads_of_the_backlog_and_of_the_address_on_the_same_port() {
     daemon.wait_stderr("configuration reloaded");
     let after_backlog = backlog_of(port);
     daemon.reload_with(&config("0.0.0.0", 17));
-    wait_until(Duration::from_secs(10), "the second reload", || {
-        let lines = daemon.stderr_lines();
-        (lines
-            .iter()
-            .filter(|l| l.contains("configuration reloaded"))
-            .count()
-            == 2)
-            .then_some(())
-    });
+    daemon.wait_stderr_count("configuration reloaded", 2);
     let mut after = daemon.connect();
     send(&mut before, b"connected before both reloads\n");
     send(&mut after, b"connected after both reloads\n");

@@ -530,15 +530,7 @@ fn a_journal_socket_that_is_not_a_datagram_socket_is_reported_at_start_and_on_re
     send(&mut s, b"two\n");
     daemon.wait_stderr(&format!("127.0.0.1:{port}: two"));
     daemon.reload_with(&test_config(Some(&journal), ""));
-    wait_until(Duration::from_secs(10), "the second reload", || {
-        let lines = daemon.stderr_lines();
-        (lines
-            .iter()
-            .filter(|l| l.contains("configuration reloaded"))
-            .count()
-            == 2)
-            .then_some(())
-    });
+    daemon.wait_stderr_count("configuration reloaded", 2);
     send(&mut s, b"three\n");
     journal.wait_for("the line in the journal", |e| {
         lines_of(e).iter().any(|l| l.ends_with(": three"))

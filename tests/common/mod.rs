@@ -529,6 +529,14 @@ impl Daemon {
         })
     }
 
+    /// Waits until `n` stderr lines contain `needle` (the n-th reload, say).
+    pub fn wait_stderr_count(&self, needle: &str, n: usize) {
+        wait_until(Duration::from_secs(10), needle, || {
+            let lines = self.stderr.lock().unwrap();
+            (lines.iter().filter(|l| l.contains(needle)).count() >= n).then_some(())
+        })
+    }
+
     pub fn connect(&self) -> TcpStream {
         TcpStream::connect(self.addr).expect("connect to the daemon")
     }
