@@ -182,7 +182,9 @@ impl<'a> Entry<'a> {
         buf.push_str(label);
         buf.push_str(": ");
         escape_into(buf, frame.bytes);
-        let mut fields = Fields::new().with("LINE_NUMBER", Value::Number(number));
+        // Pushed in place: `with` would copy the whole array for each field.
+        let mut fields = Fields::new();
+        fields.push("LINE_NUMBER", Value::Number(number));
         if frame.part > 0 {
             fields.push("LINE_PART", Value::Number(frame.part.into()));
         }

@@ -51,6 +51,8 @@ pub const RETRY_INTERVAL: Duration = Duration::from_millis(250);
 const FULL_QUEUE_RETRY: Duration = Duration::from_millis(50);
 /// Buffers of forgotten in-flight entries kept for reuse.
 const SPARE_MAX: usize = 128;
+/// The capacity of a new entry buffer: a line of a hundred bytes or so with its fields.
+const ENTRY_CAPACITY: usize = 384;
 /// In-flight entries kept at most; past this the sink waits for journald to read.
 const IN_FLIGHT_MAX: usize = 2048;
 /// Sends between two looks at how much journald has read.
@@ -171,7 +173,13 @@ impl<T: Transport> Delivery<T> {
     /// Queues an entry; [`Delivery::flush`], which the server calls at the end of every turn
     /// of its loop, sends it.
     pub fn log(&mut self, entry: &Entry<'_>) {
-        let mut encoded = self.spare.pop().unwrap_or_default();
+        // A new buffer is made big enough for a typical entry at once: grown from empty it
+        // would be reallocated five or six times (measured: 40% of the entries of a burst
+        // found no spare buffer, and reallocating them was a fifth of the daemon's work).
+        let mut encoded = self
+            .spare
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(ENTRY_CAPACITY));
         encoded.clear();
         encode_entry_cached(&mut encoded, entry, &mut self.peer_fields);
         self.pending.push_back(encoded);
@@ -204,7 +212,9 @@ impl<T: Transport> Delivery<T> {
             self.after_error(now, &e);
             return;
         }
-        if !self.in_flight.is_empty() {
+        // Nothing sent since the last look, which found nothing unread: nothing to learn.
+        let due = self.sends_since_trim > 0 || self.trim_at.is_some_and(|t| t <= now);
+        if !self.in_flight.is_empty() && due {
             self.trim_in_flight(now);
         }
         if let Some(outage) = self.outage.take() {
@@ -624,7 +634,10 @@ mod tests {
         assert!(s.delivery.has_room());
         assert_eq!(s.journald.borrow().batches, [64, 64, 22]);
         s.journald.borrow_mut().read_all();
+        // Nothing sent since: the next look is when the retry is due.
         s.flush(now);
+        assert_eq!(s.delivery.in_flight.len(), 150);
+        s.flush(now + TRIM_RETRY);
         assert_eq!(
             s.delivery.in_flight.len(),
             1,
@@ -679,7 +692,7 @@ mod tests {
         // journald stores 5, the daemon sees it (nothing more is in flight than the 15
         // unread), and journald dies with those 15 unread.
         s.journald.borrow_mut().read(5);
-        s.flush(t0);
+        s.flush(t0 + TRIM_RETRY);
         let kept = s.delivery.in_flight.len();
         assert!((15..20).contains(&kept), "{kept}");
         s.journald.borrow_mut().kill();
