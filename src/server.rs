@@ -253,7 +253,8 @@ impl Server {
             if now >= self.next_tick {
                 self.tick(now);
             }
-            if self.phase.reading_done(now, self.conns.undrained()) {
+            // (Counting the clients left costs a pass over all of them: only while stopping.)
+            if self.phase.stopping() && self.phase.reading_done(now, self.conns.undrained()) {
                 return Ok(self.finish());
             }
             self.sink.flush(now, self.poll.registry());
