@@ -4,6 +4,7 @@
 Python 3 standard library only. Used by packaging/system-test; also usable by hand:
 
     packaging/vm/guest.py arm64 run 'systemctl is-system-running' 'uname -a'
+    packaging/vm/guest.py arm64-trixie run 'cat /etc/debian_version'
     packaging/vm/guest.py amd64 console          # serial console on this terminal
 
 API:
@@ -37,17 +38,18 @@ import time
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
+# Guests by name: the image made by `packaging/vm/build-image NAME` (cached in
+# target/vm/NAME), the Debian architecture of the package it tests, and its Debian suite.
+_ARM64 = {"qemu": "qemu-system-aarch64", "machine": ["-M", "virt", "-cpu", "cortex-a72"],
+          "console": "ttyAMA0", "deb": "arm64"}
+_AMD64 = {"qemu": "qemu-system-x86_64", "machine": ["-M", "q35", "-cpu", "max"],
+          "console": "ttyS0", "deb": "amd64"}
 ARCHES = {
-    "arm64": {
-        "qemu": "qemu-system-aarch64",
-        "machine": ["-M", "virt", "-cpu", "cortex-a72"],
-        "console": "ttyAMA0",
-    },
-    "amd64": {
-        "qemu": "qemu-system-x86_64",
-        "machine": ["-M", "q35", "-cpu", "max"],
-        "console": "ttyS0",
-    },
+    "arm64": dict(_ARM64, suite="bookworm"),
+    "amd64": dict(_AMD64, suite="bookworm"),
+    # Debian 13, the base of Raspberry Pi OS since October 2025 (glibc 2.41, systemd 257).
+    "arm64-trixie": dict(_ARM64, suite="trixie"),
+    "amd64-trixie": dict(_AMD64, suite="trixie"),
 }
 
 
