@@ -170,6 +170,28 @@ impl Connection {
         self.framer.buffered()
     }
 
+    /// The daemon is handing this connection to the next process: its unfinished line, if
+    /// any, goes to `log` as a partial line now (so that a plain stop loses nothing), and is
+    /// kept: if the next process takes the connection back, it logs the whole line under the
+    /// same line number. Returns how many entries it gave.
+    pub fn log_carried(&self, mut log: impl FnMut(Line<'_>)) -> u64 {
+        if self.dropping_line {
+            return 0;
+        }
+        let mut copy = self.framer.clone();
+        let mut number = self.lines;
+        copy.finish(|frame| {
+            number += 1;
+            log(Line {
+                label: &self.label,
+                peer: self.peer,
+                number,
+                frame,
+            });
+        });
+        number - self.lines
+    }
+
     /// The daemon is stopping and this client has nothing more to read: it waits to be
     /// handed over.
     pub fn set_drained(&mut self) {

@@ -205,6 +205,21 @@ impl<'a> Entry<'a> {
         }
     }
 
+    /// The unfinished line of a connection handed to systemd's file descriptor store, logged
+    /// as partial at the stop (`LINE_CARRIED=1`): if the next process takes the connection
+    /// back, the whole line follows with the same `LINE_NUMBER`, superseding this one.
+    pub fn carried_line(
+        buf: &'a mut String,
+        label: &str,
+        peer: Peer,
+        number: u64,
+        frame: &Frame<'_>,
+    ) -> Entry<'a> {
+        let mut entry = Entry::line(buf, label, peer, number, frame);
+        entry.fields.push("LINE_CARRIED", Value::Text("1"));
+        entry
+    }
+
     pub fn connected(buf: &'a mut String, label: &str, peer: Peer) -> Entry<'a> {
         buf.clear();
         let _ = write!(buf, "{label}: connected");

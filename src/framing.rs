@@ -67,7 +67,7 @@ pub struct Frame<'a> {
 /// whatever the line limit of the configuration it comes back under.
 const MAX_CARRIED_LINE: usize = 16 << 20;
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Framer {
     mode: Framing,
     /// A framing set by `reconfigure`, to take over at the next frame boundary.

@@ -792,6 +792,16 @@ impl Server {
             room -= 1;
             saved.push(conn.save(now));
             unfinished += conn.unfinished();
+            let (sink, message) = (&mut self.sink, &mut self.message);
+            conn.log_carried(|line| {
+                sink.log(&Entry::carried_line(
+                    message,
+                    line.label,
+                    line.peer,
+                    line.number,
+                    &line.frame,
+                ))
+            });
             unread += conn.stop_quota().unwrap_or(0);
             let ip = conn.peer.addr.ip();
             drop(self.conns.remove(key, self.poll.registry()));
@@ -817,8 +827,9 @@ impl Server {
         }
         Some(format!(
             "handed {handed} connections{} to systemd's file descriptor store, with {unfinished} \
-             bytes of unfinished lines and {unread} bytes not read yet (a restart goes on with \
-             them; a plain stop closes them)",
+             bytes of unfinished lines (logged now as partial, LINE_CARRIED=1; a restart logs \
+             them whole) and {unread} bytes not read yet (a restart goes on with them; a plain \
+             stop closes them)",
             if listener.is_some() {
                 " and the listening socket"
             } else {

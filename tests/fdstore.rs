@@ -208,11 +208,12 @@ fn a_restart_through_the_fd_store_keeps_every_connection_and_every_line() {
     );
     for (c, ((n, error), port)) in sent.iter().zip(&ports).enumerate() {
         assert_eq!(*error, None, "client {c} saw an error");
-        let mine: Vec<&Fields> = entries
+        // Each line once: a line a read cut at the stop is logged partial and carried, then
+        // whole (unique_lines keeps the whole one).
+        let whole = unique_lines(&entries);
+        let mine: Vec<&Fields> = whole
             .iter()
-            .filter(|e| {
-                text(e, "LISTENER_EVENT") == "line" && text(e, "REMOTE_PORT") == port.to_string()
-            })
+            .filter(|e| text(e, "REMOTE_PORT") == port.to_string())
             .collect();
         let ids: std::collections::BTreeSet<String> =
             mine.iter().map(|e| text(e, "CONNECTION_ID")).collect();
@@ -228,20 +229,44 @@ fn a_restart_through_the_fd_store_keeps_every_connection_and_every_line() {
         assert_eq!(ids.len(), 1, "one CONNECTION_ID for client {c}");
         assert!(got == want, "client {c}: every line once, in order");
     }
-    let split_lines: Vec<String> = entries
+    let split: Vec<&Fields> = entries
         .iter()
         .filter(|e| {
             text(e, "LISTENER_EVENT") == "line" && text(e, "REMOTE_PORT") == split_port.to_string()
         })
-        .map(|e| text(e, "MESSAGE"))
         .collect();
+    let texts: Vec<(String, String, String)> = split
+        .iter()
+        .map(|e| {
+            (
+                text(e, "MESSAGE"),
+                text(e, "LINE_NUMBER"),
+                text(e, "LINE_CARRIED"),
+            )
+        })
+        .collect();
+    // At the stop, what had arrived of it is logged as partial (so that a plain stop loses
+    // nothing), marked as carried; the next process logs it whole, under the same number.
+    let label = format!("127.0.0.1:{split_port}");
     assert_eq!(
-        split_lines,
-        [format!(
-            "127.0.0.1:{split_port}: a line split across the restart"
-        )],
+        texts,
+        [
+            (
+                format!("{label}: a line split  [partial]"),
+                "1".into(),
+                "1".into()
+            ),
+            (
+                format!("{label}: a line split across the restart"),
+                "1".into(),
+                String::new()
+            ),
+        ],
         "the line cut by the restart comes out whole"
     );
+    assert!(unique_lines(&entries)
+        .iter()
+        .any(|e| text(e, "MESSAGE") == format!("{label}: a line split across the restart")));
     assert!(handed.contains(&"listener".to_string()) && handed.contains(&"state".to_string()));
     assert_eq!(
         handed.iter().filter(|n| n.starts_with("conn-")).count(),

@@ -284,18 +284,26 @@ pub fn text(e: &Fields, key: &str) -> String {
 
 /// Line entries once each: an entry sent again after a journald crash (`REDELIVERED=1`) of a
 /// line already present is left out. Panics on an unmarked duplicate.
+/// A partial line logged at a stop that handed its connection to the next process
+/// (`LINE_CARRIED=1`) is superseded by the whole line that process logs under the same
+/// number.
 pub fn unique_lines(entries: &[Fields]) -> Vec<Fields> {
-    let mut seen = std::collections::HashSet::new();
-    let mut out = Vec::new();
+    let mut seen = std::collections::HashMap::new();
+    let mut out: Vec<Fields> = Vec::new();
     for e in entries
         .iter()
         .filter(|e| text(e, "LISTENER_EVENT") == "line")
     {
         let key = (text(e, "CONNECTION_ID"), text(e, "LINE_NUMBER"));
-        if seen.insert(key.clone()) {
-            out.push(e.clone());
-        } else {
-            assert_eq!(text(e, "REDELIVERED"), "1", "an unmarked duplicate: {e:?}");
+        match seen.get(&key) {
+            None => {
+                seen.insert(key, out.len());
+                out.push(e.clone());
+            }
+            Some(&i) if text(&out[i], "LINE_CARRIED") == "1" => out[i] = e.clone(),
+            Some(_) => {
+                assert_eq!(text(e, "REDELIVERED"), "1", "an unmarked duplicate: {e:?}")
+            }
         }
     }
     out
