@@ -792,3 +792,79 @@ fn rsyslog_forwards_syslog_over_tls_with_gtls_and_ossl() {
         );
     }
 }
+
+#[test]
+fn a_restart_closes_tls_connections_with_close_notify_after_logging_what_they_sent() {
+    need_journald!(
+        "a_restart_closes_tls_connections_with_close_notify_after_logging_what_they_sent"
+    );
+    let pki = Pki::new();
+    let journal = Journal::start();
+    // The service manager's notify socket, with a file descriptor store.
+    let notify_dir = TempDir::new();
+    let notify_path = notify_dir.0.join("notify");
+    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
+    notify.set_nonblocking(true).unwrap();
+    let notify_env = notify_path.display().to_string();
+    let mut daemon = Daemon::start_with_env(
+        &tls_config(&journal, "", &pki.section("")),
+        &[("NOTIFY_SOCKET", &notify_env), ("FDSTORE", "80")],
+    );
+    let mut client = SClient::start(daemon.addr, &pki, None);
+    client.send("whole line\n");
+    journal.wait_for("the line", |e| line_with(e, "whole line").is_some());
+    // One write, one read by s_client, one record: once "marker" is logged, the daemon
+    // holds the unfinished line.
+    client.send("marker\nhalf a li");
+    journal.wait_for("the marker", |e| line_with(e, "marker").is_some());
+    daemon.signal(libc::SIGTERM);
+    assert_eq!(daemon.wait_exit(Duration::from_secs(15)).code(), Some(0));
+    // s_client prints "closed" when the server's close_notify arrives, and exits.
+    let out = client.finish();
+    assert!(out.lines().any(|l| l == "closed"), "{out}");
+    let mut stored = Vec::new();
+    let mut buf = [0; 4096];
+    while let Ok(n) = notify.recv(&mut buf) {
+        let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if msg.starts_with("FDSTORE=1") {
+            stored.extend(
+                msg.lines()
+                    .filter_map(|l| l.strip_prefix("FDNAME="))
+                    .map(String::from),
+            );
+        }
+    }
+    assert_eq!(
+        stored,
+        ["listener", "state"],
+        "no TLS connection is handed over"
+    );
+    let entries = poll(
+        Duration::from_secs(15),
+        || journal.ours(),
+        |e| {
+            line_with(e, "half a li [partial]").is_some()
+                && e.iter()
+                    .any(|e| text(e, "MESSAGE").starts_with("stopping: "))
+        },
+    );
+    let messages: Vec<String> = entries.iter().map(|e| text(e, "MESSAGE")).collect();
+    assert!(
+        line_with(&entries, "half a li [partial]").is_some(),
+        "{messages:#?}"
+    );
+    let stop = entries
+        .iter()
+        .find(|e| text(e, "MESSAGE").starts_with("stopping: "))
+        .unwrap();
+    assert!(
+        text(stop, "MESSAGE").contains("handed 0 connections and the listening socket"),
+        "{stop:?}"
+    );
+    let bye = entries
+        .iter()
+        .find(|e| text(e, "LISTENER_EVENT") == "disconnected")
+        .unwrap();
+    assert_eq!(text(bye, "DISCONNECT_REASON"), "daemon stopping");
+    assert!(text(bye, "TLS_VERSION").starts_with("TLSv1."));
+}
