@@ -16,11 +16,16 @@
 //! well, so a handshake flight that did not fit in the socket buffer goes out later.
 //!
 //! **Crypto provider: ring.** It builds its C and assembly with the `cc` crate, so it needs
-//! nothing the build does not have already (no cmake, Go or NASM as aws-lc-rs does), and under
-//! cargo-zigbuild the ARMv6 package's build compiles it with zig cc. Its 32-bit ARM assembly
-//! chooses NEON and the ARMv8 crypto instructions at run time (from `AT_HWCAP`), so the
-//! ARMv6 binary passes packaging/check-armv6 (see the commit that brought TLS in for the
-//! figures).
+//! nothing the build does not have already (aws-lc-rs needs cmake, and its prebuilt-NASM and
+//! bindgen setup is for other targets), and under cargo-zigbuild the ARMv6 package's build
+//! compiles it with zig cc. On 32-bit ARM ring has plain ARMv4/ARMv6 code for everything and
+//! NEON versions of some routines (`*_neon`, `x25519_NEON`, `bsaes_*`, `vpaes_*`), chosen at
+//! run time only when `getauxval(AT_HWCAP)` has `HWCAP_NEON` (ring's `cpu/arm/linux.rs`): an
+//! ARM1176 (Pi 1, Zero) has no NEON and never runs them. packaging/check-armv6 (branch
+//! issue-12) finds NEON instructions in those routines and nowhere else, and must list them
+//! as run-time selected, as it lists musl's and libunwind's helpers. Under
+//! `qemu-arm-static -cpu arm1176` the ARMv6 binary serves TLS 1.3 (AES-GCM, ChaCha20-Poly1305,
+//! X25519, ECDSA and RSA certificates) and TLS 1.2 clients.
 
 mod x509;
 
