@@ -1,5 +1,5 @@
-//! Who may connect: the allow list, `max_connections` and `max_connections_per_source`, and
-//! how refusals are reported (at most [`REFUSALS_PER_WINDOW`] warnings per [`REFUSAL_WINDOW`],
+//! Who may connect: the allow list, `max_connections` and `max_connections_per_source`, the
+//! TLS handshakes in progress (`tls.max_handshakes`), and how refusals are reported (at most [`REFUSALS_PER_WINDOW`] warnings per [`REFUSAL_WINDOW`],
 //! then one summary).
 
 use std::fmt;
@@ -26,6 +26,18 @@ pub enum Refusal {
     },
     /// The daemon could not watch the connection (the poll set refused it).
     CannotWatch(String),
+    /// `tls.max_handshakes` handshakes were in progress.
+    Handshakes {
+        max_handshakes: usize,
+    },
+    /// The TLS handshake did not finish within `tls.handshake_timeout_secs`.
+    HandshakeTimeout {
+        secs: u64,
+    },
+    /// The TLS handshake failed, or the client was not TLS: why.
+    Tls(String),
+    /// The client certificate's names are not in `tls.allow_names`.
+    NameNotAllowed(String),
 }
 
 impl fmt::Display for Refusal {
@@ -42,6 +54,18 @@ impl fmt::Display for Refusal {
                 "max_connections_per_source ({max_connections_per_source}) reached"
             ),
             Refusal::CannotWatch(e) => write!(f, "cannot watch the connection: {e}"),
+            Refusal::Handshakes { max_handshakes } => write!(
+                f,
+                "tls.max_handshakes ({max_handshakes}) TLS handshakes in progress"
+            ),
+            Refusal::HandshakeTimeout { secs } => {
+                write!(f, "TLS handshake not finished within {secs} s")
+            }
+            Refusal::Tls(why) => f.write_str(why),
+            Refusal::NameNotAllowed(names) => write!(
+                f,
+                "client certificate names ({names}) not in tls.allow_names"
+            ),
         }
     }
 }
@@ -61,6 +85,9 @@ pub struct Admission {
     max_per_source: usize,
     reports: Throttle,
     refused: u64,
+    /// TLS handshakes in progress, and how many may be (0: no TLS).
+    handshakes: usize,
+    max_handshakes: usize,
 }
 
 impl Admission {
@@ -71,7 +98,33 @@ impl Admission {
             max_per_source: config.max_connections_per_source,
             reports: Throttle::new(REFUSALS_PER_WINDOW, REFUSAL_WINDOW),
             refused: 0,
+            handshakes: 0,
+            max_handshakes: max_handshakes(config),
         }
+    }
+
+    /// Whether another TLS handshake may start (under `tls.max_handshakes`).
+    pub fn check_handshake(&self) -> Result<(), Refusal> {
+        if self.handshakes >= self.max_handshakes {
+            return Err(Refusal::Handshakes {
+                max_handshakes: self.max_handshakes,
+            });
+        }
+        Ok(())
+    }
+
+    /// A TLS handshake started.
+    pub fn handshake_started(&mut self) {
+        self.handshakes += 1;
+    }
+
+    /// A TLS handshake ended (finished, failed, or its connection closed).
+    pub fn handshake_ended(&mut self) {
+        self.handshakes = self.handshakes.saturating_sub(1);
+    }
+
+    pub fn handshakes(&self) -> usize {
+        self.handshakes
     }
 
     /// Takes the allow list and the connection limit of a new configuration.
@@ -79,6 +132,7 @@ impl Admission {
         self.allow = config.allow.clone();
         self.max_connections = config.max_connections;
         self.max_per_source = config.max_connections_per_source;
+        self.max_handshakes = max_handshakes(config);
     }
 
     /// Whether a client from `ip` may connect while `open` clients are connected, of which
@@ -128,6 +182,10 @@ impl Admission {
     pub fn refused_total(&self) -> u64 {
         self.refused
     }
+}
+
+fn max_handshakes(config: &Config) -> usize {
+    config.tls.as_ref().map_or(0, |t| t.max_handshakes)
 }
 
 #[cfg(test)]
@@ -185,6 +243,25 @@ mod tests {
         assert_eq!(a.check(ip, 1, 0), Err(Refusal::NotAllowed));
         assert!(!a.allows(ip));
         assert!(a.allows("198.51.100.9".parse().unwrap()));
+    }
+
+    #[test]
+    fn tls_handshakes_in_progress_are_bounded() {
+        let mut a = admission(
+            "[tls]\ncertificate = \"/c.pem\"\nprivate_key = \"/k.pem\"\nmax_handshakes = 2",
+        );
+        assert_eq!(a.check_handshake(), Ok(()));
+        a.handshake_started();
+        a.handshake_started();
+        let refusal = a.check_handshake().unwrap_err();
+        assert_eq!(refusal, Refusal::Handshakes { max_handshakes: 2 });
+        assert_eq!(
+            refusal.to_string(),
+            "tls.max_handshakes (2) TLS handshakes in progress"
+        );
+        a.handshake_ended();
+        assert_eq!(a.check_handshake(), Ok(()));
+        assert_eq!(a.handshakes(), 1);
     }
 
     #[test]

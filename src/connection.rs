@@ -15,11 +15,12 @@ use mio::{Interest, Registry, Token};
 use slab::Slab;
 
 use crate::config::{Config, RateLimitAction};
-use crate::entry::{peer_label, Peer, Totals};
+use crate::entry::{peer_label, Peer, TlsFields, Totals};
 use crate::fdstore::ConnectionState;
 use crate::framing::{Frame, Framer};
 use crate::ratelimit::TokenBucket;
 use crate::throttle::Throttle;
+use crate::tls::{Session, TlsRead};
 
 /// Dropped lines of one client are reported at most once per this interval.
 pub const DROP_REPORT_INTERVAL: Duration = Duration::from_secs(1);
@@ -35,6 +36,10 @@ pub enum ReadOutcome {
     WouldBlock,
     Interrupted,
     Failed(io::Error),
+    /// A TLS handshake finished just now: the client's identity is known.
+    Established,
+    /// A TLS handshake failed (or the client is not TLS): the refusal reason.
+    Refused(String),
 }
 
 /// A line (or piece of one) of a client, ready to be logged.
@@ -45,6 +50,8 @@ pub struct Line<'a> {
     /// The connection's lines counted from 1.
     pub number: u64,
     pub frame: Frame<'a>,
+    /// The connection's TLS fields, for a TLS client.
+    pub tls: Option<&'a TlsFields>,
 }
 
 /// Lines of one framing step: logged, and dropped by the rate limit.
@@ -85,6 +92,8 @@ pub struct Connection {
     stop_quota: Option<u64>,
     /// The daemon is stopping and has read all it could: it waits to be handed over.
     drained: bool,
+    /// A TLS client's session (boxed: a plain connection stays small).
+    tls: Option<Box<Session>>,
 }
 
 impl Connection {
@@ -115,6 +124,46 @@ impl Connection {
             parked: false,
             stop_quota: None,
             drained: false,
+            tls: None,
+        }
+    }
+
+    /// Makes this a TLS connection: what it sends is read through `session`.
+    pub fn start_tls(&mut self, session: Session) {
+        self.tls = Some(Box::new(session));
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// A TLS client whose handshake is not over yet.
+    pub fn handshaking(&self) -> bool {
+        self.tls.as_ref().is_some_and(|t| t.handshaking())
+    }
+
+    /// A TLS handshake still in progress at its deadline.
+    pub fn handshake_overdue(&self, now: Instant) -> bool {
+        self.tls
+            .as_ref()
+            .and_then(|t| t.deadline)
+            .is_some_and(|d| now >= d)
+    }
+
+    /// The fields every entry of a TLS connection carries.
+    pub fn tls_fields(&self) -> Option<&TlsFields> {
+        self.tls.as_ref().and_then(|t| t.fields())
+    }
+
+    /// A TLS client's certificate names (lowercase), for `tls.allow_names`.
+    pub fn tls_names(&self) -> &[String] {
+        self.tls.as_ref().map_or(&[], |t| t.names())
+    }
+
+    /// Before the socket closes: a TLS session sends close_notify.
+    pub fn shutdown(&mut self) {
+        if let Some(tls) = &mut self.tls {
+            tls.close(&mut self.stream);
         }
     }
 
@@ -187,6 +236,7 @@ impl Connection {
                 peer: self.peer,
                 number,
                 frame,
+                tls: self.tls_fields(),
             });
         });
         number - self.lines
@@ -202,8 +252,29 @@ impl Connection {
         self.drained
     }
 
-    /// Reads once into `buf`.
+    /// Reads once into `buf` (a TLS client: its plaintext, moving the handshake on first).
     pub fn read(&mut self, buf: &mut [u8], now: Instant) -> ReadOutcome {
+        if let Some(tls) = &mut self.tls {
+            let mut raw = 0;
+            let outcome = tls.read(&mut self.stream, buf, &mut raw);
+            if raw > 0 {
+                self.last_active = now;
+            }
+            if let Some(quota) = &mut self.stop_quota {
+                *quota = quota.saturating_sub(raw);
+            }
+            return match outcome {
+                TlsRead::Data(n) => {
+                    self.bytes += n as u64;
+                    ReadOutcome::Data(n)
+                }
+                TlsRead::Established => ReadOutcome::Established,
+                TlsRead::Closed => ReadOutcome::Closed,
+                TlsRead::WouldBlock => ReadOutcome::WouldBlock,
+                TlsRead::Refused(why) => ReadOutcome::Refused(why),
+                TlsRead::Failed(e) => ReadOutcome::Failed(e),
+            };
+        }
         match self.stream.read(buf) {
             Ok(0) => ReadOutcome::Closed,
             Ok(n) => {
@@ -243,7 +314,10 @@ impl Connection {
             match self.stream.read(&mut buf[..len]) {
                 Ok(n) if n > 0 => {
                     bytes += n as u64;
-                    line_ends += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+                    // A TLS client's bytes are encrypted: its line ends cannot be counted.
+                    if self.tls.is_none() {
+                        line_ends += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+                    }
                     self.stop_quota = Some(quota - n as u64);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -277,8 +351,10 @@ impl Connection {
             lines,
             dropped,
             drop_reports,
+            tls,
             ..
         } = self;
+        let tls = tls.as_deref().and_then(Session::fields);
         let mut counts = FrameCounts::default();
         framer.push(data, |frame| {
             if frame.part <= 1 {
@@ -299,6 +375,7 @@ impl Connection {
                     peer: *peer,
                     number: *lines,
                     frame,
+                    tls,
                 });
             }
         });
@@ -315,8 +392,10 @@ impl Connection {
             label,
             peer,
             lines,
+            tls,
             ..
         } = self;
+        let tls = tls.as_deref().and_then(Session::fields);
         let mut logged = 0;
         framer.finish(|frame| {
             if *dropping_line && frame.part > 1 {
@@ -329,6 +408,7 @@ impl Connection {
                 peer: *peer,
                 number: *lines,
                 frame,
+                tls,
             });
         });
         logged
@@ -388,11 +468,18 @@ impl Connections {
     }
 
     /// Adds a client, watched for readable events and queued at once: it may have sent
-    /// everything and closed already (like the classroom client).
+    /// everything and closed already (like the classroom client). A TLS client is watched for
+    /// writability too: a handshake message that did not fit in the socket buffer goes out
+    /// when there is room.
     pub fn insert(&mut self, mut conn: Connection, registry: &Registry) -> io::Result<usize> {
         let entry = self.slab.vacant_entry();
         let key = entry.key();
-        registry.register(&mut conn.stream, Token(key), Interest::READABLE)?;
+        let interest = if conn.is_tls() {
+            Interest::READABLE | Interest::WRITABLE
+        } else {
+            Interest::READABLE
+        };
+        registry.register(&mut conn.stream, Token(key), interest)?;
         conn.queued = true;
         entry.insert(conn);
         self.ready.push_back(key);

@@ -141,6 +141,23 @@ impl Default for Fields<'_> {
     }
 }
 
+/// Fields every entry of a TLS connection carries (`TLS_VERSION`, `TLS_CIPHER`, and with a
+/// client certificate `TLS_CLIENT_SUBJECT`, `TLS_CLIENT_CN`, one `TLS_CLIENT_SAN` per
+/// subject alternative name), built once when its handshake ends: the line path only copies
+/// them. Values are escaped already.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsFields {
+    pub fields: Vec<(&'static str, String)>,
+    /// For the `connected` message: `TLSv1.3, TLS13_AES_256_GCM_SHA384, client CN=…`.
+    pub summary: String,
+}
+
+impl TlsFields {
+    pub fn push(&mut self, key: &'static str, value: String) {
+        self.fields.push((key, value));
+    }
+}
+
 /// One entry to log. `message` is the whole human-readable text, peer included.
 #[derive(Debug, Clone, Copy)]
 pub struct Entry<'a> {
@@ -149,6 +166,8 @@ pub struct Entry<'a> {
     pub message: &'a str,
     pub peer: Option<Peer>,
     pub fields: Fields<'a>,
+    /// The connection's TLS fields, on every entry of a TLS connection.
+    pub tls: Option<&'a TlsFields>,
 }
 
 /// Marks a piece of a line: `[continued]` when more pieces follow, `[partial]` when the
@@ -157,6 +176,12 @@ pub const CONTINUED_MARK: &str = " [continued]";
 pub const PARTIAL_MARK: &str = " [partial]";
 
 impl<'a> Entry<'a> {
+    /// The same entry, with the fields of its connection's TLS session.
+    pub fn with_tls(mut self, tls: Option<&'a TlsFields>) -> Entry<'a> {
+        self.tls = tls;
+        self
+    }
+
     /// An entry about the daemon itself.
     pub fn notice(priority: u8, message: &'a str) -> Entry<'a> {
         Entry {
@@ -165,6 +190,7 @@ impl<'a> Entry<'a> {
             message,
             peer: None,
             fields: Fields::new(),
+            tls: None,
         }
     }
 
@@ -202,6 +228,7 @@ impl<'a> Entry<'a> {
             message: buf,
             peer: Some(peer),
             fields,
+            tls: None,
         }
     }
 
@@ -220,15 +247,27 @@ impl<'a> Entry<'a> {
         entry
     }
 
-    pub fn connected(buf: &'a mut String, label: &str, peer: Peer) -> Entry<'a> {
+    /// A new client; a TLS client once its handshake is over (`(TLSv1.3, …, client CN=…)`).
+    pub fn connected(
+        buf: &'a mut String,
+        label: &str,
+        peer: Peer,
+        tls: Option<&'a TlsFields>,
+    ) -> Entry<'a> {
         buf.clear();
         let _ = write!(buf, "{label}: connected");
+        if let Some(tls) = tls {
+            buf.push_str(" (");
+            buf.push_str(&tls.summary);
+            buf.push(')');
+        }
         Entry {
             priority: priority::INFO,
             event: Event::Connected,
             message: buf,
             peer: Some(peer),
             fields: Fields::new(),
+            tls,
         }
     }
 
@@ -261,6 +300,7 @@ impl<'a> Entry<'a> {
                     Value::Number(totals.duration.as_millis() as u64),
                 )
                 .with("DISCONNECT_REASON", Value::Text(reason)),
+            tls: None,
         }
     }
 
@@ -277,6 +317,7 @@ impl<'a> Entry<'a> {
                 connection_id: 0,
             }),
             fields: Fields::new().with("REFUSED_REASON", Value::Text(reason)),
+            tls: None,
         }
     }
 
@@ -294,6 +335,7 @@ impl<'a> Entry<'a> {
             message: buf,
             peer: None,
             fields: Fields::new().with("REFUSED_COUNT", Value::Number(count)),
+            tls: None,
         }
     }
 
@@ -318,6 +360,7 @@ impl<'a> Entry<'a> {
             message: buf,
             peer: Some(peer),
             fields: Fields::new().with("DROPPED_LINES", Value::Number(count)),
+            tls: None,
         }
     }
 }
@@ -348,6 +391,7 @@ impl<'a> Entry<'a> {
                 .with("REMOTE_ADDR", Value::Text(ip))
                 .with("CONNECTED_COUNT", Value::Number(counts.connected))
                 .with("DISCONNECTED_COUNT", Value::Number(counts.disconnected)),
+            tls: None,
         }
     }
 }

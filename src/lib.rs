@@ -22,6 +22,7 @@ mod swar;
 pub mod syslog_message;
 pub mod systemd;
 pub mod throttle;
+pub mod tls;
 
 pub use control::{install_signal_handlers, Control};
 pub use listener::ListenSocket;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use tcp_listener::config::{Config, LogTarget, DEFAULT_CONFIG_PATH};
 use tcp_listener::fdstore::Carried;
 use tcp_listener::sink::check_journal_socket;
+use tcp_listener::tls::Tls;
 use tcp_listener::{cli, install_signal_handlers, listener, systemd, EX_CONFIG};
 
 fn main() -> ExitCode {
@@ -41,12 +42,28 @@ fn main() -> ExitCode {
             Config::default()
         }
     };
+    // The certificate and key, read and matched now: a file that cannot be used is a
+    // configuration error, named by its path.
+    let tls = match config.tls.as_ref().map(Tls::load).transpose() {
+        Ok(tls) => tls,
+        Err(e) => {
+            eprintln!("tcp-listener: {e}");
+            return ExitCode::from(EX_CONFIG as u8);
+        }
+    };
     if args.check_config {
         let source = config_path
             .as_deref()
             .unwrap_or(Path::new("built-in defaults"));
         println!("# effective configuration from {}", source.display());
         print!("{}", config.to_toml());
+        if let Some(tls) = &tls {
+            let (report, soon) = tls.check_report(std::time::SystemTime::now());
+            println!("# {report}");
+            if soon {
+                eprintln!("tcp-listener: warning: {report}");
+            }
+        }
         if config.log.target == LogTarget::Journald {
             // Valid, but not usable here: worth saying (the daemon would fall back to stderr).
             if let Err(why) = check_journal_socket(&config.log.journal_socket) {
@@ -80,7 +97,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match tcp_listener::run(listen, config, config_path, control, carried) {
+    match tcp_listener::run(listen, config, tls, config_path, control, carried) {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("tcp-listener: {e}");

@@ -36,6 +36,7 @@ use crate::listener::{self, Accepted, Acceptor, ListenSocket};
 use crate::sink::Sink;
 use crate::source::{ConnectionEvent, Sources, CONNECTION_EVENT_WINDOW};
 use crate::systemd::Supervisor;
+use crate::tls::Tls;
 
 const CONTROL: Token = Token(usize::MAX - 2);
 
@@ -80,10 +81,12 @@ impl fmt::Display for Status {
 }
 
 /// Runs the daemon until `control` asks it to stop. `config_path` is re-read on reload;
-/// `carried` holds what the previous process handed to systemd's file descriptor store.
+/// `carried` holds what the previous process handed to systemd's file descriptor store; `tls`
+/// is the loaded `[tls]` section, if the configuration has one.
 pub fn run(
     listen: ListenSocket,
     config: Config,
+    tls: Option<Tls>,
     config_path: Option<PathBuf>,
     control: Control,
     carried: Carried,
@@ -91,6 +94,7 @@ pub fn run(
     let mut server = Server::new(listen, config, config_path, control, |log, registry| {
         Sink::open(log, registry)
     })?;
+    server.tls = tls;
     server.take_back(carried);
     server.run()
 }
@@ -163,6 +167,8 @@ struct Server {
     stderr_is_journal: bool,
     /// The listening socket, kept at a stop for the file descriptor store.
     handed_listener: Option<mio::net::TcpListener>,
+    /// With `[tls]`: what new clients handshake with.
+    tls: Option<Tls>,
 }
 
 impl Server {
@@ -198,6 +204,7 @@ impl Server {
             message: String::with_capacity(1024),
             stderr_is_journal: std::env::var_os("JOURNAL_STREAM").is_some(),
             handed_listener: None,
+            tls: None,
         };
         if let Some(notice) = sink_notice {
             server.announce(priority::WARNING, &notice);
@@ -211,10 +218,14 @@ impl Server {
         } else {
             ""
         };
+        let tls = self
+            .tls
+            .as_ref()
+            .map_or(String::new(), |t| format!("; {}", t.describe()));
         self.announce(
             priority::INFO,
             &format!(
-                "listening on {}{origin}, logging to {}; up to {} clients",
+                "listening on {}{origin}, logging to {}; up to {} clients{tls}",
                 self.acceptor.local_addr(),
                 self.sink.describe(),
                 self.config.max_connections
@@ -329,21 +340,79 @@ impl Server {
     fn admit(&mut self, stream: TcpStream, addr: SocketAddr, now: Instant) {
         let ip = addr.ip().to_canonical();
         let open = (self.conns.len(), self.sources.open(ip));
-        if let Err(refusal) = self.admission.check(ip, open.0, open.1) {
+        let checked = self
+            .admission
+            .check(ip, open.0, open.1)
+            .and_then(|()| match self.tls {
+                Some(_) => self.admission.check_handshake(),
+                None => Ok(()),
+            });
+        if let Err(refusal) = checked {
             return self.refuse(addr, refusal, now);
         }
-        let conn = Connection::new(stream, addr, self.next_id, &self.config, now);
-        let (label, peer) = (conn.label.clone(), conn.peer);
+        let mut conn = Connection::new(stream, addr, self.next_id, &self.config, now);
+        if let Some(tls) = &self.tls {
+            conn.start_tls(tls.session(now));
+        }
+        let (label, peer, tls) = (conn.label.clone(), conn.peer, conn.is_tls());
         if let Err(e) = self.conns.insert(conn, self.poll.registry()) {
             return self.refuse(addr, Refusal::CannotWatch(e.to_string()), now);
         }
         self.next_id += 1;
-        self.summary.connections += 1;
         self.sources.connected(ip, now);
+        if tls {
+            // Connected once its handshake is over (see `established`); refused if it fails.
+            self.admission.handshake_started();
+            return;
+        }
+        self.summary.connections += 1;
         if self.sources.log_event(ip, ConnectionEvent::Connected, now) {
             self.sink
-                .log(&Entry::connected(&mut self.message, &label, peer));
+                .log(&Entry::connected(&mut self.message, &label, peer, None));
         }
+    }
+
+    /// A TLS client's handshake is over: admitted if `tls.allow_names` has its certificate's
+    /// names, and logged as connected (with who it is) only now.
+    fn established(&mut self, key: usize, now: Instant) {
+        self.admission.handshake_ended();
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        if let Some(tls) = &self.tls {
+            if !tls.admits(conn.tls_names()) {
+                let names = match conn.tls_names() {
+                    [] => "none".to_string(),
+                    names => names.join(", "),
+                };
+                return self.refuse_connection(key, Refusal::NameNotAllowed(names), now);
+            }
+        }
+        self.summary.connections += 1;
+        let ip = conn.peer.addr.ip();
+        if self.sources.log_event(ip, ConnectionEvent::Connected, now) {
+            self.sink.log(&Entry::connected(
+                &mut self.message,
+                &conn.label,
+                conn.peer,
+                conn.tls_fields(),
+            ));
+        }
+        // Lines may have come with the last handshake message.
+        self.conns.requeue(key);
+    }
+
+    /// Turns away a client already in the loop (a TLS handshake that failed, timed out, or
+    /// whose certificate names are not allowed): closed, and logged as a refusal.
+    fn refuse_connection(&mut self, key: usize, refusal: Refusal, now: Instant) {
+        let Some(conn) = self.conns.remove(key, self.poll.registry()) else {
+            return;
+        };
+        if conn.handshaking() {
+            self.admission.handshake_ended();
+        }
+        self.sources.disconnected(conn.peer.addr.ip());
+        self.refuse(conn.peer.addr, refusal, now);
     }
 
     /// Logs a refused connection as the admission's report rules say; the stream is closed by
@@ -410,9 +479,12 @@ impl Server {
                 self.conns.requeue(key);
             }
             ReadOutcome::Closed => self.close(key, "closed by the client"),
+            ReadOutcome::Established => self.established(key, now),
+            ReadOutcome::Refused(why) => self.refuse_connection(key, Refusal::Tls(why), now),
             ReadOutcome::WouldBlock => {
                 if self.phase.stopping() {
-                    if self.supervisor.fd_store().is_some() {
+                    // A TLS session cannot be carried to another process: closed properly.
+                    if self.supervisor.fd_store().is_some() && !conn.is_tls() {
                         // Kept open for the file descriptor store.
                         conn.set_drained();
                     } else {
@@ -425,12 +497,18 @@ impl Server {
         }
     }
 
-    /// Closes a client: logs its partial last line, unreported drops, and a summary.
+    /// Closes a client: logs its partial last line, unreported drops, and a summary. A TLS
+    /// client gets close_notify; one still in its handshake is logged as refused.
     fn close(&mut self, key: usize, reason: &str) {
+        let now = Instant::now();
+        if self.conns.get_mut(key).is_some_and(|c| c.handshaking()) {
+            let why = format!("TLS handshake not finished: {reason}");
+            return self.refuse_connection(key, Refusal::Tls(why), now);
+        }
         let Some(mut conn) = self.conns.remove(key, self.poll.registry()) else {
             return;
         };
-        let now = Instant::now();
+        conn.shutdown();
         self.summary.lines += conn.finish(line_logger(&mut self.sink, &mut self.message));
         if let Some(report) = conn.drop_report(now, true) {
             let limit = (self.config.max_lines_per_sec, self.config.max_lines_burst);
@@ -444,23 +522,35 @@ impl Server {
         {
             return;
         }
-        self.sink.log(&Entry::disconnected(
-            &mut self.message,
-            &conn.label,
-            conn.peer,
-            reason,
-            conn.totals(now),
-        ));
+        self.sink.log(
+            &Entry::disconnected(
+                &mut self.message,
+                &conn.label,
+                conn.peer,
+                reason,
+                conn.totals(now),
+            )
+            .with_tls(conn.tls_fields()),
+        );
     }
 
     // ---- housekeeping ----------------------------------------------------------------
 
     fn tick(&mut self, now: Instant) {
         self.next_tick = now + self.supervisor.tick_interval();
+        if let Some(tls) = &self.config.tls {
+            let secs = tls.handshake_timeout_secs;
+            for key in self.conns.keys_where(|c| c.handshake_overdue(now)) {
+                self.refuse_connection(key, Refusal::HandshakeTimeout { secs }, now);
+            }
+        }
         if self.config.idle_timeout_secs > 0 {
             let limit = Duration::from_secs(self.config.idle_timeout_secs);
             let reason = format!("idle for {} s", self.config.idle_timeout_secs);
-            for key in self.conns.keys_where(|c| c.idle(now, limit)) {
+            for key in self
+                .conns
+                .keys_where(|c| !c.handshaking() && c.idle(now, limit))
+            {
                 self.close(key, &reason);
             }
         }
@@ -540,6 +630,7 @@ impl Server {
                 self.announce(priority::WARNING, &notice);
             }
         }
+        self.reload_tls(&mut new);
         self.admission.reconfigure(&new);
         self.sources.reconfigure(&new, Instant::now());
         self.read_buf.resize(new.buffer_size, 0);
@@ -554,6 +645,14 @@ impl Server {
         {
             self.close(key, "no longer in the allow list");
         }
+        if let Some(tls) = &self.tls {
+            for key in self
+                .conns
+                .keys_where(|c| c.is_tls() && !c.handshaking() && !tls.admits(c.tls_names()))
+            {
+                self.close(key, "certificate names no longer in tls.allow_names");
+            }
+        }
         self.announce(
             priority::NOTICE,
             &format!(
@@ -563,6 +662,46 @@ impl Server {
                 self.sink.describe()
             ),
         );
+    }
+
+    /// `[tls]` of a new configuration: the certificate, key and client CAs are read again
+    /// (rotation) for new handshakes; connected clients keep their sessions. A file that
+    /// cannot be used keeps what was in force, and `new` says so.
+    fn reload_tls(&mut self, new: &mut Config) {
+        let Some(settings) = &new.tls else {
+            if self.tls.take().is_some() {
+                self.announce(
+                    priority::WARNING,
+                    "reload: no [tls] any more: new clients are served in plain TCP; connected \
+                     TLS clients keep their sessions",
+                );
+            }
+            return;
+        };
+        match Tls::load(settings) {
+            Ok(tls) => {
+                self.announce(
+                    priority::NOTICE,
+                    &format!(
+                        "reload: {} (for new handshakes; connected clients keep their sessions)",
+                        tls.describe()
+                    ),
+                );
+                self.tls = Some(tls);
+            }
+            Err(e) => {
+                let kept = match &self.tls {
+                    Some(tls) => format!(
+                        "new handshakes go on with the previous [tls]: certificate {}, valid \
+                         until {}",
+                        tls.certificate.subject, tls.certificate.not_after
+                    ),
+                    None => "TLS stays off: new clients are served in plain TCP".into(),
+                };
+                self.announce(priority::ERR, &format!("reload: {e}; {kept}"));
+                new.tls = self.tls.as_ref().map(|t| t.settings.clone());
+            }
+        }
     }
 
     // ---- stopping --------------------------------------------------------------------
@@ -775,7 +914,9 @@ impl Server {
         let mut room = room.saturating_sub(1 + usize::from(listener.is_some()));
         let mut saved = Vec::new();
         let (mut unfinished, mut unread) = (0, 0);
-        let mut keys = self.conns.keys_where(|_| true);
+        // A TLS session cannot be carried over: those are closed properly (close_notify) by
+        // the caller, after what they sent was read and logged.
+        let mut keys = self.conns.keys_where(|c| !c.is_tls());
         keys.sort_by_key(|&k| self.conns.get_mut(k).map(|c| c.peer.connection_id));
         for key in keys {
             if room == 0 {
@@ -794,13 +935,10 @@ impl Server {
             unfinished += conn.unfinished();
             let (sink, message) = (&mut self.sink, &mut self.message);
             conn.log_carried(|line| {
-                sink.log(&Entry::carried_line(
-                    message,
-                    line.label,
-                    line.peer,
-                    line.number,
-                    &line.frame,
-                ))
+                sink.log(
+                    &Entry::carried_line(message, line.label, line.peer, line.number, &line.frame)
+                        .with_tls(line.tls),
+                )
             });
             unread += conn.stop_quota().unwrap_or(0);
             let ip = conn.peer.addr.ip();
@@ -842,13 +980,10 @@ impl Server {
 /// Logs each line a connection hands over.
 fn line_logger<'a>(sink: &'a mut Sink, message: &'a mut String) -> impl FnMut(Line<'_>) + 'a {
     move |line| {
-        sink.log(&Entry::line(
-            message,
-            line.label,
-            line.peer,
-            line.number,
-            &line.frame,
-        ))
+        sink.log(
+            &Entry::line(message, line.label, line.peer, line.number, &line.frame)
+                .with_tls(line.tls),
+        )
     }
 }
 
@@ -859,14 +994,17 @@ fn log_dropped(
     limit: (u32, u32),
     report: DropReport,
 ) {
-    sink.log(&Entry::dropped(
-        message,
-        &conn.label,
-        conn.peer,
-        report.count,
-        limit,
-        report.total,
-    ));
+    sink.log(
+        &Entry::dropped(
+            message,
+            &conn.label,
+            conn.peer,
+            report.count,
+            limit,
+            report.total,
+        )
+        .with_tls(conn.tls_fields()),
+    );
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ mod journal;
 mod load;
 mod run;
 mod servers;
+mod tls;
 mod util;
 
 use std::collections::HashMap;
@@ -21,6 +22,8 @@ usage:
   tlbench burst --port P [--clients 8] [--lines 25000] [--tag T]
   tlbench idle  --port P [--idle 10000] [--hold-secs 30]
   tlbench churn --port P [--churn-secs 10] [--churn-threads 4] [--tag T]
+  tlbench tls   [--reps N] [--daemon PATH] [--work DIR] [--out FILE] [--clients 8]
+                [--lines 25000] [--idle 2000] [--churn-secs 10] [--churn-threads 4]
   tlbench journal [--secs 600]      (the benchmark's journal namespace, for experiments)
   tlbench count --tag T             (counts run T's lines in that namespace)
   tlbench probe [--socket /run/systemd/journal/socket] [--clients 8] [--lines 25000] [--tag T]
@@ -110,6 +113,29 @@ fn main() -> ExitCode {
             };
             std::fs::create_dir_all(&opts.setup.work).expect("create the work directory");
             let table = run::run(&opts);
+            print!("{table}");
+            if let Some(out) = a.path("out") {
+                std::fs::write(&out, &table).expect("write --out");
+            }
+        }
+        "tls" => {
+            let bench_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+            let opts = tls::TlsOpts {
+                daemon: a
+                    .path("daemon")
+                    .unwrap_or_else(|| bench_dir.join("../target/release/tcp-listener")),
+                bench_dir,
+                work: a
+                    .path("work")
+                    .unwrap_or_else(|| PathBuf::from("/tmp/tlbench")),
+                reps: a.get("reps", 3),
+                clients,
+                lines,
+                idle: a.get("idle", 2000),
+                churn_secs: a.get("churn-secs", 10),
+                churn_threads: a.get("churn-threads", 4),
+            };
+            let table = tls::run(&opts);
             print!("{table}");
             if let Some(out) = a.path("out") {
                 std::fs::write(&out, &table).expect("write --out");

@@ -219,7 +219,7 @@ fn ncat_cmd(sink: &str) -> String {
     )
 }
 
-fn journal_bound(work: &str) -> Command {
+pub fn journal_bound(work: &str) -> Command {
     let mut cmd = Command::new("unshare");
     cmd.env("NS", journal::NAMESPACE)
         .args([

@@ -127,6 +127,7 @@ fn check_entry(message: &str, piece: &Piece) {
         message,
         peer: Some(peer),
         fields,
+        tls: None,
     };
     let mut out = Vec::new();
     encode_entry(&mut out, &entry);

@@ -325,6 +325,7 @@ impl Out {
                         message: &q.message,
                         peer: None,
                         fields: crate::entry::Fields::new(),
+                        tls: None,
                     };
                     match out {
                         Out::Journald(s) => s.log(&entry),

@@ -83,6 +83,11 @@ pub fn encode_entry_cached(out: &mut Vec<u8>, entry: &Entry<'_>, cache: &mut Pee
             Value::Number(n) => encode_plain(out, key, decimal_bytes(&mut num, *n)),
         }
     }
+    if let Some(tls) = entry.tls {
+        for (key, value) in &tls.fields {
+            encode_field(out, key, value.as_bytes());
+        }
+    }
 }
 
 /// `REMOTE_ADDR=<ip>\n`, formatted in place: an entry per line must not cost an allocation.
@@ -159,6 +164,7 @@ mod tests {
             fields: Fields::new()
                 .with("LINE_PART", Value::Number(2))
                 .with("LINE_CONTINUED", Value::Text("1")),
+            tls: None,
         };
         let mut out = Vec::new();
         encode_entry(&mut out, &entry);
@@ -196,6 +202,7 @@ mod tests {
                 message: "m",
                 peer: p,
                 fields: Fields::new(),
+                tls: None,
             };
             let (mut plain, mut cached) = (Vec::new(), Vec::new());
             encode_entry(&mut plain, &entry);
