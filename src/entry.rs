@@ -116,6 +116,37 @@ pub struct Entry<'a> {
     pub message: &'a str,
     pub peer: Option<Peer>,
     pub fields: Fields<'a>,
+    /// Who the entry says logged it (SYSLOG_IDENTIFIER, SYSLOG_FACILITY): the daemon, except
+    /// for a syslog message that names its own program or facility.
+    pub origin: Origin<'a>,
+}
+
+/// The daemon's SYSLOG_IDENTIFIER.
+pub const IDENTIFIER: &str = "tcp-listener";
+/// The daemon's SYSLOG_FACILITY: 3, `daemon`.
+pub const FACILITY: u8 = 3;
+
+/// SYSLOG_IDENTIFIER and SYSLOG_FACILITY of an entry; each `None` stands for the daemon's
+/// own ([`IDENTIFIER`], [`FACILITY`]). journald keeps every value of a field sent twice, so an
+/// entry carries one of each: a remote syslog message's, or the daemon's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Origin<'a> {
+    /// Escaped text (it came from a client).
+    pub identifier: Option<&'a str>,
+    /// 0–23.
+    pub facility: Option<u8>,
+}
+
+impl Origin<'_> {
+    /// The daemon's own: `tcp-listener`, facility 3.
+    pub const DAEMON: Origin<'static> = Origin {
+        identifier: None,
+        facility: None,
+    };
+
+    pub fn is_daemon(&self) -> bool {
+        self.identifier.is_none() && self.facility.is_none()
+    }
 }
 
 /// Marks a piece of a line: `[continued]` when more pieces follow, `[partial]` when the
@@ -132,6 +163,7 @@ impl<'a> Entry<'a> {
             message,
             peer: None,
             fields: Fields::new(),
+            origin: Origin::DAEMON,
         }
     }
 
@@ -167,6 +199,7 @@ impl<'a> Entry<'a> {
             message: buf,
             peer: Some(peer),
             fields,
+            origin: Origin::DAEMON,
         }
     }
 
@@ -179,6 +212,7 @@ impl<'a> Entry<'a> {
             message: buf,
             peer: Some(peer),
             fields: Fields::new(),
+            origin: Origin::DAEMON,
         }
     }
 
@@ -211,6 +245,7 @@ impl<'a> Entry<'a> {
                     Value::Number(totals.duration.as_millis() as u64),
                 )
                 .with("DISCONNECT_REASON", Value::Text(reason)),
+            origin: Origin::DAEMON,
         }
     }
 
@@ -227,6 +262,7 @@ impl<'a> Entry<'a> {
                 connection_id: 0,
             }),
             fields: Fields::new().with("REFUSED_REASON", Value::Text(reason)),
+            origin: Origin::DAEMON,
         }
     }
 
@@ -244,6 +280,7 @@ impl<'a> Entry<'a> {
             message: buf,
             peer: None,
             fields: Fields::new().with("REFUSED_COUNT", Value::Number(count)),
+            origin: Origin::DAEMON,
         }
     }
 
@@ -268,6 +305,7 @@ impl<'a> Entry<'a> {
             message: buf,
             peer: Some(peer),
             fields: Fields::new().with("DROPPED_LINES", Value::Number(count)),
+            origin: Origin::DAEMON,
         }
     }
 }
@@ -298,6 +336,7 @@ impl<'a> Entry<'a> {
                 .with("REMOTE_ADDR", Value::Text(ip))
                 .with("CONNECTED_COUNT", Value::Number(counts.connected))
                 .with("DISCONNECTED_COUNT", Value::Number(counts.disconnected)),
+            origin: Origin::DAEMON,
         }
     }
 }

@@ -22,7 +22,7 @@ use std::net::SocketAddr;
 use tcp_listener::config::Framing;
 use tcp_listener::escape::{escape, unescape};
 use tcp_listener::framing::{Frame, Framer};
-use tcp_listener::entry::{priority, Entry, Event, Fields, Peer, Value};
+use tcp_listener::entry::{priority, Entry, Event, Fields, Origin, Peer, Value};
 use tcp_listener::sink::journald::encode::encode_entry;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,6 +127,7 @@ fn check_entry(message: &str, piece: &Piece) {
         message,
         peer: Some(peer),
         fields,
+        origin: Origin::DAEMON,
     };
     let mut out = Vec::new();
     encode_entry(&mut out, &entry);

@@ -226,11 +226,12 @@ impl Journal {
         self.matching(&args)
     }
 
-    /// The entries tcp-listener wrote.
+    /// The entries tcp-listener wrote: every one has LISTENER_EVENT (SYSLOG_IDENTIFIER is a
+    /// remote program's for syslog messages).
     pub fn ours(&self) -> Vec<Fields> {
         self.entries()
             .into_iter()
-            .filter(|e| text(e, "SYSLOG_IDENTIFIER") == "tcp-listener")
+            .filter(|e| e.contains_key("LISTENER_EVENT"))
             .collect()
     }
 
