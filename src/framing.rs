@@ -12,14 +12,16 @@
 //!
 //! - **Octet counting** (RFC 6587 3.4.1): a first byte `1`–`9` starts `MSG-LEN SP SYSLOG-MSG`.
 //!   If the digits (no leading zero, so the length is at least 1) are followed by a space and
-//!   the length is at most `max_line_length`, the next MSG-LEN bytes are one frame, however
-//!   the reads cut them; whatever they hold (LF, NUL, CR included) is part of the frame, except
-//!   that one trailer at its very end (LF, CRLF or NUL: rsyslog's RFC 5424 forwarding template
-//!   puts an LF inside the count) is not part of the message.
+//!   the length is at most [`MAX_FRAME`] (200,000, rsyslog's default), the next MSG-LEN bytes
+//!   are one frame, however the reads cut them; whatever they hold (LF, NUL, CR included) is
+//!   part of the frame, except that one trailer at its very end (LF, CRLF or NUL: rsyslog's
+//!   RFC 5424 forwarding template puts an LF inside the count) is not part of the message.
+//!   A frame longer than the line limit is emitted in `[continued]` pieces as it arrives,
+//!   like a long line, and the frame after it is read in sync.
 //! - **Non-transparent framing** (RFC 6587 3.4.2, "LF framing"): any other first byte, and the
 //!   fall-back for a length that is malformed (a non-digit before the space, a leading zero)
-//!   or larger than `max_line_length` (detected as soon as the digits exceed it, so at most
-//!   a few digits are held). The frame runs to the next LF or NUL (RFC 6587 names NUL as the
+//!   or larger than [`MAX_FRAME`] (detected as soon as the digits exceed it, so at most six
+//!   digits are held). The frame runs to the next LF or NUL (RFC 6587 names NUL as the
 //!   other trailer seen in practice; in line mode a NUL is data); a CR right before that
 //!   trailer is dropped (CRLF senders), a CR anywhere else is data. A fallen-back frame's bytes,
 //!   digits included, are logged as they came: nothing is lost, and a malformed or oversized
@@ -35,16 +37,24 @@
 //! Syslog mode is for syslog senders: a plain-text line that starts with digits and a space
 //! (`12 files copied`) reads as an octet count, as it does for rsyslog and syslog-ng.
 //!
-//! Syslog mode holds at most `max_line_length + 1` bytes too (a counted frame at most
-//! `max_line_length`, the digits of a length at most 9), except that a counted frame accepted
-//! before a reload lowered the limit may hold up to the old limit (it is then emitted in
-//! pieces of the new one).
+//! Syslog mode holds at most `max_line_length + 2` bytes: what is held of an LF frame or of a
+//! counted one, plus the last two bytes of a counted frame, held back until the frame is
+//! complete because they may be its trailer (the digits of a length are at most six).
 //!
 //! A change of framing by [`Framer::reconfigure`] takes effect at the next frame boundary,
 //! so no frame is ever cut by two framings; a change of `max_line_length` applies at once.
 
 use crate::config::Framing;
 use crate::swar;
+
+/// The largest octet count believed (rsyslog's default `MaxFrameSize`): a larger count is read
+/// as the start of an LF-framed frame. Memory does not depend on it (a counted frame is cut
+/// into pieces as it arrives); it bounds how much of the stream a mistaken count (a plain line
+/// starting `150000 rows`) can take as one message.
+pub const MAX_FRAME: usize = 200_000;
+
+/// The longest trailer of a counted frame (CRLF).
+const TRAILER_MAX: usize = 2;
 
 /// One piece of client data, ready to be escaped and logged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -258,15 +268,15 @@ impl Framer {
                             Some(&d) if d.is_ascii_digit() => {
                                 len = len * 10 + usize::from(d - b'0');
                                 i += 1;
-                                if len > self.max_line_length {
-                                    self.buf.extend_from_slice(&data[..i]);
+                                if len > MAX_FRAME {
+                                    self.accumulate(&data[..i], emit);
                                     data = &data[i..];
                                     break SyslogState::Lf;
                                 }
                             }
                             Some(_) => {
                                 // Not a length after all: the digits start an LF frame.
-                                self.buf.extend_from_slice(&data[..i]);
+                                self.accumulate(&data[..i], emit);
                                 data = &data[i..];
                                 break SyslogState::Lf;
                             }
@@ -274,16 +284,25 @@ impl Framer {
                     };
                 }
                 SyslogState::Counted(remaining) => {
-                    if self.buf.is_empty() && data.len() >= remaining {
+                    if self.buf.is_empty() && self.parts == 0 && data.len() >= remaining {
                         // The whole frame is in this read: no copy.
                         let (frame, rest) = data.split_at(remaining);
                         self.emit_counted(frame, emit);
                         data = rest;
                         self.syslog = SyslogState::Start;
                     } else {
+                        // Pieces are cut as the bytes come, like a long line's, except the
+                        // frame's last two bytes: held until the frame is complete, they may
+                        // be its trailer (LF, CRLF, NUL), which is not message.
                         let take = remaining.min(data.len());
-                        self.buf.extend_from_slice(&data[..take]);
-                        data = &data[take..];
+                        let (chunk, rest) = data.split_at(take);
+                        data = rest;
+                        let before_trailer = take.min(remaining.saturating_sub(TRAILER_MAX));
+                        if before_trailer > 0 {
+                            // (Nothing is held back yet: it would be cut into a piece.)
+                            self.accumulate(&chunk[..before_trailer], emit);
+                        }
+                        self.buf.extend_from_slice(&chunk[before_trailer..]);
                         self.syslog = if take == remaining {
                             let mut held = std::mem::take(&mut self.buf);
                             self.emit_counted(&held, emit);
@@ -339,14 +358,15 @@ impl Framer {
         None
     }
 
-    /// Emits a whole octet-counted frame, without its trailer; an empty one is noise.
+    /// Emits the end of an octet-counted frame (all of it, or what follows its pieces
+    /// already emitted), without its trailer; an empty frame is noise.
     fn emit_counted(&mut self, frame: &[u8], emit: &mut impl FnMut(Frame<'_>)) {
         let frame = match frame {
             [rest @ .., b'\r', b'\n'] | [rest @ .., b'\n'] | [rest @ .., 0] => rest,
             _ => frame,
         };
-        if !frame.is_empty() {
-            // Longer than the limit only if a reload lowered it meanwhile: then in pieces.
+        // Empty but after pieces: the last piece must still say the frame has ended.
+        if !frame.is_empty() || self.parts > 0 {
             self.emit_line(frame, false, emit);
         }
     }
@@ -691,7 +711,7 @@ mod tests {
             |f: Frame<'_>| out.push((f.bytes.to_vec(), f.part, f.continued, f.partial));
         for c in chunks {
             framer.push(c, &mut collect);
-            assert!(framer.buffered() <= max + 1);
+            assert!(framer.buffered() <= max + 2);
         }
         framer.finish(&mut collect);
         out
@@ -853,21 +873,22 @@ mod tests {
         // A leading zero, and zero.
         assert_eq!(syslog_texts(b"05 hello\n"), [b"05 hello"]);
         assert_eq!(syslog_texts(b"0 \n2 ab"), [&b"0 "[..], b"ab"]);
-        // Oversized: over max_line_length (decided at the digit that passes it).
+        // Oversized: over MAX_FRAME (decided at the digit that passes it).
         assert_eq!(
-            syslog_frames(10, &[b"11 hello\n2 ab"]),
-            vec![bwhole(b"11 hello"), bwhole(b"ab")]
-        );
-        assert_eq!(
-            syslog_frames(10, &[b"10 0123456789"]),
-            vec![bwhole(b"0123456789")]
+            syslog_frames(4096, &[b"200001 hello\n2 ab"]),
+            vec![bwhole(b"200001 hello"), bwhole(b"ab")]
         );
         assert_eq!(
             syslog_frames(4096, &[b"99999999999999999999 x\n"]),
             vec![bwhole(b"99999999999999999999 x")]
         );
+        // MAX_FRAME itself is a count: the connection ends before its bytes do.
+        assert_eq!(
+            syslog_frames(4096, &[b"200000 hello\n"]),
+            vec![(b"hello\n".to_vec(), 0, false, true)]
+        );
         // The same, cut at every point.
-        let stream = b"12a <13>x\n123\n05 hello\n11 hello world0 \n99999 y\n2 ab";
+        let stream = b"12a <13>x\n123\n05 hello\n11 hello world0 \n999999 y\n2 ab";
         let whole = syslog_frames(4096, &[stream]);
         for cut in 0..stream.len() {
             let (a, b) = stream.split_at(cut);
@@ -877,24 +898,68 @@ mod tests {
     }
 
     #[test]
-    fn an_oversized_logger_frame_is_logged_lf_framed_and_swallows_what_follows() {
+    fn a_logger_frame_over_the_line_limit_is_cut_into_pieces_and_the_next_stands_alone() {
         // logger --octet-count --size 6000: a 5089-byte frame, then a 105-byte one, no LF.
-        // With the documented fall-back the first is LF-framed: it runs to the end of the
-        // stream in [continued] pieces, and the second message is inside its last piece.
+        let body = &LOGGER_OVERSIZED[b"5089 ".len()..][..5089];
+        let next = &LOGGER_OVERSIZED[b"5089 ".len() + 5089 + b"105 ".len()..];
+        assert!(next.ends_with(b"short after long"));
         let got = syslog_frames(4096, &[LOGGER_OVERSIZED]);
-        assert_eq!(got.len(), 2);
+        assert_eq!(got.len(), 3, "{got:?}");
         assert_eq!((got[0].1, got[0].2, got[0].3), (1, true, false));
-        assert!(got[0].0.starts_with(b"5089 <13>1 "));
-        assert_eq!((got[1].1, got[1].2, got[1].3), (2, false, true));
-        assert!(got[1].0.ends_with(b"105 <13>1 2026-11-27T16:16:14.566250+00:00 vm big - - [timeQuality tzKnown=\"1\" isSynced=\"0\"] short after long"));
-        let joined: Vec<u8> = got.iter().flat_map(|f| f.0.clone()).collect();
-        assert_eq!(joined, LOGGER_OVERSIZED, "nothing lost");
-        // The same message LF-framed is cut into pieces and the next one stands alone.
-        let got = syslog_frames(4096, &[LOGGER_LF_LONG]);
-        assert_eq!(got.len(), 3);
-        assert_eq!((got[1].1, got[1].2), (2, false));
-        assert!(got[2].0.ends_with(b"short after long"));
-        assert_eq!(got[2].1, 0);
+        assert_eq!((got[1].1, got[1].2, got[1].3), (2, false, false));
+        assert_eq!([&got[0].0[..], &got[1].0[..]].concat(), body);
+        assert_eq!(got[2], bwhole(next), "in sync: the next frame is whole");
+        // The same message LF-framed is cut into pieces the same way.
+        let lf = syslog_frames(4096, &[LOGGER_LF_LONG]);
+        assert_eq!(lf.len(), 3);
+        assert_eq!((lf[1].1, lf[1].2), (2, false));
+        assert!(lf[2].0.ends_with(b"short after long"));
+        assert_eq!(lf[2].1, 0);
+    }
+
+    #[test]
+    fn a_counted_frame_up_to_max_frame_is_cut_as_it_arrives_in_bounded_memory() {
+        let body: Vec<u8> = (0..150_000).map(|i| b'a' + (i % 26) as u8).collect();
+        let mut stream = format!("{} ", body.len() + 2).into_bytes();
+        stream.extend_from_slice(&body);
+        stream.extend_from_slice(b"\r\n5 hello");
+        for read in [1, 7, 1000, 4097, stream.len()] {
+            let chunks: Vec<&[u8]> = stream.chunks(read).collect();
+            let got = syslog_frames(4096, &chunks);
+            let (last, pieces) = got.split_last().unwrap();
+            assert_eq!(last, &bwhole(b"hello"), "reads of {read}");
+            let joined: Vec<u8> = pieces.iter().flat_map(|p| p.0.clone()).collect();
+            assert_eq!(
+                joined, body,
+                "reads of {read}: the CRLF trailer is not message"
+            );
+            assert!(pieces.iter().all(|p| p.0.len() <= 4096 && !p.3));
+            assert_eq!(pieces.len(), 37);
+            assert_eq!(got, syslog_frames(4096, &[&stream]), "reads of {read}");
+        }
+        // A counted frame's CRLF trailer cut by a read: the same pieces as in one read.
+        for (stream, want) in [
+            (&b"6 abcd\r\n"[..], vec![bwhole(b"abcd")]),
+            (
+                b"7 abcde\r\n",
+                vec![
+                    (b"abcd".to_vec(), 1, true, false),
+                    (b"e".to_vec(), 2, false, false),
+                ],
+            ),
+            (
+                b"6 abcde\r",
+                vec![
+                    (b"abcd".to_vec(), 1, true, false),
+                    (b"e\r".to_vec(), 2, false, false),
+                ],
+            ),
+        ] {
+            for cut in 0..stream.len() {
+                let (a, b) = stream.split_at(cut);
+                assert_eq!(syslog_frames(4, &[a, b]), want, "{stream:?} cut at {cut}");
+            }
+        }
     }
 
     #[test]
@@ -999,7 +1064,7 @@ mod tests {
                 })
                 .collect();
             framer.push(&chunk, |f| assert!(f.bytes.len() <= 100));
-            assert!(framer.buffered() <= 101, "{}", framer.buffered());
+            assert!(framer.buffered() <= 102, "{}", framer.buffered());
         }
     }
 
@@ -1197,14 +1262,15 @@ mod tests {
 
     /// A random syslog stream: counted and LF-framed frames (and noise between them), with
     /// the messages a reader must get from it, in order.
-    fn syslog_stream(rng: &mut Rng, max: usize) -> (Vec<u8>, Vec<Vec<u8>>) {
+    fn syslog_stream(rng: &mut Rng) -> (Vec<u8>, Vec<Vec<u8>>) {
         let mut stream = Vec::new();
         let mut want = Vec::new();
         for _ in 0..rng.below(10) {
             let mut m = message(rng);
             if rng.below(2) == 0 {
-                // Octet counted: any bytes; one trailer at the end is not message.
-                if m.is_empty() || m.len() > max {
+                // Octet counted: any bytes, longer than the limit too; one trailer at the
+                // end is not message.
+                if m.is_empty() {
                     continue;
                 }
                 stream.extend_from_slice(format!("{} ", m.len()).as_bytes());
@@ -1288,7 +1354,7 @@ mod tests {
         let mut split = 0;
         for case in 0..4000 {
             let max = rng.pick(&[4, 5, 7, 16, 64, 300, 4096]);
-            let (stream, want) = syslog_stream(&mut rng, max);
+            let (stream, want) = syslog_stream(&mut rng);
             let whole = syslog_frames(max, &[&stream]);
             // Joining each message's pieces gives the messages sent, in order.
             let mut got: Vec<Vec<u8>> = Vec::new();
