@@ -15,7 +15,7 @@ use mio::{Interest, Registry, Token};
 use slab::Slab;
 
 use crate::config::{Config, RateLimitAction};
-use crate::entry::{peer_label, Peer, Totals};
+use crate::entry::{peer_label, text_room, Peer, Totals};
 use crate::framing::{Frame, Framer};
 use crate::ratelimit::TokenBucket;
 use crate::throttle::Throttle;
@@ -93,14 +93,15 @@ impl Connection {
         now: Instant,
     ) -> Connection {
         let addr = SocketAddr::new(addr.ip().to_canonical(), addr.port());
+        let label = peer_label(addr);
         Connection {
             stream,
             peer: Peer {
                 addr,
                 connection_id,
             },
-            label: peer_label(addr),
-            framer: Framer::new(config.framing, config.max_line_length),
+            framer: Framer::new(config.framing, text_room(config.max_line_length, &label)),
+            label,
             dropping_line: false,
             opened: now,
             last_active: now,
@@ -263,8 +264,8 @@ impl Connection {
     /// Takes the framing and line limit of a new configuration; the line in progress
     /// carries over.
     pub fn reconfigure(&mut self, config: &Config) {
-        self.framer
-            .reconfigure(config.framing, config.max_line_length);
+        let room = text_room(config.max_line_length, &self.label);
+        self.framer.reconfigure(config.framing, room);
     }
 
     /// Silent for at least `limit`, with nothing waiting to be read.

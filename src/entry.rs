@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::escape::escape_into;
-use crate::framing::Frame;
+use crate::framing::{Frame, MIN_PIECE};
 use crate::source::EventCounts;
 
 /// syslog priorities used by the daemon.
@@ -59,6 +59,16 @@ pub struct Peer {
 /// of a dual-stack socket as plain IPv4).
 pub fn peer_label(addr: SocketAddr) -> String {
     SocketAddr::new(addr.ip().to_canonical(), addr.port()).to_string()
+}
+
+/// The bytes of a MESSAGE left for a piece's escaped text and its mark once the peer's
+/// `label: ` prefix is written: what the framer of the peer's connection is given, so that no
+/// MESSAGE is longer than `max_line_length` ([`crate::framing`]). At least
+/// [`MIN_PIECE`]: a limit too small for the prefix still logs every byte.
+pub fn text_room(max_line_length: usize, label: &str) -> usize {
+    max_line_length
+        .saturating_sub(label.len() + ": ".len())
+        .max(MIN_PIECE)
 }
 
 /// A field value: text (escaped already where it came from a client) or a number, which the

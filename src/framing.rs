@@ -1,10 +1,19 @@
 //! Cuts a client's byte stream into the pieces that become journal entries.
 //!
 //! In line mode a line ends at LF, CRLF or a lone CR (the terminator is not part of the line).
-//! A line longer than `max_line_length` is emitted in pieces of at most that many bytes, never
-//! splitting a UTF-8 character; each piece carries its part number and whether more follows.
-//! The framer holds at most `max_line_length + 1` bytes, whatever the client sends.
 //! In raw mode every read is one piece, as the classroom server printed it.
+//!
+//! **Pieces.** A line (read, syslog frame) whose entry would be too long is emitted in pieces,
+//! each carrying its part number and whether more follows, so that every entry's MESSAGE —
+//! the peer's `label: ` prefix, the escaped text ([`crate::escape`]) and the ` [continued]`
+//! or ` [partial]` mark — is at most `max_line_length` bytes. The framer is given the
+//! `room` that leaves for escaped text and mark ([`crate::entry::text_room`]): a piece
+//! followed by more holds at most `room - 12` bytes of escaped text (` [continued]`), a last
+//! piece `room`, a partial one `room - 10`; but never less than [`MIN_PIECE`], and always one
+//! character at least. A piece never ends inside a UTF-8 character, and plain ASCII is
+//! measured eight bytes at a time. The framer holds raw bytes (escaping only ever lengthens
+//! them, so a piece is never longer raw than escaped): at most `room + 1` of a line,
+//! whatever the client sends.
 //!
 //! In syslog mode (RFC 6587 syslog over TCP) the stream is a sequence of frames, and each
 //! frame's first byte says how it is framed, as rsyslog and syslog-ng decide it, so one
@@ -37,15 +46,27 @@
 //! Syslog mode is for syslog senders: a plain-text line that starts with digits and a space
 //! (`12 files copied`) reads as an octet count, as it does for rsyslog and syslog-ng.
 //!
-//! Syslog mode holds at most `max_line_length + 2` bytes: what is held of an LF frame or of a
-//! counted one, plus the last two bytes of a counted frame, held back until the frame is
-//! complete because they may be its trailer (the digits of a length are at most six).
+//! A long syslog message's pieces after the first have a longer MESSAGE than a line's: they
+//! name the host the first piece named (`label host: text`, see
+//! [`crate::syslog_message::write_message`]), so their room is smaller by
+//! [`crate::syslog_message::continuation_extra`] of the first piece.
+//!
+//! Syslog mode holds at most `room + 2` bytes: what is held of an LF frame or of a counted
+//! one, plus the last two bytes of a counted frame, held back until the frame is complete
+//! because they may be its trailer (the digits of a length are at most six).
 //!
 //! A change of framing by [`Framer::reconfigure`] takes effect at the next frame boundary,
-//! so no frame is ever cut by two framings; a change of `max_line_length` applies at once.
+//! so no frame is ever cut by two framings; a change of the room applies at once.
 
 use crate::config::Framing;
+use crate::entry::{CONTINUED_MARK, PARTIAL_MARK};
+use crate::escape::fitting_prefix;
 use crate::swar;
+use crate::syslog_message::continuation_extra;
+
+/// The least escaped text a piece holds, however small the room (a small `max_line_length`
+/// and a long peer address leave none): 4 bytes, any UTF-8 character.
+pub const MIN_PIECE: usize = 4;
 
 /// The largest octet count believed (rsyslog's default `MaxFrameSize`): a larger count is read
 /// as the start of an LF-framed frame. Memory does not depend on it (a counted frame is cut
@@ -78,10 +99,14 @@ pub struct Framer {
     mode: Framing,
     /// A framing set by `reconfigure`, to take over at the next frame boundary.
     next_mode: Option<Framing>,
-    max_line_length: usize,
+    /// Bytes of MESSAGE for a piece's escaped text and its mark (see the module documentation).
+    room: usize,
     buf: Vec<u8>,
     /// Pieces of the current line already emitted.
     parts: u32,
+    /// Syslog mode: how much longer than a line's the MESSAGE of the pieces after the first
+    /// of the frame being cut is (the host the first one names).
+    extra: usize,
     /// The last byte seen was a CR, so an LF right after it ends nothing (line mode); in
     /// syslog mode, a CR that ended a read inside an LF frame, held back (not in `buf`) until
     /// the next byte says whether it is the CR of a CRLF.
@@ -104,17 +129,17 @@ enum SyslogState {
 }
 
 impl Framer {
-    pub fn new(mode: Framing, max_line_length: usize) -> Framer {
-        assert!(
-            max_line_length >= 4,
-            "a piece must hold any UTF-8 character"
-        );
+    /// A framer in `mode` whose pieces fit `room` bytes of escaped text and mark
+    /// ([`crate::entry::text_room`]; at least [`MIN_PIECE`]).
+    pub fn new(mode: Framing, room: usize) -> Framer {
+        assert!(room >= MIN_PIECE, "a piece must hold any UTF-8 character");
         Framer {
             mode,
             next_mode: None,
-            max_line_length,
+            room,
             buf: Vec::new(),
             parts: 0,
+            extra: 0,
             after_cr: false,
             syslog: SyslogState::Start,
         }
@@ -123,13 +148,10 @@ impl Framer {
     /// Applies new settings. The limit applies at once (a line in progress keeps what it has
     /// and is split at the new limit); a new framing applies from the next frame boundary
     /// (the end of the line or syslog frame in progress; raw mode is always at a boundary).
-    pub fn reconfigure(&mut self, mode: Framing, max_line_length: usize) {
-        assert!(
-            max_line_length >= 4,
-            "a piece must hold any UTF-8 character"
-        );
+    pub fn reconfigure(&mut self, mode: Framing, room: usize) {
+        assert!(room >= MIN_PIECE, "a piece must hold any UTF-8 character");
         self.next_mode = (mode != self.mode).then_some(mode);
-        self.max_line_length = max_line_length;
+        self.room = room;
     }
 
     /// Bytes held for a line not yet ended.
@@ -168,19 +190,15 @@ impl Framer {
         }
     }
 
+    /// Raw mode: the read, less its trailing CRs and LFs, as one piece, or in pieces if its
+    /// entry would be too long.
     fn push_raw(&mut self, data: &[u8], emit: &mut impl FnMut(Frame<'_>)) {
         let end = data
             .iter()
             .rposition(|&b| b != b'\n' && b != b'\r')
             .map_or(0, |i| i + 1);
         if !data.is_empty() {
-            emit(Frame {
-                bytes: &data[..end],
-                part: 0,
-                continued: false,
-                partial: false,
-                framing: Framing::Raw,
-            });
+            self.emit_line(&data[..end], false, emit);
         }
     }
 
@@ -395,48 +413,87 @@ impl Framer {
         self.emit_line(&buf, true, &mut emit);
     }
 
-    /// Appends `data` to the line in progress, emitting full pieces as the limit is passed.
+    /// The most escaped text the next piece of the current line may hold: one followed by
+    /// more (`mark` = [`CONTINUED_MARK`]), a last one (`""`) or a partial one
+    /// ([`PARTIAL_MARK`]).
+    fn limit(&self, mark: &str) -> usize {
+        let extra = if self.parts > 0 { self.extra } else { 0 };
+        self.room.saturating_sub(extra + mark.len()).max(MIN_PIECE)
+    }
+
+    /// Emits `line[..n]` as a piece followed by more; the first piece of a syslog frame says
+    /// how much longer the MESSAGE of the following ones is.
+    fn emit_continued(
+        mode: Framing,
+        parts: &mut u32,
+        extra: &mut usize,
+        piece: &[u8],
+        emit: &mut impl FnMut(Frame<'_>),
+    ) {
+        if *parts == 0 {
+            *extra = match mode {
+                Framing::Syslog => continuation_extra(piece),
+                Framing::Line | Framing::Raw => 0,
+            };
+        }
+        *parts += 1;
+        emit(Frame {
+            bytes: piece,
+            part: *parts,
+            continued: true,
+            partial: false,
+            framing: mode,
+        });
+    }
+
+    /// Appends `data` to the line in progress, emitting pieces as soon as it is sure to be
+    /// too long: when more raw bytes are held than a last piece may hold escaped.
     fn accumulate(&mut self, mut data: &[u8], emit: &mut impl FnMut(Frame<'_>)) {
         loop {
-            // More than the limit is held (also after a reload lowered the limit): emit pieces.
-            while self.buf.len() > self.max_line_length {
-                let n = split_point(&self.buf, self.max_line_length);
-                self.parts += 1;
-                emit(Frame {
-                    bytes: &self.buf[..n],
-                    part: self.parts,
-                    continued: true,
-                    partial: false,
-                    framing: self.mode,
-                });
+            // Also after a reload made the room smaller.
+            while self.buf.len() > self.limit("") {
+                let n = fitting_prefix(&self.buf, self.limit(CONTINUED_MARK));
+                Self::emit_continued(
+                    self.mode,
+                    &mut self.parts,
+                    &mut self.extra,
+                    &self.buf[..n],
+                    emit,
+                );
                 self.buf.drain(..n);
             }
             if data.is_empty() {
                 return;
             }
-            let room = self.max_line_length + 1 - self.buf.len();
+            let room = self.limit("") + 1 - self.buf.len();
             let take = room.min(data.len());
             self.buf.extend_from_slice(&data[..take]);
             data = &data[take..];
         }
     }
 
-    /// Emits a whole line (or the last piece of one), splitting it if it is too long.
+    /// Emits a whole line (or the last piece of one), in pieces if it is too long.
     fn emit_line(&mut self, mut line: &[u8], partial: bool, emit: &mut impl FnMut(Frame<'_>)) {
-        while line.len() > self.max_line_length {
-            let n = split_point(line, self.max_line_length);
-            self.parts += 1;
-            emit(Frame {
-                bytes: &line[..n],
-                part: self.parts,
-                continued: true,
-                partial: false,
-                framing: self.mode,
-            });
+        let mark = if partial { PARTIAL_MARK } else { "" };
+        loop {
+            let last = self.limit(mark);
+            // Escaping makes a byte at most 4 bytes long: a short line fits unmeasured.
+            if line.len().saturating_mul(4) <= last || fitting_prefix(line, last) == line.len() {
+                break;
+            }
+            let n = fitting_prefix(line, self.limit(CONTINUED_MARK));
+            Self::emit_continued(
+                self.mode,
+                &mut self.parts,
+                &mut self.extra,
+                &line[..n],
+                emit,
+            );
             line = &line[n..];
         }
         let part = if self.parts > 0 { self.parts + 1 } else { 0 };
         self.parts = 0;
+        self.extra = 0;
         emit(Frame {
             bytes: line,
             part,
@@ -452,26 +509,6 @@ impl Framer {
             self.buf = Vec::new();
         }
     }
-}
-
-/// The largest `n <= max` such that `bytes[..n]` does not end inside a UTF-8 character
-/// (or `max` itself when the bytes there are not UTF-8 anyway).
-fn split_point(bytes: &[u8], max: usize) -> usize {
-    // A character is at most 4 bytes: look back over at most 3 bytes for its first byte.
-    for back in 1..=3.min(max) {
-        let b = bytes[max - back];
-        if b & 0xc0 == 0x80 {
-            continue; // a continuation byte: keep looking for the first byte
-        }
-        let len = match b {
-            0xc0..=0xdf => 2,
-            0xe0..=0xef => 3,
-            0xf0..=0xf7 => 4,
-            _ => 1,
-        };
-        return if len > back { max - back } else { max };
-    }
-    max
 }
 
 /// The first LF or CR in `data`. Eight bytes at a time (SWAR): this runs over every byte a
@@ -666,12 +703,13 @@ mod tests {
         let mut pieces = 0;
         for _ in 0..1000 {
             framer.push(&chunk, |f| {
-                assert!(f.bytes.len() <= 100);
+                // Followed by more: room for the text and " [continued]".
+                assert_eq!(f.bytes.len(), 100 - CONTINUED_MARK.len());
                 pieces += 1;
             });
             assert!(framer.buffered() <= 101);
         }
-        assert_eq!(pieces, 10_000 - 1);
+        assert_eq!(pieces * 88 + framer.buffered(), 1_000_000);
     }
 
     #[test]
@@ -681,8 +719,174 @@ mod tests {
         framer.push(&[b'a'; 50], |f| got.push(f.bytes.len()));
         framer.reconfigure(Framing::Line, 8);
         framer.push(b"bb\n", |f| got.push(f.bytes.len()));
-        assert_eq!(got, [8, 8, 8, 8, 8, 8, 4]);
+        // Continued pieces of MIN_PIECE (8 is too little room for the mark too), and a last
+        // piece of 8.
+        assert_eq!(got, [4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 8]);
         assert_eq!(framer.buffered(), 0);
+    }
+
+    /// The pieces of `chunks` in `mode` with `room`, as (bytes, part, continued, partial).
+    fn pieces(mode: Framing, room: usize, chunks: &[&[u8]]) -> Vec<(Vec<u8>, u32, bool, bool)> {
+        let mut framer = Framer::new(mode, room);
+        let mut out = Vec::new();
+        let mut collect =
+            |f: Frame<'_>| out.push((f.bytes.to_vec(), f.part, f.continued, f.partial));
+        for c in chunks {
+            framer.push(c, &mut collect);
+            assert!(framer.buffered() <= room + 1);
+        }
+        framer.finish(&mut collect);
+        out
+    }
+
+    /// The limit a piece's escaped text was cut to: room less its mark.
+    fn limit_of(room: usize, continued: bool, partial: bool) -> usize {
+        let mark = if continued {
+            CONTINUED_MARK
+        } else if partial {
+            PARTIAL_MARK
+        } else {
+            ""
+        };
+        room.saturating_sub(mark.len()).max(MIN_PIECE)
+    }
+
+    #[test]
+    fn pieces_are_cut_so_that_their_escaped_text_and_mark_fit_the_room() {
+        use crate::escape::escaped_len;
+        // Plain text: as many bytes as the room holds with the mark.
+        let line = [b'x'; 100];
+        let got = pieces(Framing::Line, 40, &[&line, b"\n"]);
+        let sizes: Vec<usize> = got.iter().map(|p| p.0.len()).collect();
+        assert_eq!(sizes, [28, 28, 28, 16]);
+        // A last piece needs no mark: a line of exactly the room is not cut, one more is.
+        assert_eq!(pieces(Framing::Line, 40, &[&line[..40], b"\n"]).len(), 1);
+        let got = pieces(Framing::Line, 40, &[&line[..41], b"\n"]);
+        assert_eq!(got[0].0.len(), 28);
+        assert_eq!(got[1].0.len(), 13);
+        // Binary: 4 escaped bytes each, so a quarter as many raw bytes.
+        let binary = [0xffu8; 100];
+        let got = pieces(Framing::Line, 40, &[&binary, b"\n"]);
+        let sizes: Vec<usize> = got.iter().map(|p| p.0.len()).collect();
+        // The last 9 bytes are 36 escaped: a last piece needs no mark.
+        assert_eq!(sizes, [7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 9]);
+        // Partial: room for " [partial]".
+        let got = pieces(Framing::Line, 40, &[&binary[..10]]);
+        assert_eq!(
+            got,
+            [
+                (vec![0xff; 7], 1, true, false),
+                (vec![0xff; 3], 2, false, true)
+            ]
+        );
+        for (bytes, _, continued, partial) in &got {
+            assert!(escaped_len(bytes) <= limit_of(40, *continued, *partial));
+        }
+        // Characters are never cut, and their escapes count: é is 2 bytes, ESC escapes to 4.
+        // Room 18: 6 for a continued piece (three é), 18 for the last (2 + 4 + 4 + 4 + 2).
+        let text = "ééééé\x1b\x1bé".as_bytes();
+        let got = pieces(Framing::Line, 18, &[text, b"\n"]);
+        let texts: Vec<&[u8]> = got.iter().map(|p| &p.0[..]).collect();
+        assert_eq!(texts, ["ééé".as_bytes(), "éé\x1b\x1bé".as_bytes()]);
+        // Room 17: 5 for a continued piece; "abcd" and ESC (4) would be 8.
+        let got = pieces(Framing::Line, 17, &[b"abcd\x1bxxxxxxxxxxxx\n"]);
+        let texts: Vec<&[u8]> = got.iter().map(|p| &p.0[..]).collect();
+        assert_eq!(texts, [&b"abcd"[..], b"\x1bxxxxxxxxxxxx"]);
+    }
+
+    #[test]
+    fn a_read_whose_escaped_form_is_too_long_is_cut_in_raw_mode() {
+        let got = pieces(Framing::Raw, 40, &[&[0u8; 20], b"short\r\n", &[b'y'; 41]]);
+        assert_eq!(
+            got,
+            [
+                (vec![0; 7], 1, true, false),
+                (vec![0; 7], 2, true, false),
+                (vec![0; 6], 3, false, false),
+                (b"short".to_vec(), 0, false, false),
+                (vec![b'y'; 28], 1, true, false),
+                (vec![b'y'; 13], 2, false, false),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_pieces_after_the_first_of_a_syslog_message_leave_room_for_its_host() {
+        // The first piece is cut like a line's; the next ones name the host the first one
+        // named (` myhost`, 7 bytes), so they hold 7 bytes less.
+        let frame = [&b"<13>1 - myhost app - - - "[..], &[b'm'; 100]].concat();
+        let counted = [format!("{} ", frame.len()).as_bytes(), &frame].concat();
+        let lf = [&frame[..], b"\n"].concat();
+        for stream in [counted, lf] {
+            let got = syslog_frames(60, &[&stream]);
+            let sizes: Vec<usize> = got.iter().map(|p| p.0.len()).collect();
+            assert_eq!(sizes, [48, 41, 36], "{got:?}");
+            assert_eq!(got.iter().map(|p| p.0.len()).sum::<usize>(), frame.len());
+            // Cut anywhere, the same.
+            for cut in 0..stream.len() {
+                let (a, b) = stream.split_at(cut);
+                assert_eq!(syslog_frames(60, &[a, b]), got, "cut at {cut}");
+            }
+        }
+        // Without a host in the first piece, the pieces are a line's.
+        let frame = [&b"<13>1 - - app - - - "[..], &[b'm'; 100]].concat();
+        let got = syslog_frames(60, &[&[&frame[..], b"\n"].concat()]);
+        let sizes: Vec<usize> = got.iter().map(|p| p.0.len()).collect();
+        assert_eq!(sizes, [48, 48, 24]);
+    }
+
+    #[test]
+    fn any_bytes_cut_at_any_points_give_the_same_pieces_and_each_fits() {
+        use crate::escape::escaped_len;
+        let mut seed = 0x2545_f491_u32;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            seed
+        };
+        let alphabet: [&[u8]; 12] = [
+            b"a",
+            b"z",
+            b" ",
+            b"\\",
+            b"\x1b",
+            b"\xff",
+            "é".as_bytes(),
+            "€".as_bytes(),
+            "😀".as_bytes(),
+            "\u{9b}".as_bytes(),
+            "\u{202e}".as_bytes(),
+            b"\n",
+        ];
+        for case in 0..3000 {
+            let room = [4, 5, 9, 13, 17, 24, 40, 100][next() as usize % 8];
+            let mode = [Framing::Line, Framing::Raw][case % 2];
+            let mut stream = Vec::new();
+            for _ in 0..next() % 120 {
+                stream.extend_from_slice(alphabet[next() as usize % alphabet.len()]);
+            }
+            let whole = pieces(mode, room, &[&stream]);
+            for (bytes, _, continued, partial) in &whole {
+                let limit = limit_of(room, *continued, *partial);
+                // One character is always taken, even if its escape is longer than the limit.
+                let one_char = crate::escape::fitting_prefix(bytes, 0) == bytes.len();
+                assert!(
+                    escaped_len(bytes) <= limit || one_char,
+                    "case {case}: {bytes:?} over {limit}"
+                );
+            }
+            if mode == Framing::Line {
+                let mut rest = &stream[..];
+                let mut reads = Vec::new();
+                while !rest.is_empty() {
+                    let n = (1 + next() as usize % 16).min(rest.len());
+                    reads.push(&rest[..n]);
+                    rest = &rest[n..];
+                }
+                assert_eq!(pieces(mode, room, &reads), whole, "case {case}: {reads:?}");
+            }
+        }
     }
 
     #[test]
@@ -691,14 +895,6 @@ mod tests {
             frames(Framing::Raw, 4096, &[b"abc\r\n", b"de\nf\n", b"\n"]),
             vec![whole("abc"), whole("de\nf"), whole("")]
         );
-    }
-
-    #[test]
-    fn split_point_backs_off_to_a_character_boundary() {
-        assert_eq!(split_point("ab€".as_bytes(), 4), 2);
-        assert_eq!(split_point(b"abcdef", 4), 4);
-        assert_eq!(split_point(b"\xff\xff\xff\xff\xff", 4), 4);
-        assert_eq!(split_point("€€".as_bytes(), 4), 3);
     }
 
     // ---- syslog mode ----
@@ -951,7 +1147,9 @@ mod tests {
                 b"6 abcde\r",
                 vec![
                     (b"abcd".to_vec(), 1, true, false),
-                    (b"e\r".to_vec(), 2, false, false),
+                    (b"e".to_vec(), 2, true, false),
+                    // A CR is escaped as \x0d: 4 bytes.
+                    (b"\r".to_vec(), 3, false, false),
                 ],
             ),
         ] {

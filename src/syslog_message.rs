@@ -34,7 +34,7 @@
 
 use std::fmt;
 
-use crate::escape::escape_into;
+use crate::escape::{escape_into, escaped_len};
 
 /// The longest TIMESTAMP accepted (RFC 5424's longest is 32 bytes).
 pub const MAX_TIMESTAMP: usize = 64;
@@ -641,6 +641,18 @@ pub fn write_message(out: &mut String, label: &str, header: &Header<'_>) {
     }
     out.push_str(": ");
     escape_into(out, header.message);
+}
+
+/// How many bytes longer than a line's the MESSAGE of the pieces after the first of a long
+/// message is, given that first piece: those pieces carry the first one's HOSTNAME
+/// ([`Sticky`]), written as ` HOST` after the label, while the piece's own bytes hold no
+/// header. (The first piece, and a whole message, are never longer than a line's MESSAGE of
+/// the same bytes: the header they drop is longer than the ` HOST` they add.) The framer
+/// makes those pieces shorter by as much, so that every MESSAGE fits `max_line_length`.
+pub fn continuation_extra(first_piece: &[u8]) -> usize {
+    parse(first_piece)
+        .hostname
+        .map_or(0, |host| 1 + escaped_len(host))
 }
 
 impl fmt::Display for Format {

@@ -2,9 +2,10 @@
 //! "syslog"`), the syslog header parser, the journal field mapping and the MESSAGE form, as
 //! the daemon is to do with what a syslog client sends.
 //!
-//! Input: byte 0 picks `max_line_length` (4..=67, or 100, 300, 1000, 4096 for bytes 0xc0 and
-//! up), byte 1 whether the limit may change between reads (a reload), byte 2 seeds the read
-//! sizes; the rest is what the client sent. Invariants checked:
+//! Input: byte 0 picks the framer's room (`max_line_length` less the peer's `label: `
+//! prefix: 4..=67, or 100, 300, 1000, 4096 for bytes 0xc0 and up), byte 1 whether it may
+//! change between reads (a reload), byte 2 seeds the read sizes; the rest is what the client
+//! sent. Invariants checked:
 //! - the framer never holds more than the largest limit in force + 2 bytes, and no piece is
 //!   longer than the limit in force when it was emitted;
 //! - without reloads, joining each message's pieces gives exactly the messages of a plain
@@ -16,11 +17,15 @@
 //!   given; an unparsed piece is kept whole; a continuation piece's header is the first
 //!   piece's (from `Sticky`) with that piece as message;
 //! - every journal field value and the MESSAGE are escaped text: no control character but
-//!   TAB, no newline, and the field names are the documented constants.
+//!   TAB, no newline, and the field names are the documented constants;
+//! - the MESSAGE, prefix and mark included, fits the room (pieces after the first of a
+//!   message naming a host are shorter by ` host`), unless the room is too small for the mark,
+//!   that host and one escaped character.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use tcp_listener::config::Framing;
+use tcp_listener::escape::escaped_len;
 use tcp_listener::framing::{Frame, Framer, MAX_FRAME};
 use tcp_listener::syslog_message::{
     field, parse, write_message, Format, Header, JournalFields, Sticky,
@@ -196,9 +201,34 @@ fn check_entry(piece: &Piece, sticky: &mut Sticky, fields: &mut JournalFields) {
         check_text(value);
     }
     let mut message = String::new();
-    write_message(&mut message, "192.0.2.7:51234", &header);
+    write_message(&mut message, LABEL, &header);
     check_text(&message);
+    // The MESSAGE with its mark fits the room the framer was given after `label: `, when the
+    // room is more than its floors: room for the longest mark, the host a piece after the
+    // first names, and the longest escape of one character.
+    let mark = if piece.continued {
+        " [continued]"
+    } else if piece.partial {
+        " [partial]"
+    } else {
+        ""
+    };
+    message.push_str(mark);
+    let host = match (piece.part, header.hostname) {
+        (2.., Some(host)) => 1 + escaped_len(host),
+        _ => 0,
+    };
+    if piece.limit >= 12 + host + 8 {
+        assert!(
+            message.len() <= LABEL.len() + 2 + piece.limit,
+            "a MESSAGE of {} bytes with room {}: {message:?}",
+            message.len(),
+            piece.limit
+        );
+    }
 }
+
+const LABEL: &str = "192.0.2.7:51234";
 
 fuzz_target!(|data: &[u8]| {
     if data.len() < 3 {
