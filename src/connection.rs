@@ -14,10 +14,11 @@ use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use slab::Slab;
 
-use crate::config::{Config, RateLimitAction};
+use crate::config::{Config, Framing, RateLimitAction};
 use crate::entry::{peer_label, text_room, Peer, Totals};
 use crate::framing::{Frame, Framer};
 use crate::ratelimit::TokenBucket;
+use crate::syslog_message::{parse, Header, Sticky};
 use crate::throttle::Throttle;
 
 /// Dropped lines of one client are reported at most once per this interval.
@@ -44,6 +45,9 @@ pub struct Line<'a> {
     /// The connection's lines counted from 1.
     pub number: u64,
     pub frame: Frame<'a>,
+    /// For a piece cut by syslog framing: its message's header (a piece after the first
+    /// carries the first one's, see [`Sticky`]).
+    pub header: Option<Header<'a>>,
 }
 
 /// Lines of one framing step: logged, and dropped by the rate limit.
@@ -67,6 +71,10 @@ pub struct Connection {
     /// The peer as shown in messages.
     pub label: String,
     framer: Framer,
+    /// What the pieces after the first of a long syslog message take from the first one's
+    /// header; boxed and made only when a syslog message is cut into pieces, so an idle
+    /// connection does not pay for it.
+    sticky: Option<Box<Sticky>>,
     /// The line in progress is being dropped (its first piece was over the limit).
     dropping_line: bool,
     opened: Instant,
@@ -102,6 +110,7 @@ impl Connection {
             },
             framer: Framer::new(config.framing, text_room(config.max_line_length, &label)),
             label,
+            sticky: None,
             dropping_line: false,
             opened: now,
             last_active: now,
@@ -184,6 +193,7 @@ impl Connection {
     ) -> FrameCounts {
         let Connection {
             framer,
+            sticky,
             dropping_line,
             label,
             peer,
@@ -211,6 +221,7 @@ impl Connection {
                     label,
                     peer: *peer,
                     number: *lines,
+                    header: syslog_header(sticky, &frame),
                     frame,
                 });
             }
@@ -224,6 +235,7 @@ impl Connection {
     pub fn finish(&mut self, mut log: impl FnMut(Line<'_>)) -> u64 {
         let Connection {
             framer,
+            sticky,
             dropping_line,
             label,
             peer,
@@ -241,6 +253,7 @@ impl Connection {
                 label,
                 peer: *peer,
                 number: *lines,
+                header: syslog_header(sticky, &frame),
                 frame,
             });
         });
@@ -280,6 +293,27 @@ impl Connection {
             duration: now.duration_since(self.opened),
         }
     }
+}
+
+/// The header of a piece cut by syslog framing (`None` for other framings): parsed from a
+/// whole message or a first piece, which is remembered for the pieces after it; those take
+/// the first one's.
+fn syslog_header<'a>(sticky: &'a mut Option<Box<Sticky>>, frame: &Frame<'a>) -> Option<Header<'a>> {
+    if frame.framing != Framing::Syslog {
+        return None;
+    }
+    if frame.part <= 1 {
+        let header = parse(frame.bytes);
+        if frame.part == 1 {
+            sticky.get_or_insert_with(Box::default).remember(&header);
+        }
+        return Some(header);
+    }
+    Some(
+        sticky
+            .get_or_insert_with(Box::default)
+            .continuation(frame.bytes),
+    )
 }
 
 /// Every client, by key (its poll token), the queue of those that may have data, and those

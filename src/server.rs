@@ -33,6 +33,7 @@ use crate::entry::{priority, Entry};
 use crate::listener::{self, Accepted, Acceptor, ListenSocket};
 use crate::sink::Sink;
 use crate::source::{ConnectionEvent, Sources, CONNECTION_EVENT_WINDOW};
+use crate::syslog_message::JournalFields;
 use crate::systemd::Supervisor;
 
 const CONTROL: Token = Token(usize::MAX - 2);
@@ -155,6 +156,8 @@ struct Server {
     read_buf: Vec<u8>,
     /// The text of the entry being built.
     message: String,
+    /// The SYSLOG_* fields of the syslog message being logged.
+    syslog_fields: JournalFields,
     /// stderr goes to the journal already (`JOURNAL_STREAM`): announcements are not repeated
     /// there.
     stderr_is_journal: bool,
@@ -191,6 +194,7 @@ impl Server {
             summary: Summary::default(),
             next_id: 1,
             message: String::with_capacity(1024),
+            syslog_fields: JournalFields::new(),
             stderr_is_journal: std::env::var_os("JOURNAL_STREAM").is_some(),
         };
         if let Some(notice) = sink_notice {
@@ -395,7 +399,7 @@ impl Server {
         let buffer_size = self.config.buffer_size;
         match conn.read(&mut self.read_buf[..buffer_size], now) {
             ReadOutcome::Data(n) => {
-                let log = line_logger(&mut self.sink, &mut self.message);
+                let log = line_logger(&mut self.sink, &mut self.message, &mut self.syslog_fields);
                 let data = &self.read_buf[..n];
                 let counts = conn.frame(data, now, &mut source.budget, action, log);
                 self.summary.lines += counts.logged;
@@ -419,7 +423,11 @@ impl Server {
             return;
         };
         let now = Instant::now();
-        self.summary.lines += conn.finish(line_logger(&mut self.sink, &mut self.message));
+        self.summary.lines += conn.finish(line_logger(
+            &mut self.sink,
+            &mut self.message,
+            &mut self.syslog_fields,
+        ));
         if let Some(report) = conn.drop_report(now, true) {
             let limit = (self.config.max_lines_per_sec, self.config.max_lines_burst);
             log_dropped(&mut self.sink, &mut self.message, &conn, limit, report);
@@ -643,16 +651,30 @@ impl Server {
     }
 }
 
-/// Logs each line a connection hands over.
-fn line_logger<'a>(sink: &'a mut Sink, message: &'a mut String) -> impl FnMut(Line<'_>) + 'a {
-    move |line| {
-        sink.log(&Entry::line(
+/// Logs each line (or syslog message) a connection hands over: by the framing that cut it,
+/// which after a reload may not be the configured one yet.
+fn line_logger<'a>(
+    sink: &'a mut Sink,
+    message: &'a mut String,
+    syslog_fields: &'a mut JournalFields,
+) -> impl FnMut(Line<'_>) + 'a {
+    move |line| match line.header {
+        None => sink.log(&Entry::line(
             message,
             line.label,
             line.peer,
             line.number,
             &line.frame,
-        ))
+        )),
+        Some(header) => sink.log(&Entry::syslog(
+            message,
+            syslog_fields,
+            line.label,
+            line.peer,
+            line.number,
+            &line.frame,
+            &header,
+        )),
     }
 }
 
