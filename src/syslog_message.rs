@@ -435,8 +435,8 @@ fn hostname_len(rest: &[u8]) -> usize {
 }
 
 /// What the pieces after the first of a long message need from its header, owned: the
-/// framer cuts a long LF-framed message into `[continued]` pieces, and only the first one
-/// starts with the header. The caller keeps one `Sticky` per connection, fills it with
+/// framer cuts a long message (LF-framed or octet-counted) into `[continued]` pieces, and
+/// only the first one starts with the header. The caller keeps one `Sticky` per connection, fills it with
 /// [`Sticky::remember`] from the first piece's header (part 1), and gets the header of
 /// pieces 2..n from [`Sticky::continuation`], so they carry the same PRIORITY, facility,
 /// identifier, pid, hostname, timestamp and MSGID (and parse error) as the first.
