@@ -101,6 +101,8 @@ pub struct Framer {
     next_mode: Option<Framing>,
     /// Bytes of MESSAGE for a piece's escaped text and its mark (see the module documentation).
     room: usize,
+    /// A whole line this long or shorter fits as one piece, escaped and marked partial or not.
+    unmeasured: usize,
     buf: Vec<u8>,
     /// Pieces of the current line already emitted.
     parts: u32,
@@ -137,6 +139,7 @@ impl Framer {
             mode,
             next_mode: None,
             room,
+            unmeasured: unmeasured(room),
             buf: Vec::new(),
             parts: 0,
             extra: 0,
@@ -152,6 +155,7 @@ impl Framer {
         assert!(room >= MIN_PIECE, "a piece must hold any UTF-8 character");
         self.next_mode = (mode != self.mode).then_some(mode);
         self.room = room;
+        self.unmeasured = unmeasured(room);
     }
 
     /// Bytes held for a line not yet ended.
@@ -473,7 +477,26 @@ impl Framer {
     }
 
     /// Emits a whole line (or the last piece of one), in pieces if it is too long.
-    fn emit_line(&mut self, mut line: &[u8], partial: bool, emit: &mut impl FnMut(Frame<'_>)) {
+    #[inline(always)]
+    fn emit_line(&mut self, line: &[u8], partial: bool, emit: &mut impl FnMut(Frame<'_>)) {
+        // The common case, a short whole line: escaping makes a byte at most 4 bytes long, so
+        // it fits without being measured.
+        if line.len() <= self.unmeasured && self.parts == 0 {
+            emit(Frame {
+                bytes: line,
+                part: 0,
+                continued: false,
+                partial,
+                framing: self.mode,
+            });
+            return;
+        }
+        self.emit_pieces(line, partial, emit);
+    }
+
+    /// [`Framer::emit_line`] for a line that may need cutting.
+    #[inline(never)]
+    fn emit_pieces(&mut self, mut line: &[u8], partial: bool, emit: &mut impl FnMut(Frame<'_>)) {
         let mark = if partial { PARTIAL_MARK } else { "" };
         loop {
             let last = self.limit(mark);
@@ -509,6 +532,12 @@ impl Framer {
             self.buf = Vec::new();
         }
     }
+}
+
+/// The longest whole line that fits `room` whatever its bytes: escaping makes a byte at most
+/// 4 bytes long, and a partial line's mark is the longer one.
+fn unmeasured(room: usize) -> usize {
+    room.saturating_sub(PARTIAL_MARK.len()).max(MIN_PIECE) / 4
 }
 
 /// The first LF or CR in `data`. Eight bytes at a time (SWAR): this runs over every byte a
