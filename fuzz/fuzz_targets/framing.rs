@@ -1,7 +1,9 @@
 //! Arbitrary bytes, cut into arbitrary reads, through the line framer, the escaper and the
 //! journald entry encoder, as the daemon does with what a client sends.
 //!
-//! Input: byte 0 picks `max_line_length` (4..=99), byte 1 the mode and whether the limit may
+//! Input: byte 0 picks `max_line_length` (12..=123: the peer's 17-byte `label: ` prefix plus
+//! -5..=106, so that the room left for text runs from below the 4-byte floor to about a
+//! hundred bytes and pieces are cut often), byte 1 the mode and whether the limit may
 //! change between reads (a reload), byte 2 seeds the read sizes; the rest is what the client
 //! sent, from the peer `192.0.2.7:51234`. Invariants checked:
 //! - no MESSAGE is longer than the `max_line_length` in force when its piece was emitted
@@ -23,9 +25,9 @@
 use libfuzzer_sys::fuzz_target;
 use std::net::SocketAddr;
 use tcp_listener::config::Framing;
+use tcp_listener::entry::{peer_label, text_room, Entry, Peer};
 use tcp_listener::escape::{escape, unescape};
 use tcp_listener::framing::{Frame, Framer};
-use tcp_listener::entry::{peer_label, text_room, Entry, Peer};
 use tcp_listener::sink::journald::encode::encode_entry;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,9 +115,8 @@ fn decode_entry(mut data: &[u8]) -> Vec<(String, Vec<u8>)> {
 /// The entry the daemon logs for `piece`: its MESSAGE is the prefix, the escaped text and
 /// the mark; it decodes to exactly the fields encoded (nothing a client sends can add or
 /// change a field); and its MESSAGE fits the limit in force.
-fn check_entry(text: &str, piece: &Piece, max_line_length: usize) {
+fn check_entry(text: &str, piece: &Piece, max_line_length: usize, label: &str) {
     let addr = SocketAddr::from(PEER);
-    let label = peer_label(addr);
     let peer = Peer {
         addr,
         connection_id: 3,
@@ -128,7 +129,7 @@ fn check_entry(text: &str, piece: &Piece, max_line_length: usize) {
         framing: Framing::Line,
     };
     let mut buf = String::new();
-    let entry = Entry::line(&mut buf, &label, peer, 7, &frame);
+    let entry = Entry::line(&mut buf, label, peer, 7, &frame);
     let mark = if piece.continued {
         " [continued]"
     } else if piece.partial {
@@ -189,9 +190,10 @@ fuzz_target!(|data: &[u8]| {
     if data.len() < 3 {
         return;
     }
-    let label_len = peer_label(SocketAddr::from(PEER)).len();
-    let mut limit = 4 + (data[0] % 96) as usize;
-    let room = |limit: usize| text_room(limit, &peer_label(SocketAddr::from(PEER)));
+    let label = peer_label(SocketAddr::from(PEER));
+    let label_len = label.len();
+    let mut limit = 12 + (data[0] % 112) as usize;
+    let room = |limit: usize| text_room(limit, &label);
     let mode = if data[1] & 1 == 1 {
         Framing::Raw
     } else {
@@ -211,7 +213,7 @@ fuzz_target!(|data: &[u8]| {
         rest = tail;
         reads.push(chunk);
         if reloads && xorshift(&mut rng) % 8 == 0 {
-            limit = 4 + xorshift(&mut rng) as usize % 96;
+            limit = 12 + xorshift(&mut rng) as usize % 112;
             framer.reconfigure(mode, room(limit));
         }
         framer.push(chunk, |f: Frame<'_>| pieces.push(Piece::new(f, limit)));
@@ -235,7 +237,7 @@ fuzz_target!(|data: &[u8]| {
             assert!(!p.bytes.contains(&b'\n') && !p.bytes.contains(&b'\r'));
         }
         let text = check_escaped(&p.bytes);
-        check_entry(&text, p, p.limit);
+        check_entry(&text, p, p.limit, &label);
     }
 
     match mode {

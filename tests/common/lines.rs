@@ -53,7 +53,7 @@ pub fn documented_pieces(
     for chunk in line.utf8_chunks() {
         for c in chunk.valid().chars() {
             let bytes = &line[at..at + c.len_utf8()];
-            units.push((bytes, tcp_listener::escape::escape(bytes).len()));
+            units.push((bytes, tcp_listener::escape::escaped_len(bytes)));
             at += c.len_utf8();
         }
         for _ in chunk.invalid() {
