@@ -579,6 +579,58 @@ mod tests {
     }
 
     #[test]
+    fn a_long_syslog_message_is_one_line_of_the_budget_and_its_pieces_carry_its_header() {
+        let (_client, stream, addr) = pair();
+        let t0 = Instant::now();
+        // 127.0.0.1:PORT: leaves 59 - 17 = 42 bytes: 30 for the text of a piece followed by
+        // more, 42 for the last; 3 less (` vm`) for the pieces after the first.
+        let config = config("framing = \"syslog\"\nmax_line_length = 59");
+        let mut conn = Connection::new(stream, addr, 1, &config, t0);
+        assert_eq!(conn.label.len(), 15, "an ephemeral port has 5 digits");
+        let mut budget = TokenBucket::new(1, 1, t0);
+        let mut logged = Vec::new();
+        let first = b"<131>1 - vm nas 42 - - disk failing badly, and more text follows";
+        let second = b"<14>1 - vm app - - - dropped";
+        let stream = [
+            format!("{} ", first.len()).as_bytes(),
+            first,
+            format!("{} ", second.len()).as_bytes(),
+            second,
+        ]
+        .concat();
+        let counts = conn.frame(&stream, t0, &mut budget, RateLimitAction::Drop, |l| {
+            let h = l.header.expect("a syslog piece has a header");
+            let app = String::from_utf8_lossy(h.app_name.unwrap_or(b"-")).into_owned();
+            let host = String::from_utf8_lossy(h.hostname.unwrap_or(b"-")).into_owned();
+            logged.push((
+                l.frame.bytes.to_vec(),
+                l.frame.part,
+                app,
+                host,
+                h.priority(6),
+            ));
+        });
+        assert_eq!(
+            counts.dropped, 1,
+            "the second message: the only token went to the first"
+        );
+        let sizes: Vec<usize> = logged.iter().map(|p| p.0.len()).collect();
+        assert_eq!(sizes, [30, 34], "the last piece holds 42 - 3 at most");
+        assert_eq!(
+            logged.iter().flat_map(|p| p.0.clone()).collect::<Vec<u8>>(),
+            first
+        );
+        for (i, (_, part, app, host, priority)) in logged.iter().enumerate() {
+            assert_eq!(*part, i as u32 + 1);
+            assert_eq!(
+                (&app[..], &host[..], *priority),
+                ("nas", "vm", 3),
+                "piece {part}"
+            );
+        }
+    }
+
+    #[test]
     fn throttled_lines_are_logged_and_put_the_budget_in_debt() {
         let (_client, stream, addr) = pair();
         let t0 = Instant::now();
