@@ -74,6 +74,9 @@ pub const MIN_PIECE: usize = 4;
 /// starting `150000 rows`) can take as one message.
 pub const MAX_FRAME: usize = 200_000;
 
+// A count's value so far fits the 32 bits a connection keeps it in.
+const _: () = assert!(MAX_FRAME <= u32::MAX as usize / 10);
+
 /// The longest trailer of a counted frame (CRLF).
 const TRAILER_MAX: usize = 2;
 
@@ -102,13 +105,13 @@ pub struct Framer {
     /// Bytes of MESSAGE for a piece's escaped text and its mark (see the module documentation).
     room: usize,
     /// A whole line this long or shorter fits as one piece, escaped and marked partial or not.
-    unmeasured: usize,
+    unmeasured: u32,
     buf: Vec<u8>,
     /// Pieces of the current line already emitted.
     parts: u32,
     /// Syslog mode: how much longer than a line's the MESSAGE of the pieces after the first
     /// of the frame being cut is (the host the first one names).
-    extra: usize,
+    extra: u16,
     /// The last byte seen was a CR, so an LF right after it ends nothing (line mode); in
     /// syslog mode, a CR that ended a read inside an LF frame, held back (not in `buf`) until
     /// the next byte says whether it is the CR of a CRLF.
@@ -122,10 +125,11 @@ pub struct Framer {
 enum SyslogState {
     /// Between frames: the next byte decides the framing of the next frame.
     Start,
-    /// Reading the digits of an octet count (held in `buf`), with their value so far.
-    Length(usize),
+    /// Reading the digits of an octet count (held in `buf`), with their value so far (at
+    /// most [`MAX_FRAME`]: 32 bits keep an idle connection small).
+    Length(u32),
     /// Reading an octet-counted frame (held in `buf`), with the bytes still to come.
-    Counted(usize),
+    Counted(u32),
     /// Reading an LF-framed frame (held in `buf`, like a line).
     Lf,
 }
@@ -272,20 +276,21 @@ impl Framer {
                         SyslogState::Lf
                     };
                 }
-                SyslogState::Length(mut len) => {
+                SyslogState::Length(len) => {
+                    let mut len = len as usize;
                     let mut i = 0;
                     self.syslog = loop {
                         match data.get(i) {
                             None => {
                                 self.buf.extend_from_slice(data);
                                 data = &[];
-                                break SyslogState::Length(len);
+                                break SyslogState::Length(len as u32);
                             }
                             Some(b' ') => {
                                 // The length and its space are framing, not message.
                                 self.buf.clear();
                                 data = &data[i + 1..];
-                                break SyslogState::Counted(len);
+                                break SyslogState::Counted(len as u32);
                             }
                             Some(&d) if d.is_ascii_digit() => {
                                 len = len * 10 + usize::from(d - b'0');
@@ -306,6 +311,7 @@ impl Framer {
                     };
                 }
                 SyslogState::Counted(remaining) => {
+                    let remaining = remaining as usize;
                     if self.buf.is_empty() && self.parts == 0 && data.len() >= remaining {
                         // The whole frame is in this read: no copy.
                         let (frame, rest) = data.split_at(remaining);
@@ -333,7 +339,7 @@ impl Framer {
                             self.shrink();
                             SyslogState::Start
                         } else {
-                            SyslogState::Counted(remaining - take)
+                            SyslogState::Counted((remaining - take) as u32)
                         };
                     }
                 }
@@ -421,7 +427,11 @@ impl Framer {
     /// more (`mark` = [`CONTINUED_MARK`]), a last one (`""`) or a partial one
     /// ([`PARTIAL_MARK`]).
     fn limit(&self, mark: &str) -> usize {
-        let extra = if self.parts > 0 { self.extra } else { 0 };
+        let extra = if self.parts > 0 {
+            usize::from(self.extra)
+        } else {
+            0
+        };
         self.room.saturating_sub(extra + mark.len()).max(MIN_PIECE)
     }
 
@@ -430,13 +440,14 @@ impl Framer {
     fn emit_continued(
         mode: Framing,
         parts: &mut u32,
-        extra: &mut usize,
+        extra: &mut u16,
         piece: &[u8],
         emit: &mut impl FnMut(Frame<'_>),
     ) {
         if *parts == 0 {
             *extra = match mode {
-                Framing::Syslog => continuation_extra(piece),
+                // At most 1 + 2 × 255 (an escaped MAX_HOSTNAME).
+                Framing::Syslog => continuation_extra(piece).try_into().unwrap_or(u16::MAX),
                 Framing::Line | Framing::Raw => 0,
             };
         }
@@ -481,7 +492,7 @@ impl Framer {
     fn emit_line(&mut self, line: &[u8], partial: bool, emit: &mut impl FnMut(Frame<'_>)) {
         // The common case, a short whole line: escaping makes a byte at most 4 bytes long, so
         // it fits without being measured.
-        if line.len() <= self.unmeasured && self.parts == 0 {
+        if line.len() <= self.unmeasured as usize && self.parts == 0 {
             emit(Frame {
                 bytes: line,
                 part: 0,
@@ -536,8 +547,9 @@ impl Framer {
 
 /// The longest whole line that fits `room` whatever its bytes: escaping makes a byte at most
 /// 4 bytes long, and a partial line's mark is the longer one.
-fn unmeasured(room: usize) -> usize {
-    room.saturating_sub(PARTIAL_MARK.len()).max(MIN_PIECE) / 4
+fn unmeasured(room: usize) -> u32 {
+    let n = room.saturating_sub(PARTIAL_MARK.len()).max(MIN_PIECE) / 4;
+    n.try_into().unwrap_or(u32::MAX)
 }
 
 /// The first LF or CR in `data`. Eight bytes at a time (SWAR): this runs over every byte a
