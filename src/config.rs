@@ -13,6 +13,10 @@ use crate::cidr::Cidr;
 /// Where the daemon looks for its configuration when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/tcp-listener/config.toml";
 
+/// The default `max_line_length`: the longest MESSAGE `journalctl -o json` prints without
+/// `--all` (it prints `null` for a field of 4096 bytes or more, `MESSAGE=` included).
+pub const DEFAULT_MAX_LINE_LENGTH: usize = 4087;
+
 /// The socket journald listens on for native-protocol entries.
 pub const DEFAULT_JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";
 
@@ -36,7 +40,8 @@ pub struct Config {
     /// Clients from one address served at once; the next one from it is refused.
     #[serde(deserialize_with = "positive_usize")]
     pub max_connections_per_source: usize,
-    /// Longer lines are split into pieces marked as continued.
+    /// The longest MESSAGE, in bytes: a line whose MESSAGE would be longer is logged in pieces
+    /// marked as continued, each MESSAGE (prefix and mark included) at most this long.
     #[serde(deserialize_with = "max_line_length")]
     pub max_line_length: usize,
     /// Close a client silent this long; 0 = never.
@@ -217,7 +222,7 @@ impl Default for Config {
             backlog: 3,
             max_connections: 64,
             max_connections_per_source: 16,
-            max_line_length: 4096,
+            max_line_length: DEFAULT_MAX_LINE_LENGTH,
             idle_timeout_secs: 300,
             framing: Framing::Line,
             allow: Vec::new(),
@@ -465,7 +470,7 @@ mod tests {
         assert_eq!(c.bind, "::".parse::<IpAddr>().unwrap());
         assert_eq!(c.max_connections, 64);
         assert_eq!(c.max_connections_per_source, 16);
-        assert_eq!(c.max_line_length, 4096);
+        assert_eq!(c.max_line_length, 4087);
         assert_eq!(c.rate_limit_action, RateLimitAction::Throttle);
         assert_eq!(c.stop_timeout_secs, 10);
         assert_eq!(c.idle_timeout_secs, 300);

@@ -14,11 +14,12 @@ use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use slab::Slab;
 
-use crate::config::{Config, RateLimitAction};
-use crate::entry::{peer_label, Peer, TlsFields, Totals};
+use crate::config::{Config, Framing, RateLimitAction};
+use crate::entry::{peer_label, text_room, Peer, TlsFields, Totals};
 use crate::fdstore::ConnectionState;
 use crate::framing::{Frame, Framer};
 use crate::ratelimit::TokenBucket;
+use crate::syslog_message::{parse, Header, Sticky};
 use crate::throttle::Throttle;
 use crate::tls::{Session, TlsRead};
 
@@ -52,6 +53,9 @@ pub struct Line<'a> {
     pub frame: Frame<'a>,
     /// The connection's TLS fields, for a TLS client.
     pub tls: Option<&'a TlsFields>,
+    /// For a piece cut by syslog framing: its message's header (a piece after the first
+    /// carries the first one's, see [`Sticky`]).
+    pub header: Option<Header<'a>>,
 }
 
 /// Lines of one framing step: logged, and dropped by the rate limit.
@@ -75,6 +79,10 @@ pub struct Connection {
     /// The peer as shown in messages.
     pub label: String,
     framer: Framer,
+    /// What the pieces after the first of a long syslog message take from the first one's
+    /// header; boxed and made only when a syslog message is cut into pieces, so an idle
+    /// connection does not pay for it.
+    sticky: Option<Box<Sticky>>,
     /// The line in progress is being dropped (its first piece was over the limit).
     dropping_line: bool,
     opened: Instant,
@@ -105,14 +113,16 @@ impl Connection {
         now: Instant,
     ) -> Connection {
         let addr = crate::entry::canonical(addr);
+        let label = peer_label(addr);
         Connection {
             stream,
             peer: Peer {
                 addr,
                 connection_id,
             },
-            label: peer_label(addr),
-            framer: Framer::new(config.framing, config.max_line_length),
+            framer: Framer::new(config.framing, text_room(config.max_line_length, &label)),
+            label,
+            sticky: None,
             dropping_line: false,
             opened: now,
             last_active: now,
@@ -176,13 +186,19 @@ impl Connection {
         config: &Config,
         now: Instant,
     ) -> Result<Connection, (TcpStream, String)> {
-        let mut framer = match Framer::restore(saved.framer.clone(), config.max_line_length) {
-            Ok(framer) => framer,
-            Err(why) => return Err((stream, why)),
+        let sticky = match saved.sticky.as_deref().map(Sticky::restore) {
+            None => None,
+            Some(Some(sticky)) => Some(Box::new(sticky)),
+            Some(None) => return Err((stream, "a syslog header that cannot be".into())),
         };
-        framer.reconfigure(config.framing, config.max_line_length);
         let mut conn = Connection::new(stream, saved.peer, saved.id, config, now);
-        conn.framer = framer;
+        let room = text_room(config.max_line_length, &conn.label);
+        conn.framer = match Framer::restore(saved.framer.clone(), room) {
+            Ok(framer) => framer,
+            Err(why) => return Err((conn.stream, why)),
+        };
+        conn.framer.reconfigure(config.framing, room);
+        conn.sticky = sticky;
         conn.dropping_line = saved.dropping_line;
         conn.opened = now.checked_sub(saved.age).unwrap_or(now);
         conn.last_active = now.checked_sub(saved.idle).unwrap_or(now);
@@ -206,6 +222,7 @@ impl Connection {
             unreported_drops: self.drop_reports.pending(),
             dropping_line: self.dropping_line,
             framer: self.framer.save(),
+            sticky: self.sticky.as_ref().map(|s| s.save()),
         }
     }
 
@@ -228,6 +245,7 @@ impl Connection {
             return 0;
         }
         let mut copy = self.framer.clone();
+        let mut sticky = self.sticky.clone();
         let mut number = self.lines;
         copy.finish(|frame| {
             number += 1;
@@ -235,6 +253,7 @@ impl Connection {
                 label: &self.label,
                 peer: self.peer,
                 number,
+                header: syslog_header(&mut sticky, &frame),
                 frame,
                 tls: self.tls_fields(),
             });
@@ -345,6 +364,7 @@ impl Connection {
     ) -> FrameCounts {
         let Connection {
             framer,
+            sticky,
             dropping_line,
             label,
             peer,
@@ -374,6 +394,7 @@ impl Connection {
                     label,
                     peer: *peer,
                     number: *lines,
+                    header: syslog_header(sticky, &frame),
                     frame,
                     tls,
                 });
@@ -388,6 +409,7 @@ impl Connection {
     pub fn finish(&mut self, mut log: impl FnMut(Line<'_>)) -> u64 {
         let Connection {
             framer,
+            sticky,
             dropping_line,
             label,
             peer,
@@ -407,6 +429,7 @@ impl Connection {
                 label,
                 peer: *peer,
                 number: *lines,
+                header: syslog_header(sticky, &frame),
                 frame,
                 tls,
             });
@@ -431,8 +454,8 @@ impl Connection {
     /// Takes the framing and line limit of a new configuration; the line in progress
     /// carries over.
     pub fn reconfigure(&mut self, config: &Config) {
-        self.framer
-            .reconfigure(config.framing, config.max_line_length);
+        let room = text_room(config.max_line_length, &self.label);
+        self.framer.reconfigure(config.framing, room);
     }
 
     /// Silent for at least `limit`, with nothing waiting to be read.
@@ -447,6 +470,27 @@ impl Connection {
             duration: now.duration_since(self.opened),
         }
     }
+}
+
+/// The header of a piece cut by syslog framing (`None` for other framings): parsed from a
+/// whole message or a first piece, which is remembered for the pieces after it; those take
+/// the first one's.
+fn syslog_header<'a>(sticky: &'a mut Option<Box<Sticky>>, frame: &Frame<'a>) -> Option<Header<'a>> {
+    if frame.framing != Framing::Syslog {
+        return None;
+    }
+    if frame.part <= 1 {
+        let header = parse(frame.bytes);
+        if frame.part == 1 {
+            sticky.get_or_insert_with(Box::default).remember(&header);
+        }
+        return Some(header);
+    }
+    Some(
+        sticky
+            .get_or_insert_with(Box::default)
+            .continuation(frame.bytes),
+    )
 }
 
 /// Every client, by key (its poll token), the queue of those that may have data, and those
@@ -721,6 +765,58 @@ mod tests {
         assert_eq!(logged, [b"aaaa".to_vec(), b"bbbb".to_vec(), b"cc".to_vec()]);
         assert_eq!(counts.dropped + later.dropped, 1);
         assert_eq!(conn.drop_report(t0, true).unwrap().count, 1);
+    }
+
+    #[test]
+    fn a_long_syslog_message_is_one_line_of_the_budget_and_its_pieces_carry_its_header() {
+        let (_client, stream, addr) = pair();
+        let t0 = Instant::now();
+        // 127.0.0.1:PORT: leaves 59 - 17 = 42 bytes: 30 for the text of a piece followed by
+        // more, 42 for the last; 3 less (` vm`) for the pieces after the first.
+        let config = config("framing = \"syslog\"\nmax_line_length = 59");
+        let mut conn = Connection::new(stream, addr, 1, &config, t0);
+        assert_eq!(conn.label.len(), 15, "an ephemeral port has 5 digits");
+        let mut budget = TokenBucket::new(1, 1, t0);
+        let mut logged = Vec::new();
+        let first = b"<131>1 - vm nas 42 - - disk failing badly, and more text follows";
+        let second = b"<14>1 - vm app - - - dropped";
+        let stream = [
+            format!("{} ", first.len()).as_bytes(),
+            first,
+            format!("{} ", second.len()).as_bytes(),
+            second,
+        ]
+        .concat();
+        let counts = conn.frame(&stream, t0, &mut budget, RateLimitAction::Drop, |l| {
+            let h = l.header.expect("a syslog piece has a header");
+            let app = String::from_utf8_lossy(h.app_name.unwrap_or(b"-")).into_owned();
+            let host = String::from_utf8_lossy(h.hostname.unwrap_or(b"-")).into_owned();
+            logged.push((
+                l.frame.bytes.to_vec(),
+                l.frame.part,
+                app,
+                host,
+                h.priority(6),
+            ));
+        });
+        assert_eq!(
+            counts.dropped, 1,
+            "the second message: the only token went to the first"
+        );
+        let sizes: Vec<usize> = logged.iter().map(|p| p.0.len()).collect();
+        assert_eq!(sizes, [30, 34], "the last piece holds 42 - 3 at most");
+        assert_eq!(
+            logged.iter().flat_map(|p| p.0.clone()).collect::<Vec<u8>>(),
+            first
+        );
+        for (i, (_, part, app, host, priority)) in logged.iter().enumerate() {
+            assert_eq!(*part, i as u32 + 1);
+            assert_eq!(
+                (&app[..], &host[..], *priority),
+                ("nas", "vm", 3),
+                "piece {part}"
+            );
+        }
     }
 
     #[test]

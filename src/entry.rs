@@ -7,8 +7,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::escape::escape_into;
-use crate::framing::Frame;
+use crate::framing::{Frame, MIN_PIECE};
 use crate::source::EventCounts;
+use crate::syslog_message::{field, write_message, Header, JournalFields};
 
 /// syslog priorities used by the daemon.
 pub mod priority {
@@ -94,6 +95,16 @@ pub fn scoped_ip(addr: SocketAddr) -> Option<String> {
     Some(format!("{}%{zone}", v6.ip()))
 }
 
+/// The bytes of a MESSAGE left for a piece's escaped text and its mark once the peer's
+/// `label: ` prefix is written: what the framer of the peer's connection is given, so that no
+/// MESSAGE is longer than `max_line_length` ([`crate::framing`]). At least
+/// [`MIN_PIECE`]: a limit too small for the prefix still logs every byte.
+pub fn text_room(max_line_length: usize, label: &str) -> usize {
+    max_line_length
+        .saturating_sub(label.len() + ": ".len())
+        .max(MIN_PIECE)
+}
+
 /// A field value: text (escaped already where it came from a client) or a number, which the
 /// encoders write without allocating.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,8 +113,9 @@ pub enum Value<'a> {
     Number(u64),
 }
 
-/// The most further fields an entry has.
-const MAX_FIELDS: usize = 6;
+/// The most further fields an entry has (a syslog message's piece: LINE_NUMBER, LINE_PART,
+/// LINE_CONTINUED or LINE_PARTIAL, and six SYSLOG_* fields).
+const MAX_FIELDS: usize = 10;
 
 /// Further fields of an entry beyond the ones every entry has, such as `LINE_PART`.
 #[derive(Debug, Clone, Copy)]
@@ -168,6 +180,37 @@ pub struct Entry<'a> {
     pub fields: Fields<'a>,
     /// The connection's TLS fields, on every entry of a TLS connection.
     pub tls: Option<&'a TlsFields>,
+    /// Who the entry says logged it (SYSLOG_IDENTIFIER, SYSLOG_FACILITY): the daemon, except
+    /// for a syslog message that names its own program or facility.
+    pub origin: Origin<'a>,
+}
+
+/// The daemon's SYSLOG_IDENTIFIER.
+pub const IDENTIFIER: &str = "tcp-listener";
+/// The daemon's SYSLOG_FACILITY: 3, `daemon`.
+pub const FACILITY: u8 = 3;
+
+/// SYSLOG_IDENTIFIER and SYSLOG_FACILITY of an entry; each `None` stands for the daemon's
+/// own ([`IDENTIFIER`], [`FACILITY`]). journald keeps every value of a field sent twice, so an
+/// entry carries one of each: a remote syslog message's, or the daemon's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Origin<'a> {
+    /// Escaped text (it came from a client).
+    pub identifier: Option<&'a str>,
+    /// 0–23.
+    pub facility: Option<u8>,
+}
+
+impl Origin<'_> {
+    /// The daemon's own: `tcp-listener`, facility 3.
+    pub const DAEMON: Origin<'static> = Origin {
+        identifier: None,
+        facility: None,
+    };
+
+    pub fn is_daemon(&self) -> bool {
+        self.identifier.is_none() && self.facility.is_none()
+    }
 }
 
 /// Marks a piece of a line: `[continued]` when more pieces follow, `[partial]` when the
@@ -191,6 +234,7 @@ impl<'a> Entry<'a> {
             peer: None,
             fields: Fields::new(),
             tls: None,
+            origin: Origin::DAEMON,
         }
     }
 
@@ -208,20 +252,7 @@ impl<'a> Entry<'a> {
         buf.push_str(label);
         buf.push_str(": ");
         escape_into(buf, frame.bytes);
-        // Pushed in place: `with` would copy the whole array for each field.
-        let mut fields = Fields::new();
-        fields.push("LINE_NUMBER", Value::Number(number));
-        if frame.part > 0 {
-            fields.push("LINE_PART", Value::Number(frame.part.into()));
-        }
-        if frame.continued {
-            buf.push_str(CONTINUED_MARK);
-            fields.push("LINE_CONTINUED", Value::Text("1"));
-        }
-        if frame.partial {
-            buf.push_str(PARTIAL_MARK);
-            fields.push("LINE_PARTIAL", Value::Text("1"));
-        }
+        let fields = piece_fields(buf, number, frame);
         Entry {
             priority: priority::INFO,
             event: Event::Line,
@@ -229,6 +260,48 @@ impl<'a> Entry<'a> {
             peer: Some(peer),
             fields,
             tls: None,
+            origin: Origin::DAEMON,
+        }
+    }
+
+    /// A syslog message (or a piece of one) of a `framing = "syslog"` connection, with the
+    /// `header` parsed from it (or, for a piece after the first, its first piece's): MESSAGE
+    /// as [`write_message`] writes it (`peer host: text`); PRIORITY the message's severity
+    /// (the line priority if it had no valid `<PRI>`); SYSLOG_IDENTIFIER and SYSLOG_FACILITY
+    /// the message's where it has them ([`Origin`]); the other fields of [`JournalFields`];
+    /// and the fields of a line (`LISTENER_EVENT=line`, LINE_NUMBER, LINE_PART, …). `fields`
+    /// holds the escaped values.
+    #[allow(clippy::too_many_arguments)]
+    pub fn syslog(
+        buf: &'a mut String,
+        fields: &'a mut JournalFields,
+        label: &str,
+        peer: Peer,
+        number: u64,
+        frame: &Frame<'_>,
+        header: &Header<'_>,
+    ) -> Entry<'a> {
+        buf.clear();
+        write_message(buf, label, header);
+        let mut entry_fields = piece_fields(buf, number, frame);
+        fields.set(header);
+        let fields: &'a JournalFields = fields;
+        let mut origin = Origin::DAEMON;
+        for (name, value) in fields.iter() {
+            match name {
+                field::IDENTIFIER => origin.identifier = Some(value),
+                field::FACILITY => origin.facility = header.pri.map(|p| p.facility),
+                _ => entry_fields.push(name, Value::Text(value)),
+            }
+        }
+        Entry {
+            priority: header.priority(priority::INFO),
+            event: Event::Line,
+            message: buf,
+            peer: Some(peer),
+            fields: entry_fields,
+            tls: None,
+            origin,
         }
     }
 
@@ -268,6 +341,7 @@ impl<'a> Entry<'a> {
             peer: Some(peer),
             fields: Fields::new(),
             tls,
+            origin: Origin::DAEMON,
         }
     }
 
@@ -301,6 +375,7 @@ impl<'a> Entry<'a> {
                 )
                 .with("DISCONNECT_REASON", Value::Text(reason)),
             tls: None,
+            origin: Origin::DAEMON,
         }
     }
 
@@ -318,6 +393,7 @@ impl<'a> Entry<'a> {
             }),
             fields: Fields::new().with("REFUSED_REASON", Value::Text(reason)),
             tls: None,
+            origin: Origin::DAEMON,
         }
     }
 
@@ -336,6 +412,7 @@ impl<'a> Entry<'a> {
             peer: None,
             fields: Fields::new().with("REFUSED_COUNT", Value::Number(count)),
             tls: None,
+            origin: Origin::DAEMON,
         }
     }
 
@@ -361,6 +438,7 @@ impl<'a> Entry<'a> {
             peer: Some(peer),
             fields: Fields::new().with("DROPPED_LINES", Value::Number(count)),
             tls: None,
+            origin: Origin::DAEMON,
         }
     }
 }
@@ -392,8 +470,27 @@ impl<'a> Entry<'a> {
                 .with("CONNECTED_COUNT", Value::Number(counts.connected))
                 .with("DISCONNECTED_COUNT", Value::Number(counts.disconnected)),
             tls: None,
+            origin: Origin::DAEMON,
         }
     }
+}
+
+/// The fields of a line or syslog message piece (LINE_NUMBER, and LINE_PART, LINE_CONTINUED,
+/// LINE_PARTIAL for pieces), its mark appended to its MESSAGE in `buf`.
+fn piece_fields<'a>(buf: &mut String, number: u64, frame: &Frame<'_>) -> Fields<'a> {
+    let mut fields = Fields::new().with("LINE_NUMBER", Value::Number(number));
+    if frame.part > 0 {
+        fields.push("LINE_PART", Value::Number(frame.part.into()));
+    }
+    if frame.continued {
+        buf.push_str(CONTINUED_MARK);
+        fields.push("LINE_CONTINUED", Value::Text("1"));
+    }
+    if frame.partial {
+        buf.push_str(PARTIAL_MARK);
+        fields.push("LINE_PARTIAL", Value::Text("1"));
+    }
+    fields
 }
 
 /// What one connection sent, for its `disconnected` entry.
@@ -415,7 +512,7 @@ mod tests {
         }
     }
 
-    fn fields<'a>(e: &Entry<'a>) -> Vec<(&'static str, Value<'a>)> {
+    fn fields_of<'a>(e: &Entry<'a>) -> Vec<(&'static str, Value<'a>)> {
         e.fields.iter().copied().collect()
     }
 
@@ -433,7 +530,7 @@ mod tests {
         assert_eq!(e.message, "192.0.2.7:51234: a\\x1bb [continued]");
         assert_eq!(e.event, Event::Line);
         assert_eq!(
-            fields(&e),
+            fields_of(&e),
             [
                 ("LINE_NUMBER", Value::Number(7)),
                 ("LINE_PART", Value::Number(2)),
@@ -449,7 +546,78 @@ mod tests {
         };
         let e = Entry::line(&mut buf, "x", peer(), 8, &frame);
         assert_eq!(e.message, "x: end [partial]");
-        assert_eq!(fields(&e)[1], ("LINE_PARTIAL", Value::Text("1")));
+        assert_eq!(fields_of(&e)[1], ("LINE_PARTIAL", Value::Text("1")));
+    }
+
+    #[test]
+    fn a_syslog_message_carries_the_senders_fields_and_origin() {
+        let mut buf = String::new();
+        let mut fields = JournalFields::new();
+        let bytes = b"<131>1 2026-11-27T16:09:48+00:00 vm nas 4242 ID9 [a x=\"1\"] disk \x1b";
+        let frame = Frame {
+            bytes,
+            part: 1,
+            continued: true,
+            partial: false,
+            framing: crate::config::Framing::Syslog,
+        };
+        let header = crate::syslog_message::parse(bytes);
+        let e = Entry::syslog(
+            &mut buf,
+            &mut fields,
+            "192.0.2.7:51234",
+            peer(),
+            4,
+            &frame,
+            &header,
+        );
+        assert_eq!(e.message, "192.0.2.7:51234 vm: disk \\x1b [continued]");
+        assert_eq!(e.priority, 3, "local0.err");
+        assert_eq!(e.event, Event::Line);
+        assert_eq!(
+            e.origin,
+            Origin {
+                identifier: Some("nas"),
+                facility: Some(16)
+            }
+        );
+        assert_eq!(
+            fields_of(&e),
+            [
+                ("LINE_NUMBER", Value::Number(4)),
+                ("LINE_PART", Value::Number(1)),
+                ("LINE_CONTINUED", Value::Text("1")),
+                ("SYSLOG_PID", Value::Text("4242")),
+                ("SYSLOG_HOSTNAME", Value::Text("vm")),
+                ("SYSLOG_TIMESTAMP", Value::Text("2026-11-27T16:09:48+00:00")),
+                ("SYSLOG_MSGID", Value::Text("ID9")),
+                ("SYSLOG_STRUCTURED_DATA", Value::Text("[a x=\"1\"]")),
+            ]
+        );
+        // No valid PRI: the line priority, the daemon's origin, and the reason.
+        let bytes = b"just text";
+        let frame = Frame {
+            bytes,
+            part: 0,
+            continued: false,
+            partial: true,
+            framing: crate::config::Framing::Syslog,
+        };
+        let header = crate::syslog_message::parse(bytes);
+        let e = Entry::syslog(&mut buf, &mut fields, "p", peer(), 5, &frame, &header);
+        assert_eq!(e.message, "p: just text [partial]");
+        assert_eq!((e.priority, e.origin), (priority::INFO, Origin::DAEMON));
+        assert_eq!(
+            fields_of(&e),
+            [
+                ("LINE_NUMBER", Value::Number(5)),
+                ("LINE_PARTIAL", Value::Text("1")),
+                (
+                    "SYSLOG_PARSE_ERROR",
+                    Value::Text("no valid <PRI> at the start")
+                ),
+            ]
+        );
     }
 
     #[test]
@@ -485,7 +653,7 @@ mod tests {
             e.message,
             "192.0.2.7:51234: disconnected (closed by the client) after 1.5 s: 10 bytes, 2 lines"
         );
-        assert_eq!(fields(&e)[2], ("DURATION_MS", Value::Number(1500)));
+        assert_eq!(fields_of(&e)[2], ("DURATION_MS", Value::Number(1500)));
         let e = Entry::refused(
             &mut buf,
             "[::1]:80".parse().unwrap(),
@@ -504,6 +672,6 @@ mod tests {
             e.message,
             "p: dropped 3 lines over the limit of 10 lines/s (burst 20); 5 dropped in all"
         );
-        assert_eq!(fields(&e), [("DROPPED_LINES", Value::Number(3))]);
+        assert_eq!(fields_of(&e), [("DROPPED_LINES", Value::Number(3))]);
     }
 }

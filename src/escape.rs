@@ -40,6 +40,65 @@ fn plain_ascii(bytes: &[u8]) -> bool {
         .all(|&b| (0x20..0x7f).contains(&b) && b != b'\\')
 }
 
+/// The length of [`escape_into`]'s output for `bytes`, without writing it.
+pub fn escaped_len(bytes: &[u8]) -> usize {
+    if plain_ascii(bytes) {
+        return bytes.len();
+    }
+    bytes
+        .utf8_chunks()
+        .map(|chunk| {
+            chunk.valid().chars().map(escaped_char_len).sum::<usize>() + 4 * chunk.invalid().len()
+        })
+        .sum()
+}
+
+/// The most bytes at the start of `bytes` whose escaped form is at most `limit` bytes long,
+/// never ending inside a UTF-8 character: how a long line is cut into pieces whose MESSAGE
+/// fits. `bytes.len()` if all of it fits. At least one character (or one invalid byte), even
+/// if its escaped form alone is longer than `limit` (at most 8 bytes), so that a piece is
+/// never empty.
+///
+/// Escaping a prefix cut here and the rest separately gives exactly the escaped whole: only
+/// valid characters have multi-byte escapes, and they are never cut. Plain ASCII, the common
+/// case, is decided eight bytes at a time without looking at characters.
+pub fn fitting_prefix(bytes: &[u8], limit: usize) -> usize {
+    let window = bytes.len().min(limit);
+    if window > 0 && plain_ascii(&bytes[..window]) {
+        // One byte each: `window` bytes take `window` of the `limit`, and no more fit.
+        return window;
+    }
+    let (mut used, mut n) = (0, 0);
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            used += escaped_char_len(c);
+            if used > limit && n > 0 {
+                return n;
+            }
+            n += c.len_utf8();
+        }
+        for _ in chunk.invalid() {
+            used += 4;
+            if used > limit && n > 0 {
+                return n;
+            }
+            n += 1;
+        }
+    }
+    n
+}
+
+/// The length of what [`push_char`] writes for `c`.
+fn escaped_char_len(c: char) -> usize {
+    match c {
+        '\\' => 2,
+        '\t' => 1,
+        c if c.is_control() => 4 * c.len_utf8(),
+        '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => 8,
+        c => c.len_utf8(),
+    }
+}
+
 /// The escaped form of `bytes`.
 pub fn escape(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len());
@@ -105,7 +164,7 @@ fn push_char(out: &mut String, c: char) {
 
 #[cfg(test)]
 mod tests {
-    use super::{escape, plain_ascii, unescape};
+    use super::{escape, escaped_len, fitting_prefix, plain_ascii, unescape};
 
     #[test]
     fn the_fast_check_agrees_with_the_byte_by_byte_one() {
@@ -175,6 +234,93 @@ mod tests {
         }
         assert_eq!(unescape("lone \\"), None);
         assert_eq!(unescape("\\q"), None);
+    }
+
+    /// Mixed bytes from a simple generator: ASCII, backslashes, controls, C1, bidi
+    /// overrides, multi-byte characters, invalid and cut sequences.
+    fn mixed(seed: &mut u32, len: usize) -> Vec<u8> {
+        let parts: [&[u8]; 14] = [
+            b"x",
+            b" ",
+            b"\\",
+            b"\t",
+            b"\x1b",
+            b"\x7f",
+            "\u{9b}".as_bytes(),
+            "\u{202e}".as_bytes(),
+            "\u{2028}".as_bytes(),
+            "é".as_bytes(),
+            "€".as_bytes(),
+            "😀".as_bytes(),
+            b"\xff",
+            b"\xe2\x82",
+        ];
+        let mut out = Vec::new();
+        while out.len() < len {
+            *seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            out.extend_from_slice(parts[(*seed >> 16) as usize % parts.len()]);
+        }
+        out
+    }
+
+    #[test]
+    fn escaped_len_is_the_length_of_the_escape() {
+        let mut seed = 7;
+        for len in 0..200 {
+            let bytes = mixed(&mut seed, len);
+            assert_eq!(escaped_len(&bytes), escape(&bytes).len(), "{bytes:?}");
+        }
+        assert_eq!(escaped_len(b"plain"), 5);
+        assert_eq!(escaped_len(b"\xff"), 4);
+        assert_eq!(escaped_len("\u{9b}".as_bytes()), 8);
+    }
+
+    #[test]
+    fn a_fitting_prefix_fits_cuts_no_character_and_escapes_like_the_whole() {
+        let mut seed = 11;
+        for case in 0..20_000 {
+            let bytes = mixed(&mut seed, case % 90);
+            let limit = (seed >> 8) as usize % 40;
+            let n = fitting_prefix(&bytes, limit);
+            let (head, tail) = bytes.split_at(n);
+            assert!(n <= bytes.len());
+            // Escaping the two parts gives the escaped whole: no character was cut.
+            assert_eq!(
+                escape(head) + &escape(tail),
+                escape(&bytes),
+                "{bytes:?} at {n}"
+            );
+            if bytes.is_empty() {
+                assert_eq!(n, 0);
+                continue;
+            }
+            assert!(n > 0, "a piece is never empty");
+            let first = fitting_prefix(&bytes, 0);
+            assert!(
+                escaped_len(head) <= limit || n == first,
+                "{bytes:?}: {n} bytes escape to {} > {limit}",
+                escaped_len(head)
+            );
+            // The next character would not fit.
+            if n < bytes.len() {
+                let next = n + fitting_prefix(tail, 0);
+                assert!(
+                    escaped_len(&bytes[..next]) > limit,
+                    "{bytes:?}: {n} of {limit}"
+                );
+            }
+        }
+        assert_eq!(fitting_prefix(b"abcdef", 4), 4);
+        assert_eq!(fitting_prefix(b"abc", 4), 3);
+        assert_eq!(fitting_prefix("ab€".as_bytes(), 4), 2);
+        assert_eq!(fitting_prefix("ab€".as_bytes(), 5), 5);
+        assert_eq!(fitting_prefix(b"\xff\xff", 4), 1);
+        assert_eq!(
+            fitting_prefix("\u{9b}x".as_bytes(), 4),
+            2,
+            "one character at least"
+        );
+        assert_eq!(fitting_prefix(b"", 4), 0);
     }
 
     #[test]

@@ -57,6 +57,9 @@ pub struct ConnectionState {
     pub unreported_drops: u64,
     pub dropping_line: bool,
     pub framer: FramerState,
+    /// Syslog framing: the header of the message being cut in pieces, if any
+    /// (`syslog_message::Sticky::save`).
+    pub sticky: Option<Vec<u8>>,
 }
 
 /// What the daemon carries over besides the sockets.
@@ -101,7 +104,12 @@ impl State {
             w.u8(f.after_cr.into());
             w.u8(f.syslog.0);
             w.u64(f.syslog.1);
+            w.u32(f.extra.into());
             w.bytes(&f.buf);
+            w.u8(c.sticky.is_some().into());
+            if let Some(sticky) = &c.sticky {
+                w.bytes(sticky);
+            }
         }
         w.0
     }
@@ -148,7 +156,12 @@ impl State {
             let parts = r.u32()?;
             let after_cr = r.bool()?;
             let syslog = (r.u8()?, r.u64()?);
+            let extra = u16::try_from(r.u32()?).map_err(|_| "a bad syslog host room")?;
             let buf = r.bytes()?.to_vec();
+            let sticky = match r.bool()? {
+                true => Some(r.bytes()?.to_vec()),
+                false => None,
+            };
             connections.push(ConnectionState {
                 id,
                 peer,
@@ -164,9 +177,11 @@ impl State {
                     next_mode,
                     buf,
                     parts,
+                    extra,
                     after_cr,
                     syslog,
                 },
+                sticky,
             });
         }
         if !r.0.is_empty() {
@@ -384,9 +399,11 @@ mod tests {
                     next_mode: Some(Framing::Line),
                     buf: b"half a li\x00\xffne".to_vec(),
                     parts: 2,
+                    extra: 4,
                     after_cr: true,
                     syslog: (2, 17),
                 },
+                sticky: Some(b"\x01\x10\x03sticky".to_vec()),
             }],
         }
     }

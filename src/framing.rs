@@ -1,10 +1,19 @@
 //! Cuts a client's byte stream into the pieces that become journal entries.
 //!
 //! In line mode a line ends at LF, CRLF or a lone CR (the terminator is not part of the line).
-//! A line longer than `max_line_length` is emitted in pieces of at most that many bytes, never
-//! splitting a UTF-8 character; each piece carries its part number and whether more follows.
-//! The framer holds at most `max_line_length + 1` bytes, whatever the client sends.
 //! In raw mode every read is one piece, as the classroom server printed it.
+//!
+//! **Pieces.** A line (read, syslog frame) whose entry would be too long is emitted in pieces,
+//! each carrying its part number and whether more follows, so that every entry's MESSAGE —
+//! the peer's `label: ` prefix, the escaped text ([`crate::escape`]) and the ` [continued]`
+//! or ` [partial]` mark — is at most `max_line_length` bytes. The framer is given the
+//! `room` that leaves for escaped text and mark ([`crate::entry::text_room`]): a piece
+//! followed by more holds at most `room - 12` bytes of escaped text (` [continued]`), a last
+//! piece `room`, a partial one `room - 10`; but never less than [`MIN_PIECE`], and always one
+//! character at least. A piece never ends inside a UTF-8 character, and plain ASCII is
+//! measured eight bytes at a time. The framer holds raw bytes (escaping only ever lengthens
+//! them, so a piece is never longer raw than escaped): at most `room + 1` of a line,
+//! whatever the client sends.
 //!
 //! In syslog mode (RFC 6587 syslog over TCP) the stream is a sequence of frames, and each
 //! frame's first byte says how it is framed, as rsyslog and syslog-ng decide it, so one
@@ -12,14 +21,16 @@
 //!
 //! - **Octet counting** (RFC 6587 3.4.1): a first byte `1`–`9` starts `MSG-LEN SP SYSLOG-MSG`.
 //!   If the digits (no leading zero, so the length is at least 1) are followed by a space and
-//!   the length is at most `max_line_length`, the next MSG-LEN bytes are one frame, however
-//!   the reads cut them; whatever they hold (LF, NUL, CR included) is part of the frame, except
-//!   that one trailer at its very end (LF, CRLF or NUL: rsyslog's RFC 5424 forwarding template
-//!   puts an LF inside the count) is not part of the message.
+//!   the length is at most [`MAX_FRAME`] (200,000, rsyslog's default), the next MSG-LEN bytes
+//!   are one frame, however the reads cut them; whatever they hold (LF, NUL, CR included) is
+//!   part of the frame, except that one trailer at its very end (LF, CRLF or NUL: rsyslog's
+//!   RFC 5424 forwarding template puts an LF inside the count) is not part of the message.
+//!   A frame longer than the line limit is emitted in `[continued]` pieces as it arrives,
+//!   like a long line, and the frame after it is read in sync.
 //! - **Non-transparent framing** (RFC 6587 3.4.2, "LF framing"): any other first byte, and the
 //!   fall-back for a length that is malformed (a non-digit before the space, a leading zero)
-//!   or larger than `max_line_length` (detected as soon as the digits exceed it, so at most
-//!   a few digits are held). The frame runs to the next LF or NUL (RFC 6587 names NUL as the
+//!   or larger than [`MAX_FRAME`] (detected as soon as the digits exceed it, so at most six
+//!   digits are held). The frame runs to the next LF or NUL (RFC 6587 names NUL as the
 //!   other trailer seen in practice; in line mode a NUL is data); a CR right before that
 //!   trailer is dropped (CRLF senders), a CR anywhere else is data. A fallen-back frame's bytes,
 //!   digits included, are logged as they came: nothing is lost, and a malformed or oversized
@@ -35,16 +46,39 @@
 //! Syslog mode is for syslog senders: a plain-text line that starts with digits and a space
 //! (`12 files copied`) reads as an octet count, as it does for rsyslog and syslog-ng.
 //!
-//! Syslog mode holds at most `max_line_length + 1` bytes too (a counted frame at most
-//! `max_line_length`, the digits of a length at most 9), except that a counted frame accepted
-//! before a reload lowered the limit may hold up to the old limit (it is then emitted in
-//! pieces of the new one).
+//! A long syslog message's pieces after the first have a longer MESSAGE than a line's: they
+//! name the host the first piece named (`label host: text`, see
+//! [`crate::syslog_message::write_message`]), so their room is smaller by
+//! [`crate::syslog_message::continuation_extra`] of the first piece.
+//!
+//! Syslog mode holds at most `room + 2` bytes: what is held of an LF frame or of a counted
+//! one, plus the last two bytes of a counted frame, held back until the frame is complete
+//! because they may be its trailer (the digits of a length are at most six).
 //!
 //! A change of framing by [`Framer::reconfigure`] takes effect at the next frame boundary,
-//! so no frame is ever cut by two framings; a change of `max_line_length` applies at once.
+//! so no frame is ever cut by two framings; a change of the room applies at once.
 
 use crate::config::Framing;
+use crate::entry::{CONTINUED_MARK, PARTIAL_MARK};
+use crate::escape::fitting_prefix;
 use crate::swar;
+use crate::syslog_message::continuation_extra;
+
+/// The least escaped text a piece holds, however small the room (a small `max_line_length`
+/// and a long peer address leave none): 4 bytes, any UTF-8 character.
+pub const MIN_PIECE: usize = 4;
+
+/// The largest octet count believed (rsyslog's default `MaxFrameSize`): a larger count is read
+/// as the start of an LF-framed frame. Memory does not depend on it (a counted frame is cut
+/// into pieces as it arrives); it bounds how much of the stream a mistaken count (a plain line
+/// starting `150000 rows`) can take as one message.
+pub const MAX_FRAME: usize = 200_000;
+
+// A count's value so far fits the 32 bits a connection keeps it in.
+const _: () = assert!(MAX_FRAME <= u32::MAX as usize / 10);
+
+/// The longest trailer of a counted frame (CRLF).
+const TRAILER_MAX: usize = 2;
 
 /// One piece of client data, ready to be escaped and logged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +98,7 @@ pub struct Frame<'a> {
 }
 
 /// The most bytes of one line a carried-over framer may hold (the largest `max_line_length`),
-/// whatever the line limit of the configuration it comes back under.
+/// whatever the room of the configuration it comes back under.
 const MAX_CARRIED_LINE: usize = 16 << 20;
 
 #[derive(Debug, Clone)]
@@ -72,10 +106,16 @@ pub struct Framer {
     mode: Framing,
     /// A framing set by `reconfigure`, to take over at the next frame boundary.
     next_mode: Option<Framing>,
-    max_line_length: usize,
+    /// Bytes of MESSAGE for a piece's escaped text and its mark (see the module documentation).
+    room: usize,
+    /// A whole line this long or shorter fits as one piece, escaped and marked partial or not.
+    unmeasured: u32,
     buf: Vec<u8>,
     /// Pieces of the current line already emitted.
     parts: u32,
+    /// Syslog mode: how much longer than a line's the MESSAGE of the pieces after the first
+    /// of the frame being cut is (the host the first one names).
+    extra: u16,
     /// The last byte seen was a CR, so an LF right after it ends nothing (line mode); in
     /// syslog mode, a CR that ended a read inside an LF frame, held back (not in `buf`) until
     /// the next byte says whether it is the CR of a CRLF.
@@ -89,10 +129,11 @@ pub struct Framer {
 enum SyslogState {
     /// Between frames: the next byte decides the framing of the next frame.
     Start,
-    /// Reading the digits of an octet count (held in `buf`), with their value so far.
-    Length(usize),
+    /// Reading the digits of an octet count (held in `buf`), with their value so far (at
+    /// most [`MAX_FRAME`]: 32 bits keep an idle connection small).
+    Length(u32),
     /// Reading an octet-counted frame (held in `buf`), with the bytes still to come.
-    Counted(usize),
+    Counted(u32),
     /// Reading an LF-framed frame (held in `buf`, like a line).
     Lf,
 }
@@ -106,6 +147,8 @@ pub struct FramerState {
     pub next_mode: Option<Framing>,
     pub buf: Vec<u8>,
     pub parts: u32,
+    /// Syslog mode: the host's room in the pieces after the first (see `Framer`).
+    pub extra: u16,
     pub after_cr: bool,
     /// The syslog state: 0 between frames, 1 in a count (with its value so far), 2 in a
     /// counted frame (with the bytes still to come), 3 in an LF frame.
@@ -118,16 +161,18 @@ impl Framer {
         let Framer {
             mode,
             next_mode,
-            max_line_length: _,
+            room: _,
+            unmeasured: _,
             buf,
             parts,
+            extra,
             after_cr,
             syslog,
         } = self;
         let syslog = match *syslog {
             SyslogState::Start => (0, 0),
-            SyslogState::Length(n) => (1, n as u64),
-            SyslogState::Counted(n) => (2, n as u64),
+            SyslogState::Length(n) => (1, n.into()),
+            SyslogState::Counted(n) => (2, n.into()),
             SyslogState::Lf => (3, 0),
         };
         FramerState {
@@ -135,47 +180,56 @@ impl Framer {
             next_mode: *next_mode,
             buf: buf.clone(),
             parts: *parts,
+            extra: *extra,
             after_cr: *after_cr,
             syslog,
         }
     }
 
     /// A framer that goes on from `state` (checked: a state that no framer can be in is
-    /// refused), with the line limit of the configuration in force now.
-    pub fn restore(state: FramerState, max_line_length: usize) -> Result<Framer, String> {
+    /// refused), with the room of the configuration in force now.
+    pub fn restore(state: FramerState, room: usize) -> Result<Framer, String> {
+        let count = |n: u64| -> Result<u32, String> {
+            u32::try_from(n)
+                .ok()
+                .filter(|&n| n as usize <= MAX_FRAME)
+                .ok_or_else(|| format!("an octet count of {n}, over {MAX_FRAME}"))
+        };
         let syslog = match state.syslog {
             (0, _) => SyslogState::Start,
-            (1, n) => SyslogState::Length(n.try_into().map_err(|_| "count out of range")?),
-            (2, n) => SyslogState::Counted(n.try_into().map_err(|_| "count out of range")?),
+            (1, n) => SyslogState::Length(count(n)?),
+            (2, n) => SyslogState::Counted(count(n)?),
             (3, _) => SyslogState::Lf,
             (tag, _) => return Err(format!("unknown syslog framing state {tag}")),
         };
-        if state.buf.len() > max_line_length.max(MAX_CARRIED_LINE) + 1 {
+        if state.buf.len() > MAX_CARRIED_LINE {
             return Err(format!(
-                "{} bytes held for one line, more than the line limit",
+                "{} bytes held for one line, more than any line limit",
                 state.buf.len()
             ));
         }
-        let mut framer = Framer::new(state.mode, max_line_length.max(4));
+        let mut framer = Framer::new(state.mode, room.max(MIN_PIECE));
         framer.next_mode = state.next_mode;
         framer.buf = state.buf;
         framer.parts = state.parts;
+        framer.extra = state.extra;
         framer.after_cr = state.after_cr;
         framer.syslog = syslog;
         Ok(framer)
     }
 
-    pub fn new(mode: Framing, max_line_length: usize) -> Framer {
-        assert!(
-            max_line_length >= 4,
-            "a piece must hold any UTF-8 character"
-        );
+    /// A framer in `mode` whose pieces fit `room` bytes of escaped text and mark
+    /// ([`crate::entry::text_room`]; at least [`MIN_PIECE`]).
+    pub fn new(mode: Framing, room: usize) -> Framer {
+        assert!(room >= MIN_PIECE, "a piece must hold any UTF-8 character");
         Framer {
             mode,
             next_mode: None,
-            max_line_length,
+            room,
+            unmeasured: unmeasured(room),
             buf: Vec::new(),
             parts: 0,
+            extra: 0,
             after_cr: false,
             syslog: SyslogState::Start,
         }
@@ -184,13 +238,11 @@ impl Framer {
     /// Applies new settings. The limit applies at once (a line in progress keeps what it has
     /// and is split at the new limit); a new framing applies from the next frame boundary
     /// (the end of the line or syslog frame in progress; raw mode is always at a boundary).
-    pub fn reconfigure(&mut self, mode: Framing, max_line_length: usize) {
-        assert!(
-            max_line_length >= 4,
-            "a piece must hold any UTF-8 character"
-        );
+    pub fn reconfigure(&mut self, mode: Framing, room: usize) {
+        assert!(room >= MIN_PIECE, "a piece must hold any UTF-8 character");
         self.next_mode = (mode != self.mode).then_some(mode);
-        self.max_line_length = max_line_length;
+        self.room = room;
+        self.unmeasured = unmeasured(room);
     }
 
     /// Bytes held for a line not yet ended.
@@ -229,19 +281,15 @@ impl Framer {
         }
     }
 
+    /// Raw mode: the read, less its trailing CRs and LFs, as one piece, or in pieces if its
+    /// entry would be too long.
     fn push_raw(&mut self, data: &[u8], emit: &mut impl FnMut(Frame<'_>)) {
         let end = data
             .iter()
             .rposition(|&b| b != b'\n' && b != b'\r')
             .map_or(0, |i| i + 1);
         if !data.is_empty() {
-            emit(Frame {
-                bytes: &data[..end],
-                part: 0,
-                continued: false,
-                partial: false,
-                framing: Framing::Raw,
-            });
+            self.emit_line(&data[..end], false, emit);
         }
     }
 
@@ -311,33 +359,34 @@ impl Framer {
                         SyslogState::Lf
                     };
                 }
-                SyslogState::Length(mut len) => {
+                SyslogState::Length(len) => {
+                    let mut len = len as usize;
                     let mut i = 0;
                     self.syslog = loop {
                         match data.get(i) {
                             None => {
                                 self.buf.extend_from_slice(data);
                                 data = &[];
-                                break SyslogState::Length(len);
+                                break SyslogState::Length(len as u32);
                             }
                             Some(b' ') => {
                                 // The length and its space are framing, not message.
                                 self.buf.clear();
                                 data = &data[i + 1..];
-                                break SyslogState::Counted(len);
+                                break SyslogState::Counted(len as u32);
                             }
                             Some(&d) if d.is_ascii_digit() => {
                                 len = len * 10 + usize::from(d - b'0');
                                 i += 1;
-                                if len > self.max_line_length {
-                                    self.buf.extend_from_slice(&data[..i]);
+                                if len > MAX_FRAME {
+                                    self.accumulate(&data[..i], emit);
                                     data = &data[i..];
                                     break SyslogState::Lf;
                                 }
                             }
                             Some(_) => {
                                 // Not a length after all: the digits start an LF frame.
-                                self.buf.extend_from_slice(&data[..i]);
+                                self.accumulate(&data[..i], emit);
                                 data = &data[i..];
                                 break SyslogState::Lf;
                             }
@@ -345,16 +394,26 @@ impl Framer {
                     };
                 }
                 SyslogState::Counted(remaining) => {
-                    if self.buf.is_empty() && data.len() >= remaining {
+                    let remaining = remaining as usize;
+                    if self.buf.is_empty() && self.parts == 0 && data.len() >= remaining {
                         // The whole frame is in this read: no copy.
                         let (frame, rest) = data.split_at(remaining);
                         self.emit_counted(frame, emit);
                         data = rest;
                         self.syslog = SyslogState::Start;
                     } else {
+                        // Pieces are cut as the bytes come, like a long line's, except the
+                        // frame's last two bytes: held until the frame is complete, they may
+                        // be its trailer (LF, CRLF, NUL), which is not message.
                         let take = remaining.min(data.len());
-                        self.buf.extend_from_slice(&data[..take]);
-                        data = &data[take..];
+                        let (chunk, rest) = data.split_at(take);
+                        data = rest;
+                        let before_trailer = take.min(remaining.saturating_sub(TRAILER_MAX));
+                        if before_trailer > 0 {
+                            // (Nothing is held back yet: it would be cut into a piece.)
+                            self.accumulate(&chunk[..before_trailer], emit);
+                        }
+                        self.buf.extend_from_slice(&chunk[before_trailer..]);
                         self.syslog = if take == remaining {
                             let mut held = std::mem::take(&mut self.buf);
                             self.emit_counted(&held, emit);
@@ -363,7 +422,7 @@ impl Framer {
                             self.shrink();
                             SyslogState::Start
                         } else {
-                            SyslogState::Counted(remaining - take)
+                            SyslogState::Counted((remaining - take) as u32)
                         };
                     }
                 }
@@ -410,14 +469,15 @@ impl Framer {
         None
     }
 
-    /// Emits a whole octet-counted frame, without its trailer; an empty one is noise.
+    /// Emits the end of an octet-counted frame (all of it, or what follows its pieces
+    /// already emitted), without its trailer; an empty frame is noise.
     fn emit_counted(&mut self, frame: &[u8], emit: &mut impl FnMut(Frame<'_>)) {
         let frame = match frame {
             [rest @ .., b'\r', b'\n'] | [rest @ .., b'\n'] | [rest @ .., 0] => rest,
             _ => frame,
         };
-        if !frame.is_empty() {
-            // Longer than the limit only if a reload lowered it meanwhile: then in pieces.
+        // Empty but after pieces: the last piece must still say the frame has ended.
+        if !frame.is_empty() || self.parts > 0 {
             self.emit_line(frame, false, emit);
         }
     }
@@ -446,48 +506,111 @@ impl Framer {
         self.emit_line(&buf, true, &mut emit);
     }
 
-    /// Appends `data` to the line in progress, emitting full pieces as the limit is passed.
+    /// The most escaped text the next piece of the current line may hold: one followed by
+    /// more (`mark` = [`CONTINUED_MARK`]), a last one (`""`) or a partial one
+    /// ([`PARTIAL_MARK`]).
+    fn limit(&self, mark: &str) -> usize {
+        let extra = if self.parts > 0 {
+            usize::from(self.extra)
+        } else {
+            0
+        };
+        self.room.saturating_sub(extra + mark.len()).max(MIN_PIECE)
+    }
+
+    /// Emits `line[..n]` as a piece followed by more; the first piece of a syslog frame says
+    /// how much longer the MESSAGE of the following ones is.
+    fn emit_continued(
+        mode: Framing,
+        parts: &mut u32,
+        extra: &mut u16,
+        piece: &[u8],
+        emit: &mut impl FnMut(Frame<'_>),
+    ) {
+        if *parts == 0 {
+            *extra = match mode {
+                // At most 1 + 2 × 255 (an escaped MAX_HOSTNAME).
+                Framing::Syslog => continuation_extra(piece).try_into().unwrap_or(u16::MAX),
+                Framing::Line | Framing::Raw => 0,
+            };
+        }
+        *parts += 1;
+        emit(Frame {
+            bytes: piece,
+            part: *parts,
+            continued: true,
+            partial: false,
+            framing: mode,
+        });
+    }
+
+    /// Appends `data` to the line in progress, emitting pieces as soon as it is sure to be
+    /// too long: when more raw bytes are held than a last piece may hold escaped.
     fn accumulate(&mut self, mut data: &[u8], emit: &mut impl FnMut(Frame<'_>)) {
         loop {
-            // More than the limit is held (also after a reload lowered the limit): emit pieces.
-            while self.buf.len() > self.max_line_length {
-                let n = split_point(&self.buf, self.max_line_length);
-                self.parts += 1;
-                emit(Frame {
-                    bytes: &self.buf[..n],
-                    part: self.parts,
-                    continued: true,
-                    partial: false,
-                    framing: self.mode,
-                });
+            // Also after a reload made the room smaller.
+            while self.buf.len() > self.limit("") {
+                let n = fitting_prefix(&self.buf, self.limit(CONTINUED_MARK));
+                Self::emit_continued(
+                    self.mode,
+                    &mut self.parts,
+                    &mut self.extra,
+                    &self.buf[..n],
+                    emit,
+                );
                 self.buf.drain(..n);
             }
             if data.is_empty() {
                 return;
             }
-            let room = self.max_line_length + 1 - self.buf.len();
+            let room = self.limit("") + 1 - self.buf.len();
             let take = room.min(data.len());
             self.buf.extend_from_slice(&data[..take]);
             data = &data[take..];
         }
     }
 
-    /// Emits a whole line (or the last piece of one), splitting it if it is too long.
-    fn emit_line(&mut self, mut line: &[u8], partial: bool, emit: &mut impl FnMut(Frame<'_>)) {
-        while line.len() > self.max_line_length {
-            let n = split_point(line, self.max_line_length);
-            self.parts += 1;
+    /// Emits a whole line (or the last piece of one), in pieces if it is too long.
+    #[inline(always)]
+    fn emit_line(&mut self, line: &[u8], partial: bool, emit: &mut impl FnMut(Frame<'_>)) {
+        // The common case, a short whole line: escaping makes a byte at most 4 bytes long, so
+        // it fits without being measured.
+        if line.len() <= self.unmeasured as usize && self.parts == 0 {
             emit(Frame {
-                bytes: &line[..n],
-                part: self.parts,
-                continued: true,
-                partial: false,
+                bytes: line,
+                part: 0,
+                continued: false,
+                partial,
                 framing: self.mode,
             });
+            return;
+        }
+        self.emit_pieces(line, partial, emit);
+    }
+
+    /// [`Framer::emit_line`] for a line that may need cutting.
+    #[inline(never)]
+    fn emit_pieces(&mut self, mut line: &[u8], partial: bool, emit: &mut impl FnMut(Frame<'_>)) {
+        let mark = if partial { PARTIAL_MARK } else { "" };
+        loop {
+            let last = self.limit(mark);
+            // Escaping makes a byte at most 4 bytes long: a short line fits unmeasured.
+            if line.len().saturating_mul(4) <= last || fitting_prefix(line, last) == line.len() {
+                break;
+            }
+            let n = fitting_prefix(line, self.limit(CONTINUED_MARK));
+            Self::emit_continued(
+                self.mode,
+                &mut self.parts,
+                &mut self.extra,
+                &line[..n],
+                emit,
+            );
             line = &line[n..];
         }
         let part = if self.parts > 0 { self.parts + 1 } else { 0 };
         self.parts = 0;
+        self.extra = 0;
         emit(Frame {
             bytes: line,
             part,
@@ -505,24 +628,11 @@ impl Framer {
     }
 }
 
-/// The largest `n <= max` such that `bytes[..n]` does not end inside a UTF-8 character
-/// (or `max` itself when the bytes there are not UTF-8 anyway).
-fn split_point(bytes: &[u8], max: usize) -> usize {
-    // A character is at most 4 bytes: look back over at most 3 bytes for its first byte.
-    for back in 1..=3.min(max) {
-        let b = bytes[max - back];
-        if b & 0xc0 == 0x80 {
-            continue; // a continuation byte: keep looking for the first byte
-        }
-        let len = match b {
-            0xc0..=0xdf => 2,
-            0xe0..=0xef => 3,
-            0xf0..=0xf7 => 4,
-            _ => 1,
-        };
-        return if len > back { max - back } else { max };
-    }
-    max
+/// The longest whole line that fits `room` whatever its bytes: escaping makes a byte at most
+/// 4 bytes long, and a partial line's mark is the longer one.
+fn unmeasured(room: usize) -> u32 {
+    let n = room.saturating_sub(PARTIAL_MARK.len()).max(MIN_PIECE) / 4;
+    n.try_into().unwrap_or(u32::MAX)
 }
 
 /// The first LF or CR in `data`. Eight bytes at a time (SWAR): this runs over every byte a
@@ -717,12 +827,13 @@ mod tests {
         let mut pieces = 0;
         for _ in 0..1000 {
             framer.push(&chunk, |f| {
-                assert!(f.bytes.len() <= 100);
+                // Followed by more: room for the text and " [continued]".
+                assert_eq!(f.bytes.len(), 100 - CONTINUED_MARK.len());
                 pieces += 1;
             });
             assert!(framer.buffered() <= 101);
         }
-        assert_eq!(pieces, 10_000 - 1);
+        assert_eq!(pieces * 88 + framer.buffered(), 1_000_000);
     }
 
     #[test]
@@ -732,8 +843,174 @@ mod tests {
         framer.push(&[b'a'; 50], |f| got.push(f.bytes.len()));
         framer.reconfigure(Framing::Line, 8);
         framer.push(b"bb\n", |f| got.push(f.bytes.len()));
-        assert_eq!(got, [8, 8, 8, 8, 8, 8, 4]);
+        // Continued pieces of MIN_PIECE (8 is too little room for the mark too), and a last
+        // piece of 8.
+        assert_eq!(got, [4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 8]);
         assert_eq!(framer.buffered(), 0);
+    }
+
+    /// The pieces of `chunks` in `mode` with `room`, as (bytes, part, continued, partial).
+    fn pieces(mode: Framing, room: usize, chunks: &[&[u8]]) -> Vec<(Vec<u8>, u32, bool, bool)> {
+        let mut framer = Framer::new(mode, room);
+        let mut out = Vec::new();
+        let mut collect =
+            |f: Frame<'_>| out.push((f.bytes.to_vec(), f.part, f.continued, f.partial));
+        for c in chunks {
+            framer.push(c, &mut collect);
+            assert!(framer.buffered() <= room + 1);
+        }
+        framer.finish(&mut collect);
+        out
+    }
+
+    /// The limit a piece's escaped text was cut to: room less its mark.
+    fn limit_of(room: usize, continued: bool, partial: bool) -> usize {
+        let mark = if continued {
+            CONTINUED_MARK
+        } else if partial {
+            PARTIAL_MARK
+        } else {
+            ""
+        };
+        room.saturating_sub(mark.len()).max(MIN_PIECE)
+    }
+
+    #[test]
+    fn pieces_are_cut_so_that_their_escaped_text_and_mark_fit_the_room() {
+        use crate::escape::escaped_len;
+        // Plain text: as many bytes as the room holds with the mark.
+        let line = [b'x'; 100];
+        let got = pieces(Framing::Line, 40, &[&line, b"\n"]);
+        let sizes: Vec<usize> = got.iter().map(|p| p.0.len()).collect();
+        assert_eq!(sizes, [28, 28, 28, 16]);
+        // A last piece needs no mark: a line of exactly the room is not cut, one more is.
+        assert_eq!(pieces(Framing::Line, 40, &[&line[..40], b"\n"]).len(), 1);
+        let got = pieces(Framing::Line, 40, &[&line[..41], b"\n"]);
+        assert_eq!(got[0].0.len(), 28);
+        assert_eq!(got[1].0.len(), 13);
+        // Binary: 4 escaped bytes each, so a quarter as many raw bytes.
+        let binary = [0xffu8; 100];
+        let got = pieces(Framing::Line, 40, &[&binary, b"\n"]);
+        let sizes: Vec<usize> = got.iter().map(|p| p.0.len()).collect();
+        // The last 9 bytes are 36 escaped: a last piece needs no mark.
+        assert_eq!(sizes, [7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 9]);
+        // Partial: room for " [partial]".
+        let got = pieces(Framing::Line, 40, &[&binary[..10]]);
+        assert_eq!(
+            got,
+            [
+                (vec![0xff; 7], 1, true, false),
+                (vec![0xff; 3], 2, false, true)
+            ]
+        );
+        for (bytes, _, continued, partial) in &got {
+            assert!(escaped_len(bytes) <= limit_of(40, *continued, *partial));
+        }
+        // Characters are never cut, and their escapes count: é is 2 bytes, ESC escapes to 4.
+        // Room 18: 6 for a continued piece (three é), 18 for the last (2 + 4 + 4 + 4 + 2).
+        let text = "ééééé\x1b\x1bé".as_bytes();
+        let got = pieces(Framing::Line, 18, &[text, b"\n"]);
+        let texts: Vec<&[u8]> = got.iter().map(|p| &p.0[..]).collect();
+        assert_eq!(texts, ["ééé".as_bytes(), "éé\x1b\x1bé".as_bytes()]);
+        // Room 17: 5 for a continued piece; "abcd" and ESC (4) would be 8.
+        let got = pieces(Framing::Line, 17, &[b"abcd\x1bxxxxxxxxxxxx\n"]);
+        let texts: Vec<&[u8]> = got.iter().map(|p| &p.0[..]).collect();
+        assert_eq!(texts, [&b"abcd"[..], b"\x1bxxxxxxxxxxxx"]);
+    }
+
+    #[test]
+    fn a_read_whose_escaped_form_is_too_long_is_cut_in_raw_mode() {
+        let got = pieces(Framing::Raw, 40, &[&[0u8; 20], b"short\r\n", &[b'y'; 41]]);
+        assert_eq!(
+            got,
+            [
+                (vec![0; 7], 1, true, false),
+                (vec![0; 7], 2, true, false),
+                (vec![0; 6], 3, false, false),
+                (b"short".to_vec(), 0, false, false),
+                (vec![b'y'; 28], 1, true, false),
+                (vec![b'y'; 13], 2, false, false),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_pieces_after_the_first_of_a_syslog_message_leave_room_for_its_host() {
+        // The first piece is cut like a line's; the next ones name the host the first one
+        // named (` myhost`, 7 bytes), so they hold 7 bytes less.
+        let frame = [&b"<13>1 - myhost app - - - "[..], &[b'm'; 100]].concat();
+        let counted = [format!("{} ", frame.len()).as_bytes(), &frame].concat();
+        let lf = [&frame[..], b"\n"].concat();
+        for stream in [counted, lf] {
+            let got = syslog_frames(60, &[&stream]);
+            let sizes: Vec<usize> = got.iter().map(|p| p.0.len()).collect();
+            assert_eq!(sizes, [48, 41, 36], "{got:?}");
+            assert_eq!(got.iter().map(|p| p.0.len()).sum::<usize>(), frame.len());
+            // Cut anywhere, the same.
+            for cut in 0..stream.len() {
+                let (a, b) = stream.split_at(cut);
+                assert_eq!(syslog_frames(60, &[a, b]), got, "cut at {cut}");
+            }
+        }
+        // Without a host in the first piece, the pieces are a line's.
+        let frame = [&b"<13>1 - - app - - - "[..], &[b'm'; 100]].concat();
+        let got = syslog_frames(60, &[&[&frame[..], b"\n"].concat()]);
+        let sizes: Vec<usize> = got.iter().map(|p| p.0.len()).collect();
+        assert_eq!(sizes, [48, 48, 24]);
+    }
+
+    #[test]
+    fn any_bytes_cut_at_any_points_give_the_same_pieces_and_each_fits() {
+        use crate::escape::escaped_len;
+        let mut seed = 0x2545_f491_u32;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            seed
+        };
+        let alphabet: [&[u8]; 12] = [
+            b"a",
+            b"z",
+            b" ",
+            b"\\",
+            b"\x1b",
+            b"\xff",
+            "é".as_bytes(),
+            "€".as_bytes(),
+            "😀".as_bytes(),
+            "\u{9b}".as_bytes(),
+            "\u{202e}".as_bytes(),
+            b"\n",
+        ];
+        for case in 0..3000 {
+            let room = [4, 5, 9, 13, 17, 24, 40, 100][next() as usize % 8];
+            let mode = [Framing::Line, Framing::Raw][case % 2];
+            let mut stream = Vec::new();
+            for _ in 0..next() % 120 {
+                stream.extend_from_slice(alphabet[next() as usize % alphabet.len()]);
+            }
+            let whole = pieces(mode, room, &[&stream]);
+            for (bytes, _, continued, partial) in &whole {
+                let limit = limit_of(room, *continued, *partial);
+                // One character is always taken, even if its escape is longer than the limit.
+                let one_char = crate::escape::fitting_prefix(bytes, 0) == bytes.len();
+                assert!(
+                    escaped_len(bytes) <= limit || one_char,
+                    "case {case}: {bytes:?} over {limit}"
+                );
+            }
+            if mode == Framing::Line {
+                let mut rest = &stream[..];
+                let mut reads = Vec::new();
+                while !rest.is_empty() {
+                    let n = (1 + next() as usize % 16).min(rest.len());
+                    reads.push(&rest[..n]);
+                    rest = &rest[n..];
+                }
+                assert_eq!(pieces(mode, room, &reads), whole, "case {case}: {reads:?}");
+            }
+        }
     }
 
     #[test]
@@ -742,14 +1019,6 @@ mod tests {
             frames(Framing::Raw, 4096, &[b"abc\r\n", b"de\nf\n", b"\n"]),
             vec![whole("abc"), whole("de\nf"), whole("")]
         );
-    }
-
-    #[test]
-    fn split_point_backs_off_to_a_character_boundary() {
-        assert_eq!(split_point("ab€".as_bytes(), 4), 2);
-        assert_eq!(split_point(b"abcdef", 4), 4);
-        assert_eq!(split_point(b"\xff\xff\xff\xff\xff", 4), 4);
-        assert_eq!(split_point("€€".as_bytes(), 4), 3);
     }
 
     // ---- syslog mode ----
@@ -762,7 +1031,7 @@ mod tests {
             |f: Frame<'_>| out.push((f.bytes.to_vec(), f.part, f.continued, f.partial));
         for c in chunks {
             framer.push(c, &mut collect);
-            assert!(framer.buffered() <= max + 1);
+            assert!(framer.buffered() <= max + 2);
         }
         framer.finish(&mut collect);
         out
@@ -924,21 +1193,22 @@ mod tests {
         // A leading zero, and zero.
         assert_eq!(syslog_texts(b"05 hello\n"), [b"05 hello"]);
         assert_eq!(syslog_texts(b"0 \n2 ab"), [&b"0 "[..], b"ab"]);
-        // Oversized: over max_line_length (decided at the digit that passes it).
+        // Oversized: over MAX_FRAME (decided at the digit that passes it).
         assert_eq!(
-            syslog_frames(10, &[b"11 hello\n2 ab"]),
-            vec![bwhole(b"11 hello"), bwhole(b"ab")]
-        );
-        assert_eq!(
-            syslog_frames(10, &[b"10 0123456789"]),
-            vec![bwhole(b"0123456789")]
+            syslog_frames(4096, &[b"200001 hello\n2 ab"]),
+            vec![bwhole(b"200001 hello"), bwhole(b"ab")]
         );
         assert_eq!(
             syslog_frames(4096, &[b"99999999999999999999 x\n"]),
             vec![bwhole(b"99999999999999999999 x")]
         );
+        // MAX_FRAME itself is a count: the connection ends before its bytes do.
+        assert_eq!(
+            syslog_frames(4096, &[b"200000 hello\n"]),
+            vec![(b"hello\n".to_vec(), 0, false, true)]
+        );
         // The same, cut at every point.
-        let stream = b"12a <13>x\n123\n05 hello\n11 hello world0 \n99999 y\n2 ab";
+        let stream = b"12a <13>x\n123\n05 hello\n11 hello world0 \n999999 y\n2 ab";
         let whole = syslog_frames(4096, &[stream]);
         for cut in 0..stream.len() {
             let (a, b) = stream.split_at(cut);
@@ -948,24 +1218,70 @@ mod tests {
     }
 
     #[test]
-    fn an_oversized_logger_frame_is_logged_lf_framed_and_swallows_what_follows() {
+    fn a_logger_frame_over_the_line_limit_is_cut_into_pieces_and_the_next_stands_alone() {
         // logger --octet-count --size 6000: a 5089-byte frame, then a 105-byte one, no LF.
-        // With the documented fall-back the first is LF-framed: it runs to the end of the
-        // stream in [continued] pieces, and the second message is inside its last piece.
+        let body = &LOGGER_OVERSIZED[b"5089 ".len()..][..5089];
+        let next = &LOGGER_OVERSIZED[b"5089 ".len() + 5089 + b"105 ".len()..];
+        assert!(next.ends_with(b"short after long"));
         let got = syslog_frames(4096, &[LOGGER_OVERSIZED]);
-        assert_eq!(got.len(), 2);
+        assert_eq!(got.len(), 3, "{got:?}");
         assert_eq!((got[0].1, got[0].2, got[0].3), (1, true, false));
-        assert!(got[0].0.starts_with(b"5089 <13>1 "));
-        assert_eq!((got[1].1, got[1].2, got[1].3), (2, false, true));
-        assert!(got[1].0.ends_with(b"105 <13>1 2026-11-27T16:16:14.566250+00:00 vm big - - [timeQuality tzKnown=\"1\" isSynced=\"0\"] short after long"));
-        let joined: Vec<u8> = got.iter().flat_map(|f| f.0.clone()).collect();
-        assert_eq!(joined, LOGGER_OVERSIZED, "nothing lost");
-        // The same message LF-framed is cut into pieces and the next one stands alone.
-        let got = syslog_frames(4096, &[LOGGER_LF_LONG]);
-        assert_eq!(got.len(), 3);
-        assert_eq!((got[1].1, got[1].2), (2, false));
-        assert!(got[2].0.ends_with(b"short after long"));
-        assert_eq!(got[2].1, 0);
+        assert_eq!((got[1].1, got[1].2, got[1].3), (2, false, false));
+        assert_eq!([&got[0].0[..], &got[1].0[..]].concat(), body);
+        assert_eq!(got[2], bwhole(next), "in sync: the next frame is whole");
+        // The same message LF-framed is cut into pieces the same way.
+        let lf = syslog_frames(4096, &[LOGGER_LF_LONG]);
+        assert_eq!(lf.len(), 3);
+        assert_eq!((lf[1].1, lf[1].2), (2, false));
+        assert!(lf[2].0.ends_with(b"short after long"));
+        assert_eq!(lf[2].1, 0);
+    }
+
+    #[test]
+    fn a_counted_frame_up_to_max_frame_is_cut_as_it_arrives_in_bounded_memory() {
+        let body: Vec<u8> = (0..150_000).map(|i| b'a' + (i % 26) as u8).collect();
+        let mut stream = format!("{} ", body.len() + 2).into_bytes();
+        stream.extend_from_slice(&body);
+        stream.extend_from_slice(b"\r\n5 hello");
+        for read in [1, 7, 1000, 4097, stream.len()] {
+            let chunks: Vec<&[u8]> = stream.chunks(read).collect();
+            let got = syslog_frames(4096, &chunks);
+            let (last, pieces) = got.split_last().unwrap();
+            assert_eq!(last, &bwhole(b"hello"), "reads of {read}");
+            let joined: Vec<u8> = pieces.iter().flat_map(|p| p.0.clone()).collect();
+            assert_eq!(
+                joined, body,
+                "reads of {read}: the CRLF trailer is not message"
+            );
+            assert!(pieces.iter().all(|p| p.0.len() <= 4096 && !p.3));
+            assert_eq!(pieces.len(), 37);
+            assert_eq!(got, syslog_frames(4096, &[&stream]), "reads of {read}");
+        }
+        // A counted frame's CRLF trailer cut by a read: the same pieces as in one read.
+        for (stream, want) in [
+            (&b"6 abcd\r\n"[..], vec![bwhole(b"abcd")]),
+            (
+                b"7 abcde\r\n",
+                vec![
+                    (b"abcd".to_vec(), 1, true, false),
+                    (b"e".to_vec(), 2, false, false),
+                ],
+            ),
+            (
+                b"6 abcde\r",
+                vec![
+                    (b"abcd".to_vec(), 1, true, false),
+                    (b"e".to_vec(), 2, true, false),
+                    // A CR is escaped as \x0d: 4 bytes.
+                    (b"\r".to_vec(), 3, false, false),
+                ],
+            ),
+        ] {
+            for cut in 0..stream.len() {
+                let (a, b) = stream.split_at(cut);
+                assert_eq!(syslog_frames(4, &[a, b]), want, "{stream:?} cut at {cut}");
+            }
+        }
     }
 
     #[test]
@@ -1070,7 +1386,7 @@ mod tests {
                 })
                 .collect();
             framer.push(&chunk, |f| assert!(f.bytes.len() <= 100));
-            assert!(framer.buffered() <= 101, "{}", framer.buffered());
+            assert!(framer.buffered() <= 102, "{}", framer.buffered());
         }
     }
 
@@ -1294,14 +1610,15 @@ mod tests {
 
     /// A random syslog stream: counted and LF-framed frames (and noise between them), with
     /// the messages a reader must get from it, in order.
-    fn syslog_stream(rng: &mut Rng, max: usize) -> (Vec<u8>, Vec<Vec<u8>>) {
+    fn syslog_stream(rng: &mut Rng) -> (Vec<u8>, Vec<Vec<u8>>) {
         let mut stream = Vec::new();
         let mut want = Vec::new();
         for _ in 0..rng.below(10) {
             let mut m = message(rng);
             if rng.below(2) == 0 {
-                // Octet counted: any bytes; one trailer at the end is not message.
-                if m.is_empty() || m.len() > max {
+                // Octet counted: any bytes, longer than the limit too; one trailer at the
+                // end is not message.
+                if m.is_empty() {
                     continue;
                 }
                 stream.extend_from_slice(format!("{} ", m.len()).as_bytes());
@@ -1385,7 +1702,7 @@ mod tests {
         let mut split = 0;
         for case in 0..4000 {
             let max = rng.pick(&[4, 5, 7, 16, 64, 300, 4096]);
-            let (stream, want) = syslog_stream(&mut rng, max);
+            let (stream, want) = syslog_stream(&mut rng);
             let whole = syslog_frames(max, &[&stream]);
             // Joining each message's pieces gives the messages sent, in order.
             let mut got: Vec<Vec<u8>> = Vec::new();

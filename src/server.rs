@@ -35,6 +35,7 @@ use crate::fdstore::{self, Carried, State};
 use crate::listener::{self, Accepted, Acceptor, ListenSocket};
 use crate::sink::Sink;
 use crate::source::{ConnectionEvent, Sources, CONNECTION_EVENT_WINDOW};
+use crate::syslog_message::JournalFields;
 use crate::systemd::Supervisor;
 use crate::tls::Tls;
 
@@ -162,6 +163,8 @@ struct Server {
     read_buf: Vec<u8>,
     /// The text of the entry being built.
     message: String,
+    /// The SYSLOG_* fields of the syslog message being logged.
+    syslog_fields: JournalFields,
     /// stderr goes to the journal already (`JOURNAL_STREAM`): announcements are not repeated
     /// there.
     stderr_is_journal: bool,
@@ -202,6 +205,7 @@ impl Server {
             summary: Summary::default(),
             next_id: 1,
             message: String::with_capacity(1024),
+            syslog_fields: JournalFields::new(),
             stderr_is_journal: std::env::var_os("JOURNAL_STREAM").is_some(),
             handed_listener: None,
             tls: None,
@@ -471,7 +475,7 @@ impl Server {
         let buffer_size = self.config.buffer_size;
         match conn.read(&mut self.read_buf[..buffer_size], now) {
             ReadOutcome::Data(n) => {
-                let log = line_logger(&mut self.sink, &mut self.message);
+                let log = line_logger(&mut self.sink, &mut self.message, &mut self.syslog_fields);
                 let data = &self.read_buf[..n];
                 let counts = conn.frame(data, now, &mut source.budget, action, log);
                 self.summary.lines += counts.logged;
@@ -509,7 +513,11 @@ impl Server {
             return;
         };
         conn.shutdown();
-        self.summary.lines += conn.finish(line_logger(&mut self.sink, &mut self.message));
+        self.summary.lines += conn.finish(line_logger(
+            &mut self.sink,
+            &mut self.message,
+            &mut self.syslog_fields,
+        ));
         if let Some(report) = conn.drop_report(now, true) {
             let limit = (self.config.max_lines_per_sec, self.config.max_lines_burst);
             log_dropped(&mut self.sink, &mut self.message, &conn, limit, report);
@@ -978,12 +986,28 @@ impl Server {
 }
 
 /// Logs each line a connection hands over.
-fn line_logger<'a>(sink: &'a mut Sink, message: &'a mut String) -> impl FnMut(Line<'_>) + 'a {
-    move |line| {
-        sink.log(
+fn line_logger<'a>(
+    sink: &'a mut Sink,
+    message: &'a mut String,
+    syslog_fields: &'a mut JournalFields,
+) -> impl FnMut(Line<'_>) + 'a {
+    move |line| match line.header {
+        None => sink.log(
             &Entry::line(message, line.label, line.peer, line.number, &line.frame)
                 .with_tls(line.tls),
-        )
+        ),
+        Some(header) => sink.log(
+            &Entry::syslog(
+                message,
+                syslog_fields,
+                line.label,
+                line.peer,
+                line.number,
+                &line.frame,
+                &header,
+            )
+            .with_tls(line.tls),
+        ),
     }
 }
 

@@ -34,7 +34,7 @@
 
 use std::fmt;
 
-use crate::escape::escape_into;
+use crate::escape::{escape_into, escaped_len};
 
 /// The longest TIMESTAMP accepted (RFC 5424's longest is 32 bytes).
 pub const MAX_TIMESTAMP: usize = 64;
@@ -435,8 +435,8 @@ fn hostname_len(rest: &[u8]) -> usize {
 }
 
 /// What the pieces after the first of a long message need from its header, owned: the
-/// framer cuts a long LF-framed message into `[continued]` pieces, and only the first one
-/// starts with the header. The caller keeps one `Sticky` per connection, fills it with
+/// framer cuts a long message (LF-framed or octet-counted) into `[continued]` pieces, and
+/// only the first one starts with the header. The caller keeps one `Sticky` per connection, fills it with
 /// [`Sticky::remember`] from the first piece's header (part 1), and gets the header of
 /// pieces 2..n from [`Sticky::continuation`], so they carry the same PRIORITY, facility,
 /// identifier, pid, hostname, timestamp and MSGID (and parse error) as the first.
@@ -469,6 +469,61 @@ impl Sticky {
             bytes: Vec::new(),
             ends: [None; 5],
         }
+    }
+
+    /// What it holds, as bytes, to carry it to another process (the file descriptor store):
+    /// format, PRI, where each field ends, the fields.
+    pub fn save(&self) -> Vec<u8> {
+        let mut out = vec![
+            match self.format {
+                Format::Rfc5424 => 0,
+                Format::Rfc3164 => 1,
+                Format::PriOnly => 2,
+                Format::Unparsed => 3,
+            },
+            self.pri.map_or(u8::MAX, |p| p.facility),
+            self.pri.map_or(u8::MAX, |p| p.severity),
+        ];
+        for end in self.ends {
+            out.extend_from_slice(&end.unwrap_or(u16::MAX).to_le_bytes());
+        }
+        out.extend_from_slice(&self.bytes);
+        out
+    }
+
+    /// A `Sticky` from [`Sticky::save`]'s bytes, checked (`None` if no `Sticky` can be that).
+    pub fn restore(saved: &[u8]) -> Option<Sticky> {
+        let (head, bytes) = saved.split_at_checked(13)?;
+        let format = match head[0] {
+            0 => Format::Rfc5424,
+            1 => Format::Rfc3164,
+            2 => Format::PriOnly,
+            3 => Format::Unparsed,
+            _ => return None,
+        };
+        let pri = match (head[1], head[2]) {
+            (u8::MAX, u8::MAX) => None,
+            (facility @ 0..=23, severity @ 0..=7) => Some(Pri { facility, severity }),
+            _ => return None,
+        };
+        let mut ends = [None; 5];
+        let mut last = 0;
+        for (i, end) in ends.iter_mut().enumerate() {
+            let e = u16::from_le_bytes([head[3 + 2 * i], head[4 + 2 * i]]);
+            if e != u16::MAX {
+                if e < last || usize::from(e) > bytes.len() {
+                    return None;
+                }
+                last = e;
+                *end = Some(e);
+            }
+        }
+        Some(Sticky {
+            format,
+            pri,
+            bytes: bytes.to_vec(),
+            ends,
+        })
     }
 
     /// Keeps what the continuation pieces of `header`'s message need.
@@ -641,6 +696,18 @@ pub fn write_message(out: &mut String, label: &str, header: &Header<'_>) {
     }
     out.push_str(": ");
     escape_into(out, header.message);
+}
+
+/// How many bytes longer than a line's the MESSAGE of the pieces after the first of a long
+/// message is, given that first piece: those pieces carry the first one's HOSTNAME
+/// ([`Sticky`]), written as ` HOST` after the label, while the piece's own bytes hold no
+/// header. (The first piece, and a whole message, are never longer than a line's MESSAGE of
+/// the same bytes: the header they drop is longer than the ` HOST` they add.) The framer
+/// makes those pieces shorter by as much, so that every MESSAGE fits `max_line_length`.
+pub fn continuation_extra(first_piece: &[u8]) -> usize {
+    parse(first_piece)
+        .hostname
+        .map_or(0, |host| 1 + escaped_len(host))
 }
 
 impl fmt::Display for Format {
@@ -1209,6 +1276,31 @@ mod tests {
             })
         );
         assert_eq!(parse(b"<131>x").priority(6), 3);
+    }
+
+    #[test]
+    fn a_sticky_header_survives_being_carried_to_another_process() {
+        for frame in [
+            &format!("<131>1 2026-11-27T16:09:48.908392+00:00 vm nas 4242 ID9 {TQ} first")[..],
+            "<131>Nov 27 16:09:49 vm nas[4242]: first",
+            "<13>hello",
+            "no pri",
+        ] {
+            let mut sticky = Sticky::new();
+            sticky.remember(&parse(frame.as_bytes()));
+            let carried = Sticky::restore(&sticky.save()).expect(frame);
+            assert_eq!(
+                carried.continuation(b"next"),
+                sticky.continuation(b"next"),
+                "{frame}"
+            );
+        }
+        // Bytes no Sticky saved are refused, not trusted.
+        assert!(Sticky::restore(b"").is_none());
+        assert!(Sticky::restore(&[9; 13]).is_none(), "unknown format");
+        let mut bad_end = Sticky::new().save();
+        bad_end[3..5].copy_from_slice(&100u16.to_le_bytes());
+        assert!(Sticky::restore(&bad_end).is_none(), "a field past the end");
     }
 
     #[test]

@@ -16,9 +16,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::lines::{documented_lines, Line};
+use common::lines::{documented_lines, documented_pieces, Line};
 use common::*;
-use tcp_listener::escape::unescape;
 
 /// CPU time (user + system) the process has used, in clock ticks.
 fn cpu_ticks(pid: u32) -> u64 {
@@ -81,22 +80,6 @@ fn lines_of_connection(entries: &[Fields], connection_id: &str) -> Vec<Fields> {
         .collect();
     mine.sort_by_key(|e| text(e, "LINE_NUMBER").parse::<u64>().unwrap());
     mine
-}
-
-/// The bytes a line entry stands for: its MESSAGE without the `peer: ` prefix and the
-/// `[continued]`/`[partial]` marks, unescaped.
-fn entry_bytes(e: &Fields) -> Vec<u8> {
-    let message = text(e, "MESSAGE");
-    let (_, mut body) = message
-        .split_once(": ")
-        .unwrap_or_else(|| panic!("no peer in {message:?}"));
-    if text(e, "LINE_CONTINUED") == "1" {
-        body = body.strip_suffix(" [continued]").expect("[continued] mark");
-    }
-    if text(e, "LINE_PARTIAL") == "1" {
-        body = body.strip_suffix(" [partial]").expect("[partial] mark");
-    }
-    unescape(body).unwrap_or_else(|| panic!("not escape()'s output: {body:?}"))
 }
 
 /// Joins the pieces of split lines: (bytes, partial) per line, and the sizes of its pieces.
@@ -457,11 +440,15 @@ fn garbage(len: usize, mut seed: u64) -> Vec<u8> {
 fn case5_garbage_is_escaped_and_split_as_documented_and_others_are_unaffected() {
     need_journald!("case5_garbage_is_escaped_and_split_as_documented_and_others_are_unaffected");
     let journal = Journal::start();
-    let max_line = 4096;
-    let daemon = Daemon::start(&test_config(
-        Some(&journal),
-        &format!("max_line_length = {max_line}\n"),
-    ));
+    // The default max_line_length.
+    let max_line = tcp_listener::config::Config::default().max_line_length;
+    let daemon = Daemon::start(&test_config(Some(&journal), ""));
+    let mut bad = daemon.connect();
+    let bad_port = bad.local_addr().unwrap().port();
+    let label_len = format!("127.0.0.1:{bad_port}").len();
+    // The text a piece followed by more holds: the MESSAGE less `127.0.0.1:PORT: ` and
+    // ` [continued]`.
+    let room = max_line - label_len - ": ".len() - " [continued]".len();
     let mut sent = Vec::new();
     sent.extend_from_slice(&garbage(64 * 1024, 0x9e37_79b9_7f4a_7c15));
     sent.extend_from_slice(b"\nNUL\0in\0the\0middle\n\x1b[2J\x1b[H\x1b]0;title\x07\x1b[31mred\n");
@@ -470,19 +457,17 @@ fn case5_garbage_is_escaped_and_split_as_documented_and_others_are_unaffected() 
     );
     sent.extend_from_slice(b"csi \xc2\x9b31m bidi \xe2\x80\xae reversed \\x41 not an escape\n");
     let mut big: Vec<u8> = (0..1 << 20).map(|i| b'a' + (i % 26) as u8).collect();
-    big[5000] = 0xc3; // a two-byte character across no boundary, and one that straddles 8192
-    big[5001] = 0xa9;
+    big[5000] = 0xc3; // a two-byte character across no boundary, and one that would straddle
+    big[5001] = 0xa9; // the second one
     "€"
         .as_bytes()
         .iter()
         .enumerate()
-        .for_each(|(i, &b)| big[8191 + i] = b);
+        .for_each(|(i, &b)| big[2 * room - 1 + i] = b);
     sent.extend_from_slice(&big);
     sent.extend_from_slice(b"\nonly\rcr\rlines\r\r");
     sent.extend_from_slice(b"the end, unterminated");
 
-    let mut bad = daemon.connect();
-    let bad_port = bad.local_addr().unwrap().port();
     let mut good = daemon.connect();
     let good_port = good.local_addr().unwrap().port();
     let good_lines = 500;
@@ -505,7 +490,7 @@ fn case5_garbage_is_escaped_and_split_as_documented_and_others_are_unaffected() 
     let bye = disconnect_of(&entries, bad_port).unwrap();
     let mine = lines_of_connection(&entries, &text(bye, "CONNECTION_ID"));
     // Every entry is escaped text: a JSON string (journald shows non-UTF-8 as an array of
-    // bytes), with no control character but TAB, and no piece longer than the limit.
+    // bytes), with no control character but TAB, and no MESSAGE longer than the limit.
     for e in &mine {
         assert!(e["MESSAGE"].is_string(), "not UTF-8: {:?}", e["MESSAGE"]);
         let m = text(e, "MESSAGE");
@@ -513,7 +498,7 @@ fn case5_garbage_is_escaped_and_split_as_documented_and_others_are_unaffected() 
             m.chars().all(|c| !c.is_control() || c == '\t'),
             "a control character in {m:?}"
         );
-        assert!(entry_bytes(e).len() <= max_line);
+        assert!(m.len() <= max_line, "a MESSAGE of {} bytes", m.len());
     }
     let (got, sizes) = joined_lines(&mine);
     let want = documented_lines(&sent);
@@ -546,14 +531,21 @@ fn case5_garbage_is_escaped_and_split_as_documented_and_others_are_unaffected() 
             g.0.len(),
             w.0.len()
         );
+        // Cut into the documented pieces.
+        let documented: Vec<usize> = documented_pieces(&w.0, w.1, label_len, max_line)
+            .iter()
+            .map(Vec::len)
+            .collect();
+        assert_eq!(sizes[i], documented, "line {i}");
     }
-    // The 1 MB line: pieces of 4096 bytes, but the second ends before the euro sign that
-    // starts at byte 8191, which would be cut otherwise.
+    // The 1 MB line: pieces as long as the MESSAGE allows, but the second ends before the
+    // euro sign that would be cut otherwise.
     let big_line = got.iter().position(|(l, _)| l.len() == big.len()).unwrap();
     let big_sizes = &sizes[big_line];
-    assert_eq!(big_sizes[..3], [4096, 4095, 4096]);
-    assert_eq!(big_sizes.len(), 257);
-    assert!(big_sizes.iter().all(|&n| n <= max_line));
+    assert_eq!(big_sizes[..3], [room, room - 1, room]);
+    // Binary garbage escapes to up to 4 bytes a byte: its pieces are shorter.
+    let garbage_sizes = &sizes[0];
+    assert!(garbage_sizes[0] < room / 2, "{garbage_sizes:?}");
     assert!(text(mine.last().unwrap(), "MESSAGE").ends_with(": the end, unterminated [partial]"));
     assert_eq!(
         good_mine,
@@ -678,7 +670,14 @@ fn case6_sighup_storm_under_load_loses_no_line_and_keeps_the_last_valid_config()
     let mut new = daemon.connect();
     send(&mut old, format!("{long}\n").as_bytes());
     send(&mut new, format!("{long}\n").as_bytes());
-    let tail = format!(": {}", &long[100..]);
+    // 127.0.0.1:PORT: takes 17 of the 50 bytes; a piece followed by more ` [continued]` 12.
+    let label_len = format!("127.0.0.1:{}", old.local_addr().unwrap().port()).len();
+    assert_eq!(
+        label_len,
+        format!("127.0.0.1:{}", new.local_addr().unwrap().port()).len()
+    );
+    let documented = documented_pieces(long.as_bytes(), false, label_len, 50);
+    let tail = format!(": {}", String::from_utf8_lossy(documented.last().unwrap()));
     let entries = journal.wait_for("the long lines", |e| {
         lines_of(e).iter().filter(|l| l.ends_with(&tail)).count() == 2
     });
@@ -700,7 +699,7 @@ fn case6_sighup_storm_under_load_loses_no_line_and_keeps_the_last_valid_config()
         unique.len()
     );
     assert_eq!((reloaded, failed), (good, bad));
-    assert_eq!(pieces, [[50, 50, 20], [50, 50, 20]]);
+    assert_eq!(pieces, [[21, 21, 21, 21, 21, 15], [21, 21, 21, 21, 21, 15]]);
     assert_eq!(
         daemon
             .stderr_lines()

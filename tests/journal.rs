@@ -156,15 +156,18 @@ fn hostile_bytes_are_escaped_and_cannot_forge_entries() {
 fn long_lines_are_split_and_huge_entries_go_whole_through_a_memfd() {
     need_journald!("long_lines_are_split_and_huge_entries_go_whole_through_a_memfd");
     let journal = Journal::start();
-    let daemon = Daemon::start(&test_config(Some(&journal), "max_line_length = 10\n"));
+    let daemon = Daemon::start(&test_config(Some(&journal), "max_line_length = 39\n"));
     let mut s = daemon.connect();
-    send(&mut s, b"0123456789abcdefghijKLM\n");
+    let port = s.local_addr().unwrap().port();
+    assert_eq!(port.to_string().len(), 5, "an ephemeral port has 5 digits");
+    send(&mut s, b"0123456789abcdefghijKLMNOPQRSTUVWXYZ\n");
     let entries = journal.wait_for("3 pieces", |e| lines_of(e).len() == 3);
     let pieces: Vec<_> = entries
         .iter()
         .filter(|e| text(e, "LISTENER_EVENT") == "line")
         .collect();
-    let port = s.local_addr().unwrap().port();
+    // `127.0.0.1:PORT: ` takes 17 of the 39 bytes, ` [continued]` 12: 10 for the text of a
+    // piece followed by more, 22 for the last one.
     assert_eq!(
         text(pieces[0], "MESSAGE"),
         format!("127.0.0.1:{port}: 0123456789 [continued]")
@@ -175,9 +178,13 @@ fn long_lines_are_split_and_huge_entries_go_whole_through_a_memfd() {
         text(pieces[1], "MESSAGE"),
         format!("127.0.0.1:{port}: abcdefghij [continued]")
     );
-    assert_eq!(text(pieces[2], "MESSAGE"), format!("127.0.0.1:{port}: KLM"));
+    assert_eq!(
+        text(pieces[2], "MESSAGE"),
+        format!("127.0.0.1:{port}: KLMNOPQRSTUVWXYZ")
+    );
     assert_eq!(text(pieces[2], "LINE_PART"), "3");
     assert_eq!(text(pieces[2], "LINE_CONTINUED"), "");
+    assert!(pieces.iter().all(|e| text(e, "MESSAGE").len() <= 39));
     drop(daemon);
 
     // An entry larger than a datagram (default limit ~208 KiB) still arrives whole.
@@ -191,6 +198,91 @@ fn long_lines_are_split_and_huge_entries_go_whole_through_a_memfd() {
     let entries = journal.wait_for("the 600 kB line", |e| lines_of(e).len() == 1);
     let port = s.local_addr().unwrap().port();
     assert_eq!(lines_of(&entries)[0], format!("127.0.0.1:{port}: {big}"));
+}
+
+/// Issue 9 item 6: with the defaults no MESSAGE is too long for `journalctl -o json` to print
+/// without `--all` (it prints `null` for a field of 4096 bytes or more, `MESSAGE=`
+/// included). Lines of every length from 4,040 to 4,140 bytes, plain ASCII, multi-byte UTF-8
+/// and binary, read back that way: every MESSAGE is there, and the pieces join back to the
+/// lines sent.
+#[test]
+fn with_the_defaults_journalctl_json_shows_every_message_without_all() {
+    need_journald!("with_the_defaults_journalctl_json_shows_every_message_without_all");
+    let journal = Journal::start();
+    let daemon = Daemon::start(&test_config(Some(&journal), ""));
+    let mut seed = 0x9e37_79b9_u32;
+    let mut random = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        seed
+    };
+    let chars = ["a", "é", "€", "😀", "\\", "\t"];
+    let mut sent: Vec<Vec<u8>> = Vec::new();
+    for len in 4040..=4140 {
+        sent.push((0..len).map(|i| b'a' + (i % 26) as u8).collect());
+        let mut utf8 = Vec::new();
+        while utf8.len() < len {
+            let c = chars[random() as usize % chars.len()].as_bytes();
+            if utf8.len() + c.len() <= len {
+                utf8.extend_from_slice(c);
+            } else {
+                utf8.push(b'z');
+            }
+        }
+        sent.push(utf8);
+        let binary = (0..len)
+            .map(|_| random() as u8)
+            .map(|b| if b == b'\n' || b == b'\r' { 0 } else { b })
+            .collect();
+        sent.push(binary);
+    }
+    let mut s = daemon.connect();
+    let port = s.local_addr().unwrap().port();
+    for line in &sent {
+        send(&mut s, &[&line[..], b"\n"].concat());
+    }
+    drop(s);
+    journal.wait_for("the disconnect", |e| {
+        e.iter()
+            .any(|e| text(e, "LISTENER_EVENT") == "disconnected")
+    });
+    let filter = format!("REMOTE_PORT={port}");
+    let mut shown = journal.matching_without_all(&["LISTENER_EVENT=line", &filter]);
+    shown.sort_by_key(|e| text(e, "LINE_NUMBER").parse::<u64>().unwrap());
+    let nulls: Vec<String> = shown
+        .iter()
+        .filter(|e| !e["MESSAGE"].is_string())
+        .map(|e| format!("LINE_NUMBER {}: {:?}", text(e, "LINE_NUMBER"), e["MESSAGE"]))
+        .collect();
+    let longest = shown.iter().map(|e| text(e, "MESSAGE").len()).max();
+    println!(
+        "{} lines of 4,040 to 4,140 bytes sent; journalctl -o json (no --all) shows {} entries, \
+         {} without a MESSAGE; the longest MESSAGE is {longest:?} bytes",
+        sent.len(),
+        shown.len(),
+        nulls.len()
+    );
+    assert!(nulls.is_empty(), "{nulls:?}");
+    assert!(longest <= Some(4087));
+    // The pieces join back to the lines sent.
+    let mut got: Vec<Vec<u8>> = Vec::new();
+    let mut cur = Vec::new();
+    for e in &shown {
+        cur.extend_from_slice(&entry_bytes(e));
+        if text(e, "LINE_CONTINUED") != "1" {
+            got.push(std::mem::take(&mut cur));
+        }
+    }
+    assert_eq!(got.len(), sent.len());
+    for (i, (g, w)) in got.iter().zip(&sent).enumerate() {
+        assert!(
+            g == w,
+            "line {i} ({} bytes) came back as {} bytes",
+            w.len(),
+            g.len()
+        );
+    }
 }
 
 #[test]

@@ -103,6 +103,9 @@ pub struct Readback {
     pub matched: u64,
     /// Of those, entries carrying a REMOTE_ADDR field.
     pub with_addr: u64,
+    /// Of those, entries whose SYSLOG_IDENTIFIER is the syslog workload's sender's
+    /// (`app<client>`) and that carry REMOTE_ADDR.
+    pub with_sender: u64,
     /// Every entry in the namespace.
     pub total: u64,
     /// journald's receive time of the last line, µs since the epoch.
@@ -116,7 +119,7 @@ pub fn read_back(tag: u32) -> Readback {
             &format!("--namespace={NAMESPACE}"),
             "-o",
             "json",
-            "--output-fields=MESSAGE,REMOTE_ADDR",
+            "--output-fields=MESSAGE,REMOTE_ADDR,SYSLOG_IDENTIFIER",
             "--no-pager",
             "--all",
         ])
@@ -141,6 +144,10 @@ pub fn read_back(tag: u32) -> Readback {
         rb.matched += 1;
         if v.get("REMOTE_ADDR").is_some() {
             rb.with_addr += 1;
+            let sender = format!("app{client}");
+            if v.get("SYSLOG_IDENTIFIER").and_then(|i| i.as_str()) == Some(sender.as_str()) {
+                rb.with_sender += 1;
+            }
         }
         if seen.insert((u64::from(client) << 32) | u64::from(seq)) {
             rb.unique += 1;

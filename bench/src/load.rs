@@ -9,7 +9,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::util::{self, push_line, realtime_us};
+use crate::util::{self, push_line, push_syslog_frame, realtime_us, syslog_header};
+
+/// What the burst clients send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Payload {
+    /// Numbered lines of [`util::LINE_LEN`] bytes.
+    Lines,
+    /// The same lines as the MSG of octet-counted RFC 5424 syslog messages.
+    Syslog,
+}
 
 pub struct BurstResult {
     /// When the first client started connecting, µs since the epoch.
@@ -18,17 +27,21 @@ pub struct BurstResult {
     pub errors: u64,
 }
 
-/// `clients` connections at once, each sending `lines` numbered lines as fast as TCP takes
-/// them, then closing.
-pub fn burst(port: u16, clients: u32, lines: u32, tag: u32) -> BurstResult {
+/// `clients` connections at once, each sending `lines` numbered lines (or syslog messages) as
+/// fast as TCP takes them, then closing.
+pub fn burst(port: u16, clients: u32, lines: u32, tag: u32, payload: Payload) -> BurstResult {
     let start_us = realtime_us();
     let t0 = Instant::now();
     let handles: Vec<_> = (0..clients)
         .map(|c| {
             std::thread::spawn(move || {
                 let mut data = Vec::with_capacity(lines as usize * util::LINE_LEN);
+                let (header, ..) = syslog_header(c);
                 for n in 1..=lines {
-                    push_line(&mut data, tag, c, n);
+                    match payload {
+                        Payload::Lines => push_line(&mut data, tag, c, n),
+                        Payload::Syslog => push_syslog_frame(&mut data, &header, tag, c, n),
+                    }
                 }
                 let mut stream = util::connect_from(port, c as usize)?;
                 stream.write_all(&data)?;
@@ -163,28 +176,54 @@ fn rusage_us() -> u64 {
 }
 
 /// The journald limit probe: the burst's lines as the entries tcp-listener would write
-/// (same fields, same sizes), sent straight to the journal socket by one thread with
-/// blocking sends: the ceiling no TCP logger in front of this journald can pass. Each entry
-/// is assembled from pre-built pieces without allocating, so the probe's CPU per entry is
-/// as close to the bare send as it gets.
-pub fn probe(socket: &Path, clients: u32, lines: u32, tag: u32) -> ProbeResult {
+/// (same fields, same sizes; for [`Payload::Syslog`] those of a syslog message, its SYSLOG_*
+/// fields included), sent straight to the journal socket by one thread with blocking sends:
+/// the ceiling no TCP logger in front of this journald can pass. Each entry is assembled from
+/// pre-built pieces without allocating, so the probe's CPU per entry is as close to the bare
+/// send as it gets.
+pub fn probe(socket: &Path, clients: u32, lines: u32, tag: u32, payload: Payload) -> ProbeResult {
     let sock = UnixDatagram::unbound().expect("unix datagram socket");
     sock.connect(socket).expect("connect to the journal socket");
-    // Per client: `MESSAGE=<peer>: ` and the fields after MESSAGE up to LINE_NUMBER=.
-    let pieces: Vec<(Vec<u8>, Vec<u8>)> = (0..clients)
+    // Per client: `MESSAGE=<peer>: ` and the fields after MESSAGE up to LINE_NUMBER=, then
+    // the fields after LINE_NUMBER's value (the SYSLOG_* ones of a syslog message).
+    let pieces: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> = (0..clients)
         .map(|c| {
             let (ip, port) = (format!("127.0.0.{}", 2 + c), 40000 + c);
-            let head = format!("MESSAGE={ip}:{port}: ").into_bytes();
+            let (_, host, app, pid, sd) = syslog_header(c);
+            let head = match payload {
+                Payload::Lines => format!("MESSAGE={ip}:{port}: "),
+                Payload::Syslog => format!("MESSAGE={ip}:{port} {host}: "),
+            }
+            .into_bytes();
             let mut tail = Vec::new();
-            field(&mut tail, "PRIORITY", b"6");
-            field(&mut tail, "SYSLOG_IDENTIFIER", b"tcp-listener");
-            field(&mut tail, "SYSLOG_FACILITY", b"3");
+            let mut after = Vec::new();
+            match payload {
+                Payload::Lines => {
+                    field(&mut tail, "PRIORITY", b"6");
+                    field(&mut tail, "SYSLOG_IDENTIFIER", b"tcp-listener");
+                    field(&mut tail, "SYSLOG_FACILITY", b"3");
+                }
+                Payload::Syslog => {
+                    field(&mut tail, "PRIORITY", b"5");
+                    field(&mut tail, "SYSLOG_IDENTIFIER", app.as_bytes());
+                    field(&mut tail, "SYSLOG_FACILITY", b"20");
+                    field(&mut after, "SYSLOG_PID", pid.as_bytes());
+                    field(&mut after, "SYSLOG_HOSTNAME", host.as_bytes());
+                    field(
+                        &mut after,
+                        "SYSLOG_TIMESTAMP",
+                        util::SYSLOG_TIMESTAMP.as_bytes(),
+                    );
+                    field(&mut after, "SYSLOG_MSGID", b"ID47");
+                    field(&mut after, "SYSLOG_STRUCTURED_DATA", sd.as_bytes());
+                }
+            }
             field(&mut tail, "LISTENER_EVENT", b"line");
             field(&mut tail, "REMOTE_ADDR", ip.as_bytes());
             field(&mut tail, "REMOTE_PORT", port.to_string().as_bytes());
             field(&mut tail, "CONNECTION_ID", (c + 1).to_string().as_bytes());
             tail.extend_from_slice(b"LINE_NUMBER=");
-            (head, tail)
+            (head, tail, after)
         })
         .collect();
     let mut entry = Vec::with_capacity(512);
@@ -198,13 +237,14 @@ pub fn probe(socket: &Path, clients: u32, lines: u32, tag: u32) -> ProbeResult {
         for c in 0..clients {
             line.clear();
             push_line(&mut line, tag, c, n);
-            let (head, tail) = &pieces[c as usize];
+            let (head, tail, after) = &pieces[c as usize];
             entry.clear();
             entry.extend_from_slice(head);
             entry.extend_from_slice(&line);
             entry.extend_from_slice(tail);
             entry.extend_from_slice(decimal(&mut digits, n));
             entry.push(b'\n');
+            entry.extend_from_slice(after);
             loop {
                 match sock.send(&entry) {
                     Ok(_) => break,

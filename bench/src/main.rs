@@ -17,9 +17,9 @@ const USAGE: &str = "\
 usage:
   tlbench run   [--reps N] [--daemon PATH] [--static-daemon PATH] [--work DIR] [--out FILE]
                 [--clients 8] [--lines 25000] [--idle 10000] [--churn-secs 10] [--churn-threads 4]
-                [--only probe,burst,null,idle,churn] [--servers tcp-listener,rsyslog,ncat]
+                [--only probe,burst,null,idle,churn,syslog] [--servers tcp-listener,rsyslog,ncat]
                 [--note TEXT]...
-  tlbench burst --port P [--clients 8] [--lines 25000] [--tag T]
+  tlbench burst --port P [--clients 8] [--lines 25000] [--tag T] [--syslog 1]
   tlbench idle  --port P [--idle 10000] [--hold-secs 30]
   tlbench churn --port P [--churn-secs 10] [--churn-threads 4] [--tag T]
   tlbench tls   [--reps N] [--daemon PATH] [--work DIR] [--out FILE] [--clients 8]
@@ -27,6 +27,7 @@ usage:
   tlbench journal [--secs 600]      (the benchmark's journal namespace, for experiments)
   tlbench count --tag T             (counts run T's lines in that namespace)
   tlbench probe [--socket /run/systemd/journal/socket] [--clients 8] [--lines 25000] [--tag T]
+                [--syslog 1]
 ";
 
 struct Args {
@@ -87,6 +88,11 @@ fn main() -> ExitCode {
     let tag = a.get("tag", (util::realtime_us() / 1_000_000 % 10000) as u32);
     let clients = a.get("clients", 8u32);
     let lines = a.get("lines", 25_000u32);
+    let payload = if a.get("syslog", 0u32) == 1 {
+        load::Payload::Syslog
+    } else {
+        load::Payload::Lines
+    };
     match cmd.as_str() {
         "run" => {
             let bench_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
@@ -142,7 +148,7 @@ fn main() -> ExitCode {
             }
         }
         "burst" => {
-            let r = load::burst(a.get("port", 8888), clients, lines, tag);
+            let r = load::burst(a.get("port", 8888), clients, lines, tag, payload);
             println!(
                 "tag={tag} start_us={} send_secs={:.3} errors={}",
                 r.start_us, r.send_secs, r.errors
@@ -189,7 +195,7 @@ fn main() -> ExitCode {
             let socket = a
                 .path("socket")
                 .unwrap_or_else(|| PathBuf::from("/run/systemd/journal/socket"));
-            let r = load::probe(&socket, clients, lines, tag);
+            let r = load::probe(&socket, clients, lines, tag, payload);
             println!(
                 "tag={tag} start_us={} entries={} cpu_us_per_entry={:.2} send_secs={:.3}",
                 r.start_us,

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::journal::{self, Journal};
-use crate::load;
+use crate::load::{self, Payload};
 use crate::servers::{Kind, Server, Setup, SinkMode};
 use crate::util::{self, median};
 
@@ -22,7 +22,7 @@ pub struct Opts {
     pub static_daemon: Option<PathBuf>,
     /// Lines printed under the table as they are (binary sizes, from bench/run).
     pub notes: Vec<String>,
-    /// Workloads to run (probe, burst, null, idle, churn); empty = all.
+    /// Workloads to run (probe, burst, null, idle, churn, syslog); empty = all.
     pub only: Vec<String>,
     /// Servers to run; empty = all.
     pub servers: Vec<String>,
@@ -80,6 +80,11 @@ const I_PER: usize = 8;
 const C_RATE: usize = 9;
 const C_LOST: usize = 10;
 const C_SENT: usize = 11;
+const S_RATE: usize = 12;
+const S_LOST: usize = 13;
+const S_CPU: usize = 14;
+const S_HWM: usize = 15;
+const S_FIELDS: usize = 16;
 
 struct Row {
     workload: &'static str,
@@ -88,7 +93,7 @@ struct Row {
     prec: usize,
 }
 
-const ROWS: [Row; 12] = [
+const ROWS: [Row; 17] = [
     Row {
         workload: "burst → journald",
         figure: "lines/s until all are in the journal",
@@ -149,7 +154,65 @@ const ROWS: [Row; 12] = [
         figure: "connections made by the clients",
         prec: 0,
     },
+    Row {
+        workload: "syslog burst → journald",
+        figure: "messages/s until all are in the journal",
+        prec: 0,
+    },
+    Row {
+        workload: "syslog burst → journald",
+        figure: "lost messages",
+        prec: 0,
+    },
+    Row {
+        workload: "syslog burst → journald",
+        figure: "server CPU µs/message (probe: µs/entry)",
+        prec: 2,
+    },
+    Row {
+        workload: "syslog burst → journald",
+        figure: "server peak RSS, kB (VmHWM)",
+        prec: 0,
+    },
+    Row {
+        workload: "syslog burst → journald",
+        figure: "entries with the sender's SYSLOG_IDENTIFIER and REMOTE_ADDR, %",
+        prec: 0,
+    },
 ];
+
+/// The rows of the burst figures, for lines or for syslog messages.
+struct BurstRows {
+    rate: usize,
+    lost: usize,
+    cpu: usize,
+    hwm: usize,
+    /// Entries that say who sent them: REMOTE_ADDR (and for syslog the sender's program).
+    addr: usize,
+}
+
+const LINE_ROWS: BurstRows = BurstRows {
+    rate: B_RATE,
+    lost: B_LOST,
+    cpu: B_CPU,
+    hwm: B_HWM,
+    addr: B_ADDR,
+};
+
+const SYSLOG_ROWS: BurstRows = BurstRows {
+    rate: S_RATE,
+    lost: S_LOST,
+    cpu: S_CPU,
+    hwm: S_HWM,
+    addr: S_FIELDS,
+};
+
+fn rows(payload: Payload) -> BurstRows {
+    match payload {
+        Payload::Lines => LINE_ROWS,
+        Payload::Syslog => SYSLOG_ROWS,
+    }
+}
 
 const COLS: [&str; 4] = ["tcp-listener", "rsyslog", "ncat | systemd-cat", PROBE];
 
@@ -164,7 +227,7 @@ pub fn run(opts: &Opts) -> String {
         eprintln!("tlbench: repetition {rep} of {}", opts.reps);
         tag += 1;
         if opts.wants("probe") {
-            probe(opts, &mut f, tag % 10000);
+            probe(opts, &mut f, tag % 10000, Payload::Lines);
         }
         for kind in opts
             .kinds(&kinds)
@@ -172,7 +235,17 @@ pub fn run(opts: &Opts) -> String {
             .filter(|_| opts.wants("burst"))
         {
             tag += 1;
-            burst(opts, &mut f, kind, tag % 10000);
+            burst(opts, &mut f, kind, tag % 10000, Payload::Lines);
+        }
+        // Syslog messages in, parsed: tcp-listener (framing = "syslog") and rsyslog (its
+        // RFC 5424 parser), with the probe writing the entries tcp-listener writes.
+        if opts.wants("syslog") {
+            tag += 1;
+            probe(opts, &mut f, tag % 10000, Payload::Syslog);
+            for kind in opts.kinds(&[Kind::TcpListener, Kind::Rsyslog]) {
+                tag += 1;
+                burst(opts, &mut f, kind, tag % 10000, Payload::Syslog);
+            }
         }
         for kind in opts
             .kinds(&kinds)
@@ -213,14 +286,15 @@ fn col(kind: Kind) -> &'static str {
     kind.name()
 }
 
-fn probe(opts: &Opts, f: &mut Figures, tag: u32) {
+fn probe(opts: &Opts, f: &mut Figures, tag: u32, payload: Payload) {
+    let rows = rows(payload);
     let j = Journal::start();
     util::settle(
         &[j.pid()],
         Duration::from_millis(300),
         Duration::from_secs(5),
     );
-    let r = load::probe(&journal::socket(), opts.clients, opts.lines, tag);
+    let r = load::probe(&journal::socket(), opts.clients, opts.lines, tag, payload);
     util::settle(
         &[j.pid()],
         Duration::from_millis(500),
@@ -231,30 +305,40 @@ fn probe(opts: &Opts, f: &mut Figures, tag: u32) {
     let secs = (rb.last_us.saturating_sub(r.start_us)) as f64 / 1e6;
     let rate = rb.unique as f64 / secs;
     eprintln!(
-        "  probe: {} entries in the journal of {} sent, {:.0}/s, {:.2} µs CPU/entry (send loop {:.2} s)",
+        "  probe ({payload:?}): {} entries in the journal of {} sent, {:.0}/s, {:.2} µs CPU/entry (send loop {:.2} s)",
         rb.unique,
         r.entries,
         rate,
         r.cpu_us as f64 / r.entries as f64,
         r.secs
     );
-    f.add(B_RATE, PROBE, rate);
-    f.add(B_LOST, PROBE, (r.entries - rb.unique.min(r.entries)) as f64);
-    f.add(B_CPU, PROBE, r.cpu_us as f64 / r.entries as f64);
+    f.add(rows.rate, PROBE, rate);
     f.add(
-        B_ADDR,
+        rows.lost,
         PROBE,
-        100.0 * rb.with_addr as f64 / rb.matched.max(1) as f64,
+        (r.entries - rb.unique.min(r.entries)) as f64,
     );
+    f.add(rows.cpu, PROBE, r.cpu_us as f64 / r.entries as f64);
+    f.add(rows.addr, PROBE, identified(&rb, payload));
 }
 
-fn burst(opts: &Opts, f: &mut Figures, kind: Kind, tag: u32) {
+/// The share of the entries found that say who sent them, in %.
+fn identified(rb: &journal::Readback, payload: Payload) -> f64 {
+    let n = match payload {
+        Payload::Lines => rb.with_addr,
+        Payload::Syslog => rb.with_sender,
+    };
+    100.0 * n as f64 / rb.matched.max(1) as f64
+}
+
+fn burst(opts: &Opts, f: &mut Figures, kind: Kind, tag: u32, payload: Payload) {
+    let rows = rows(payload);
     let j = Journal::start();
-    let server = Server::start(kind, SinkMode::Journal, &opts.setup);
+    let server = Server::start(kind, SinkMode::Journal, payload, &opts.setup);
     let mut watched = server.pids.clone();
     watched.push(j.pid());
     let cpu0 = util::cpu_us_sum(&server.pids);
-    let r = load::burst(kind.port(), opts.clients, opts.lines, tag);
+    let r = load::burst(kind.port(), opts.clients, opts.lines, tag, payload);
     let settled = util::settle(
         &watched,
         Duration::from_millis(700),
@@ -269,8 +353,8 @@ fn burst(opts: &Opts, f: &mut Figures, kind: Kind, tag: u32) {
     let secs = (rb.last_us.saturating_sub(r.start_us)) as f64 / 1e6;
     let rate = rb.unique as f64 / secs;
     eprintln!(
-        "  burst {}: {} of {expected} lines in the journal ({} entries matched), {rate:.0}/s, \
-         {:.2} µs CPU/line, VmHWM {hwm} kB; clients sent in {:.2} s, {} client errors{}",
+        "  burst ({payload:?}) {}: {} of {expected} in the journal ({} entries matched), {rate:.0}/s, \
+         {:.2} µs CPU each, VmHWM {hwm} kB; clients sent in {:.2} s, {} client errors{}",
         kind.name(),
         rb.unique,
         rb.matched,
@@ -279,25 +363,21 @@ fn burst(opts: &Opts, f: &mut Figures, kind: Kind, tag: u32) {
         r.errors,
         if settled { "" } else { " (did not settle)" }
     );
-    f.add(B_RATE, col(kind), rate);
+    f.add(rows.rate, col(kind), rate);
     f.add(
-        B_LOST,
+        rows.lost,
         col(kind),
         (expected - rb.unique.min(expected)) as f64,
     );
-    f.add(B_CPU, col(kind), cpu as f64 / expected as f64);
-    f.add(B_HWM, col(kind), hwm as f64);
-    f.add(
-        B_ADDR,
-        col(kind),
-        100.0 * rb.with_addr as f64 / rb.matched.max(1) as f64,
-    );
+    f.add(rows.cpu, col(kind), cpu as f64 / expected as f64);
+    f.add(rows.hwm, col(kind), hwm as f64);
+    f.add(rows.addr, col(kind), identified(&rb, payload));
 }
 
 fn burst_null(opts: &Opts, f: &mut Figures, kind: Kind, tag: u32) {
-    let server = Server::start(kind, SinkMode::Null, &opts.setup);
+    let server = Server::start(kind, SinkMode::Null, Payload::Lines, &opts.setup);
     let cpu0 = util::cpu_us_sum(&server.pids);
-    let r = load::burst(kind.port(), opts.clients, opts.lines, tag);
+    let r = load::burst(kind.port(), opts.clients, opts.lines, tag, Payload::Lines);
     util::settle(
         &server.pids,
         Duration::from_millis(500),
@@ -323,7 +403,7 @@ struct IdleRss {
 
 fn idle(opts: &Opts, f: &mut Figures, kind: Kind) -> Option<IdleRss> {
     let j = Journal::start();
-    let server = Server::start(kind, SinkMode::Journal, &opts.setup);
+    let server = Server::start(kind, SinkMode::Journal, Payload::Lines, &opts.setup);
     let pid = server.pids[0];
     let before = util::status_kb(pid, "VmRSS");
     let idle_rss = (kind == Kind::TcpListener).then(|| IdleRss {
@@ -365,7 +445,7 @@ fn idle(opts: &Opts, f: &mut Figures, kind: Kind) -> Option<IdleRss> {
 
 fn churn(opts: &Opts, f: &mut Figures, kind: Kind, tag: u32) {
     let j = Journal::start();
-    let server = Server::start(kind, SinkMode::Journal, &opts.setup);
+    let server = Server::start(kind, SinkMode::Journal, Payload::Lines, &opts.setup);
     let mut watched = server.pids.clone();
     watched.push(j.pid());
     let r = load::churn(
@@ -405,7 +485,7 @@ fn idle_daemon_rss(opts: &Opts, daemon: &Path) -> IdleRss {
         bench_dir: opts.setup.bench_dir.clone(),
         work: opts.setup.work.clone(),
     };
-    let server = Server::start(Kind::TcpListener, SinkMode::Journal, &setup);
+    let server = Server::start(Kind::TcpListener, SinkMode::Journal, Payload::Lines, &setup);
     let pid = server.pids[0];
     let r = IdleRss {
         vm_rss: util::status_kb(pid, "VmRSS"),
@@ -453,6 +533,23 @@ fn ratio(a: Option<f64>, b: Option<f64>) -> String {
     }
 }
 
+/// The syslog workload's goals (issue 11), from the medians: printed, not asserted.
+fn syslog_goals(f: &Figures) -> Option<String> {
+    let t = "tcp-listener";
+    let lost = f.median(S_LOST, t)?;
+    let all_lost = f.all(S_LOST, t).map_or(0.0, |v| v.iter().sum::<f64>());
+    let r = |row: usize, col: &'static str| Some(f.median(row, t)? / f.median(row, col)?);
+    let fmt = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.2}×"));
+    Some(format!(
+        "Syslog goals (medians): lost messages {lost:.0} (all repetitions: {all_lost:.0}; goal 0); \
+         messages/s {} the probe's (goal ≥ 0.95×); CPU per message {} rsyslog's (goal ≤ 0.5×); \
+         peak RSS {} rsyslog's (goal ≤ 0.1×).",
+        fmt(r(S_RATE, PROBE)),
+        fmt(r(S_CPU, "rsyslog")),
+        fmt(r(S_HWM, "rsyslog")),
+    ))
+}
+
 fn report(opts: &Opts, f: &Figures, idle: &[IdleRss], static_rss: Option<IdleRss>) -> String {
     let mut out = String::new();
     let total = u64::from(opts.clients) * u64::from(opts.lines);
@@ -474,12 +571,12 @@ fn report(opts: &Opts, f: &Figures, idle: &[IdleRss], static_rss: Option<IdleRss
     for (i, row) in ROWS.iter().enumerate() {
         let cells: Vec<String> = COLS.iter().map(|c| fmt(f.median(i, c), row.prec)).collect();
         let t = f.median(i, COLS[0]);
-        let ratio_probe = if matches!(i, B_RATE | B_CPU | B_ADDR) {
+        let ratio_probe = if matches!(i, B_RATE | B_CPU | B_ADDR | S_RATE | S_CPU | S_FIELDS) {
             ratio(t, f.median(i, PROBE))
         } else {
             "–".to_string()
         };
-        let ratio_rsyslog = if matches!(i, B_LOST | C_LOST | B_ADDR) {
+        let ratio_rsyslog = if matches!(i, B_LOST | C_LOST | B_ADDR | S_LOST | S_FIELDS) {
             "–".to_string()
         } else {
             ratio(t, f.median(i, COLS[1]))
@@ -498,6 +595,9 @@ fn report(opts: &Opts, f: &Figures, idle: &[IdleRss], static_rss: Option<IdleRss
         );
     }
     let _ = writeln!(out);
+    if let Some(goals) = syslog_goals(f) {
+        let _ = writeln!(out, "{goals}\n");
+    }
     let med = |v: Vec<f64>| median(&v);
     if !idle.is_empty() {
         let _ = writeln!(

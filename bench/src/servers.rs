@@ -6,6 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::journal;
+use crate::load::Payload;
 use crate::util;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,12 +71,15 @@ mount --bind "$W/journal-dir" /run/systemd/journal
 exec "$@"
 "#;
 
-fn rsyslog_conf(setup: &Setup, mode: SinkMode) -> PathBuf {
+fn rsyslog_conf(setup: &Setup, mode: SinkMode, payload: Payload) -> PathBuf {
     let state = setup.work.join("rsyslog-state");
     std::fs::create_dir_all(&state).expect("rsyslog state directory");
-    let action = match mode {
-        SinkMode::Journal => r#"action(type="omjournal" template="tlbench")"#,
-        SinkMode::Null => r#"action(type="omfile" file="/dev/null" template="tlbench_file")"#,
+    let action = match (mode, payload) {
+        (SinkMode::Journal, Payload::Lines) => r#"action(type="omjournal" template="tlbench")"#,
+        (SinkMode::Journal, Payload::Syslog) => {
+            r#"action(type="omjournal" template="tlbench_syslog")"#
+        }
+        (SinkMode::Null, _) => r#"action(type="omfile" file="/dev/null" template="tlbench_file")"#,
     };
     let conf = format!(
         r#"# Written by tlbench: rsyslog as a TCP → journal logger, the peer address as a field.
@@ -87,6 +91,19 @@ template(name="tlbench" type="list") {{
   property(name="fromhost-ip" outname="REMOTE_ADDR")
   constant(value="6" outname="PRIORITY")
   constant(value="rsyslog" outname="SYSLOG_IDENTIFIER")
+}}
+# A syslog message parsed (rsyslog's RFC 5424 parser), its fields as tcp-listener writes them.
+template(name="tlbench_syslog" type="list") {{
+  property(name="msg" outname="MESSAGE")
+  property(name="syslogseverity" outname="PRIORITY")
+  property(name="syslogfacility" outname="SYSLOG_FACILITY")
+  property(name="app-name" outname="SYSLOG_IDENTIFIER")
+  property(name="procid" outname="SYSLOG_PID")
+  property(name="hostname" outname="SYSLOG_HOSTNAME")
+  property(name="timereported" dateFormat="rfc3339" outname="SYSLOG_TIMESTAMP")
+  property(name="msgid" outname="SYSLOG_MSGID")
+  property(name="structured-data" outname="SYSLOG_STRUCTURED_DATA")
+  property(name="fromhost-ip" outname="REMOTE_ADDR")
 }}
 template(name="tlbench_file" type="string" string="%fromhost-ip%: %rawmsg%\n")
 input(type="imtcp" address="127.0.0.1" port="{port}" ruleset="tlbench")
@@ -103,20 +120,21 @@ ruleset(name="tlbench") {{
 }
 
 impl Server {
-    pub fn start(kind: Kind, mode: SinkMode, setup: &Setup) -> Server {
+    pub fn start(kind: Kind, mode: SinkMode, payload: Payload, setup: &Setup) -> Server {
         let work = setup.work.display().to_string();
         let mut cmd;
         match (kind, mode) {
             (Kind::TcpListener, _) => {
-                let conf = match mode {
-                    SinkMode::Journal => "tcp-listener.toml",
-                    SinkMode::Null => "tcp-listener-stderr.toml",
+                let conf = match (mode, payload) {
+                    (SinkMode::Journal, Payload::Lines) => "tcp-listener.toml",
+                    (SinkMode::Journal, Payload::Syslog) => "tcp-listener-syslog.toml",
+                    (SinkMode::Null, _) => "tcp-listener-stderr.toml",
                 };
                 cmd = Command::new(&setup.daemon);
                 cmd.arg("--config").arg(setup.bench_dir.join(conf));
             }
             (Kind::Rsyslog, _) => {
-                let conf = rsyslog_conf(setup, mode);
+                let conf = rsyslog_conf(setup, mode, payload);
                 let pidfile = setup.work.join("rsyslogd.pid");
                 let _ = std::fs::remove_file(&pidfile);
                 let mut rsyslogd = vec![

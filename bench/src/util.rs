@@ -31,6 +31,47 @@ pub fn push_line(out: &mut Vec<u8>, tag: u32, client: u32, seq: u32) {
     out.push(b'\n');
 }
 
+/// The host, program and structured data of client `client`'s syslog messages (RFC 5424):
+/// `(header before the line, hostname, app-name, procid, structured data)`. The timestamp is
+/// fixed: the benchmark is about throughput, not clocks.
+pub fn syslog_header(client: u32) -> (String, &'static str, String, String, String) {
+    let (host, app, pid) = (
+        SYSLOG_HOST,
+        format!("app{client}"),
+        format!("{}", 4000 + client),
+    );
+    let sd = format!("[tlbench@32473 client=\"{client}\"]");
+    let header = format!("<165>1 {SYSLOG_TIMESTAMP} {host} {app} {pid} ID47 {sd} ");
+    (header, host, app, pid, sd)
+}
+
+/// What every benchmark syslog message says about its origin.
+pub const SYSLOG_HOST: &str = "bench.example";
+pub const SYSLOG_TIMESTAMP: &str = "2026-11-27T16:09:48.908392+00:00";
+
+/// Appends message `seq` of client `client` in run `tag` as an octet-counted RFC 5424 frame
+/// (RFC 6587): `LEN <165>1 … T0007C003N00000042 xxxx…x`, the message being `header` (from
+/// [`syslog_header`]) and the test line without its LF.
+pub fn push_syslog_frame(out: &mut Vec<u8>, header: &str, tag: u32, client: u32, seq: u32) {
+    let len = header.len() + LINE_LEN - 1;
+    let mut digits = [0u8; 10];
+    let mut i = digits.len();
+    let mut v = len;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+    out.push(b' ');
+    out.extend_from_slice(header.as_bytes());
+    push_line(out, tag, client, seq);
+    out.pop(); // the LF: octet counting needs none
+}
+
 /// `v` in decimal, zero-padded to `width` digits (the last `width` digits if longer), without
 /// allocating: the limit probe builds its lines inside the measured loop.
 fn push_padded(out: &mut Vec<u8>, mut v: u32, width: usize) {
@@ -240,6 +281,18 @@ pub fn median(v: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn syslog_frames_are_counted_exactly() {
+        let (header, ..) = syslog_header(3);
+        let mut v = Vec::new();
+        push_syslog_frame(&mut v, &header, 7, 3, 42);
+        let text = String::from_utf8(v).unwrap();
+        let (len, msg) = text.split_once(' ').unwrap();
+        assert_eq!(len.parse::<usize>().unwrap(), msg.len());
+        assert!(msg.starts_with("<165>1 2026-11-27T16:09:48.908392+00:00 bench.example app3 4003"));
+        assert_eq!(parse_line(msg, 7), Some((3, 42)));
+    }
 
     #[test]
     fn lines_round_trip() {

@@ -1,16 +1,21 @@
 //! Arbitrary bytes, cut into arbitrary reads, through the line framer, the escaper and the
 //! journald entry encoder, as the daemon does with what a client sends.
 //!
-//! Input: byte 0 picks `max_line_length` (4..=67), byte 1 the mode and whether the limit may
+//! Input: byte 0 picks `max_line_length` (12..=123: the peer's 17-byte `label: ` prefix plus
+//! -5..=106, so that the room left for text runs from below the 4-byte floor to about a
+//! hundred bytes and pieces are cut often), byte 1 the mode and whether the limit may
 //! change between reads (a reload), byte 2 seeds the read sizes; the rest is what the client
-//! sent. Invariants checked:
-//! - no piece is longer than the `max_line_length` in force when it was emitted, and the
-//!   framer never holds more than that + 1 bytes;
+//! sent, from the peer `192.0.2.7:51234`. Invariants checked:
+//! - no MESSAGE is longer than the `max_line_length` in force when its piece was emitted
+//!   (when that limit leaves room for the prefix, the mark and any one escaped character),
+//!   no piece is longer raw than the room the framer was given, and the framer never holds
+//!   more than that + 1 bytes;
 //! - in line mode, joining each line's pieces gives exactly the lines of the input (ended by
 //!   LF, CRLF or a lone CR, terminators removed), the last one marked partial if unended;
-//!   pieces of a valid UTF-8 line are valid UTF-8 (no character is cut); part numbers count
-//!   up from 1 and only the last piece of a line is not `continued`;
-//! - in raw mode, each read is one piece, minus its trailing CR/LF;
+//!   without reloads each line is cut into exactly the documented pieces (the oracle in
+//!   tests/common/lines.rs); pieces of a valid UTF-8 line are valid UTF-8 (no character is
+//!   cut); part numbers count up from 1 and only the last piece of a line is not `continued`;
+//! - in raw mode, each read, minus its trailing CR/LF, is cut into the documented pieces;
 //! - the escaped text has no control character but TAB, no bidi override or line separator,
 //!   and unescaping it gives the bytes back;
 //! - the native-protocol entry decodes to exactly the fields that were encoded (nothing a
@@ -20,9 +25,9 @@
 use libfuzzer_sys::fuzz_target;
 use std::net::SocketAddr;
 use tcp_listener::config::Framing;
+use tcp_listener::entry::{peer_label, text_room, Entry, Peer};
 use tcp_listener::escape::{escape, unescape};
 use tcp_listener::framing::{Frame, Framer};
-use tcp_listener::entry::{priority, Entry, Event, Fields, Peer, Value};
 use tcp_listener::sink::journald::encode::encode_entry;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,7 +64,9 @@ fn xorshift(state: &mut u32) -> u32 {
 /// The documented line rule, shared with the fault suite.
 #[path = "../../tests/common/lines.rs"]
 mod lines;
-use lines::documented_lines;
+use lines::{documented_lines, documented_pieces};
+
+const PEER: ([u8; 4], u16) = ([192, 0, 2, 7], 51234);
 
 fn check_escaped(bytes: &[u8]) -> String {
     let text = escape(bytes);
@@ -105,35 +112,46 @@ fn decode_entry(mut data: &[u8]) -> Vec<(String, Vec<u8>)> {
     fields
 }
 
-fn check_entry(message: &str, piece: &Piece) {
-    let part = piece.part.to_string();
-    let mut extra: Vec<(&'static str, &str)> = vec![("LINE_NUMBER", "7")];
-    let mut fields = Fields::new().with("LINE_NUMBER", Value::Number(7));
-    if piece.part > 0 {
-        extra.push(("LINE_PART", &part));
-        fields.push("LINE_PART", Value::Number(piece.part.into()));
-    }
-    if piece.partial {
-        extra.push(("LINE_PARTIAL", "1"));
-        fields.push("LINE_PARTIAL", Value::Text("1"));
-    }
+/// The entry the daemon logs for `piece`: its MESSAGE is the prefix, the escaped text and
+/// the mark; it decodes to exactly the fields encoded (nothing a client sends can add or
+/// change a field); and its MESSAGE fits the limit in force.
+fn check_entry(text: &str, piece: &Piece, max_line_length: usize, label: &str) {
+    let addr = SocketAddr::from(PEER);
     let peer = Peer {
-        addr: SocketAddr::from(([192, 0, 2, 7], 51234)),
+        addr,
         connection_id: 3,
     };
-    let entry = Entry {
-        priority: priority::INFO,
-        event: Event::Line,
-        message,
-        peer: Some(peer),
-        fields,
-        tls: None,
+    let frame = Frame {
+        bytes: &piece.bytes,
+        part: piece.part,
+        continued: piece.continued,
+        partial: piece.partial,
+        framing: Framing::Line,
     };
+    let mut buf = String::new();
+    let entry = Entry::line(&mut buf, label, peer, 7, &frame);
+    let mark = if piece.continued {
+        " [continued]"
+    } else if piece.partial {
+        " [partial]"
+    } else {
+        ""
+    };
+    assert_eq!(entry.message, format!("{label}: {text}{mark}"));
+    // Room for the prefix, the longest mark and the longest escape of one character (8).
+    if max_line_length >= label.len() + 2 + 12 + 8 {
+        assert!(
+            entry.message.len() <= max_line_length,
+            "a MESSAGE of {} bytes with max_line_length {max_line_length}",
+            entry.message.len()
+        );
+    }
     let mut out = Vec::new();
     encode_entry(&mut out, &entry);
     let got = decode_entry(&out);
+    let part = piece.part.to_string();
     let mut want: Vec<(String, Vec<u8>)> = vec![
-        ("MESSAGE".into(), message.as_bytes().to_vec()),
+        ("MESSAGE".into(), entry.message.as_bytes().to_vec()),
         ("PRIORITY".into(), b"6".to_vec()),
         ("SYSLOG_IDENTIFIER".into(), b"tcp-listener".to_vec()),
         ("SYSLOG_FACILITY".into(), b"3".to_vec()),
@@ -141,18 +159,41 @@ fn check_entry(message: &str, piece: &Piece) {
         ("REMOTE_ADDR".into(), b"192.0.2.7".to_vec()),
         ("REMOTE_PORT".into(), b"51234".to_vec()),
         ("CONNECTION_ID".into(), b"3".to_vec()),
+        ("LINE_NUMBER".into(), b"7".to_vec()),
     ];
-    for (k, v) in &extra {
-        want.push((k.to_string(), v.as_bytes().to_vec()));
+    if piece.part > 0 {
+        want.push(("LINE_PART".into(), part.into_bytes()));
+    }
+    if piece.continued {
+        want.push(("LINE_CONTINUED".into(), b"1".to_vec()));
+    }
+    if piece.partial {
+        want.push(("LINE_PARTIAL".into(), b"1".to_vec()));
     }
     assert_eq!(got, want);
+}
+
+/// The pieces' sizes, per line (or read).
+fn sizes(pieces: &[Piece]) -> Vec<Vec<usize>> {
+    let mut out = Vec::new();
+    let mut cur = Vec::new();
+    for p in pieces {
+        cur.push(p.bytes.len());
+        if !p.continued {
+            out.push(std::mem::take(&mut cur));
+        }
+    }
+    out
 }
 
 fuzz_target!(|data: &[u8]| {
     if data.len() < 3 {
         return;
     }
-    let mut limit = 4 + (data[0] % 64) as usize;
+    let label = peer_label(SocketAddr::from(PEER));
+    let label_len = label.len();
+    let mut limit = 12 + (data[0] % 112) as usize;
+    let room = |limit: usize| text_room(limit, &label);
     let mode = if data[1] & 1 == 1 {
         Framing::Raw
     } else {
@@ -162,7 +203,7 @@ fuzz_target!(|data: &[u8]| {
     let mut rng = u32::from(data[2]).wrapping_mul(2_654_435_761) | 1;
     let input = &data[3..];
 
-    let mut framer = Framer::new(mode, limit);
+    let mut framer = Framer::new(mode, room(limit));
     let mut pieces: Vec<Piece> = Vec::new();
     let mut reads: Vec<&[u8]> = Vec::new();
     let mut rest = input;
@@ -172,30 +213,31 @@ fuzz_target!(|data: &[u8]| {
         rest = tail;
         reads.push(chunk);
         if reloads && xorshift(&mut rng) % 8 == 0 {
-            limit = 4 + xorshift(&mut rng) as usize % 64;
-            framer.reconfigure(mode, limit);
+            limit = 12 + xorshift(&mut rng) as usize % 112;
+            framer.reconfigure(mode, room(limit));
         }
         framer.push(chunk, |f: Frame<'_>| pieces.push(Piece::new(f, limit)));
         assert!(
-            framer.buffered() <= limit + 1,
-            "holds {} bytes with a limit of {limit}",
-            framer.buffered()
+            framer.buffered() <= room(limit) + 1,
+            "holds {} bytes with a room of {}",
+            framer.buffered(),
+            room(limit)
         );
     }
     framer.finish(|f: Frame<'_>| pieces.push(Piece::new(f, limit)));
 
     for p in &pieces {
+        assert!(
+            p.bytes.len() <= room(p.limit),
+            "a piece of {} bytes with a room of {}",
+            p.bytes.len(),
+            room(p.limit)
+        );
         if mode == Framing::Line {
-            assert!(
-                p.bytes.len() <= p.limit,
-                "a piece of {} bytes with a limit of {}",
-                p.bytes.len(),
-                p.limit
-            );
             assert!(!p.bytes.contains(&b'\n') && !p.bytes.contains(&b'\r'));
         }
         let text = check_escaped(&p.bytes);
-        check_entry(&text, p);
+        check_entry(&text, p, p.limit, &label);
     }
 
     match mode {
@@ -211,8 +253,26 @@ fuzz_target!(|data: &[u8]| {
                     &r[..end]
                 })
                 .collect();
-            let got: Vec<&[u8]> = pieces.iter().map(|p| &p.bytes[..]).collect();
+            // Each read's pieces join to it.
+            let mut got: Vec<Vec<u8>> = Vec::new();
+            let mut cur = Vec::new();
+            for p in &pieces {
+                cur.extend_from_slice(&p.bytes);
+                if !p.continued {
+                    got.push(std::mem::take(&mut cur));
+                }
+            }
             assert_eq!(got, want);
+            if !reloads {
+                let documented: Vec<Vec<usize>> = want
+                    .iter()
+                    .map(|r| {
+                        let pieces = documented_pieces(r, false, label_len, limit);
+                        pieces.iter().map(Vec::len).collect()
+                    })
+                    .collect();
+                assert_eq!(sizes(&pieces), documented);
+            }
         }
         Framing::Line => {
             // Join the pieces of each line, checking the part numbering on the way.
@@ -244,6 +304,16 @@ fuzz_target!(|data: &[u8]| {
             assert!(cur.is_empty(), "the last piece says more follows");
             let want = documented_lines(input);
             assert_eq!(lines, want);
+            if !reloads {
+                let documented: Vec<Vec<usize>> = want
+                    .iter()
+                    .map(|(line, partial)| {
+                        let pieces = documented_pieces(line, *partial, label_len, limit);
+                        pieces.iter().map(Vec::len).collect()
+                    })
+                    .collect();
+                assert_eq!(sizes(&pieces), documented);
+            }
             // A line that is valid UTF-8 is never cut inside a character.
             let mut i = 0;
             for (line, _) in &want {

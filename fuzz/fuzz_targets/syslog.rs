@@ -2,10 +2,11 @@
 //! "syslog"`), the syslog header parser, the journal field mapping and the MESSAGE form, as
 //! the daemon is to do with what a syslog client sends.
 //!
-//! Input: byte 0 picks `max_line_length` (4..=67, or 100, 300, 1000, 4096 for bytes 0xc0 and
-//! up), byte 1 whether the limit may change between reads (a reload), byte 2 seeds the read
-//! sizes; the rest is what the client sent. Invariants checked:
-//! - the framer never holds more than the largest limit in force + 1 bytes, and no piece is
+//! Input: byte 0 picks the framer's room (`max_line_length` less the peer's `label: `
+//! prefix: 4..=67, or 100, 300, 1000, 4096 for bytes 0xc0 and up), byte 1 whether it may
+//! change between reads (a reload), byte 2 seeds the read sizes; the rest is what the client
+//! sent. Invariants checked:
+//! - the framer never holds more than the largest limit in force + 2 bytes, and no piece is
 //!   longer than the limit in force when it was emitted;
 //! - without reloads, joining each message's pieces gives exactly the messages of a plain
 //!   reference framer written below from the documented rules (octet counting or LF framing
@@ -16,12 +17,16 @@
 //!   given; an unparsed piece is kept whole; a continuation piece's header is the first
 //!   piece's (from `Sticky`) with that piece as message;
 //! - every journal field value and the MESSAGE are escaped text: no control character but
-//!   TAB, no newline, and the field names are the documented constants.
+//!   TAB, no newline, and the field names are the documented constants;
+//! - the MESSAGE, prefix and mark included, fits the room (pieces after the first of a
+//!   message naming a host are shorter by ` host`), unless the room is too small for the mark,
+//!   that host and one escaped character.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use tcp_listener::config::Framing;
-use tcp_listener::framing::{Frame, Framer};
+use tcp_listener::escape::escaped_len;
+use tcp_listener::framing::{Frame, Framer, MAX_FRAME};
 use tcp_listener::syslog_message::{
     field, parse, write_message, Format, Header, JournalFields, Sticky,
 };
@@ -67,19 +72,19 @@ fn limit_of(b: u8) -> usize {
 
 /// The documented syslog framing, written plainly over the whole stream: the messages and
 /// whether each is partial (cut by the end of the stream).
-fn reference(data: &[u8], max: usize) -> Vec<(Vec<u8>, bool)> {
+fn reference(data: &[u8]) -> Vec<(Vec<u8>, bool)> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < data.len() {
         if (b'1'..=b'9').contains(&data[i]) {
-            // MSG-LEN: digits, then a space; at most `max`.
+            // MSG-LEN: digits, then a space; at most MAX_FRAME.
             let mut j = i;
             let mut len = 0usize;
-            while j < data.len() && data[j].is_ascii_digit() && len <= max {
+            while j < data.len() && data[j].is_ascii_digit() && len <= MAX_FRAME {
                 len = len * 10 + usize::from(data[j] - b'0');
                 j += 1;
             }
-            if len <= max {
+            if len <= MAX_FRAME {
                 if j == data.len() {
                     // Only digits so far: cut.
                     out.push((data[i..].to_vec(), true));
@@ -196,9 +201,34 @@ fn check_entry(piece: &Piece, sticky: &mut Sticky, fields: &mut JournalFields) {
         check_text(value);
     }
     let mut message = String::new();
-    write_message(&mut message, "192.0.2.7:51234", &header);
+    write_message(&mut message, LABEL, &header);
     check_text(&message);
+    // The MESSAGE with its mark fits the room the framer was given after `label: `, when the
+    // room is more than its floors: room for the longest mark, the host a piece after the
+    // first names, and the longest escape of one character.
+    let mark = if piece.continued {
+        " [continued]"
+    } else if piece.partial {
+        " [partial]"
+    } else {
+        ""
+    };
+    message.push_str(mark);
+    let host = match (piece.part, header.hostname) {
+        (2.., Some(host)) => 1 + escaped_len(host),
+        _ => 0,
+    };
+    if piece.limit >= 12 + host + 8 {
+        assert!(
+            message.len() <= LABEL.len() + 2 + piece.limit,
+            "a MESSAGE of {} bytes with room {}: {message:?}",
+            message.len(),
+            piece.limit
+        );
+    }
 }
+
+const LABEL: &str = "192.0.2.7:51234";
 
 fuzz_target!(|data: &[u8]| {
     if data.len() < 3 {
@@ -224,7 +254,7 @@ fuzz_target!(|data: &[u8]| {
         }
         framer.push(chunk, |f: Frame<'_>| pieces.push(Piece::new(f, limit)));
         assert!(
-            framer.buffered() <= largest + 1,
+            framer.buffered() <= largest + 2,
             "holds {} bytes with limits up to {largest}",
             framer.buffered()
         );
@@ -273,7 +303,7 @@ fuzz_target!(|data: &[u8]| {
     if reloads {
         return;
     }
-    let want = reference(input, limit);
+    let want = reference(input);
     assert_eq!(messages, want);
     // A message that is valid UTF-8 is never cut inside a character.
     let mut i = 0;

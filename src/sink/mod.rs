@@ -326,6 +326,7 @@ impl Out {
                         peer: None,
                         fields: crate::entry::Fields::new(),
                         tls: None,
+                        origin: crate::entry::Origin::DAEMON,
                     };
                     match out {
                         Out::Journald(s) => s.log(&entry),

@@ -196,14 +196,24 @@ impl Journal {
     /// The entries matching journalctl field matches such as `LISTENER_EVENT=notice`
     /// (journald's index answers these without reading every entry).
     pub fn matching(&self, matches: &[&str]) -> Vec<Fields> {
+        self.json(&["--all"], matches)
+    }
+
+    /// Like [`Journal::matching`], as `journalctl -o json` prints them without `--all`: a
+    /// field of 4096 bytes or more (its name and `=` included) is `null` there.
+    pub fn matching_without_all(&self, matches: &[&str]) -> Vec<Fields> {
+        self.json(&[], matches)
+    }
+
+    fn json(&self, options: &[&str], matches: &[&str]) -> Vec<Fields> {
         let out = Command::new("journalctl")
             .args([
                 &format!("--namespace={}", self.name),
                 "-o",
                 "json",
                 "--no-pager",
-                "--all",
             ])
+            .args(options)
             .args(matches)
             .output()
             .expect("run journalctl");
@@ -226,11 +236,12 @@ impl Journal {
         self.matching(&args)
     }
 
-    /// The entries tcp-listener wrote.
+    /// The entries tcp-listener wrote: every one has LISTENER_EVENT (SYSLOG_IDENTIFIER is a
+    /// remote program's for syslog messages).
     pub fn ours(&self) -> Vec<Fields> {
         self.entries()
             .into_iter()
-            .filter(|e| text(e, "SYSLOG_IDENTIFIER") == "tcp-listener")
+            .filter(|e| e.contains_key("LISTENER_EVENT"))
             .collect()
     }
 
@@ -307,6 +318,23 @@ pub fn unique_lines(entries: &[Fields]) -> Vec<Fields> {
         }
     }
     out
+}
+
+/// The bytes a line entry stands for: its MESSAGE without the `peer: ` prefix and the
+/// `[continued]`/`[partial]` marks, unescaped.
+pub fn entry_bytes(e: &Fields) -> Vec<u8> {
+    let message = text(e, "MESSAGE");
+    let (_, mut body) = message
+        .split_once(": ")
+        .unwrap_or_else(|| panic!("no peer in {message:?}"));
+    if text(e, "LINE_CONTINUED") == "1" {
+        body = body.strip_suffix(" [continued]").expect("[continued] mark");
+    }
+    if text(e, "LINE_PARTIAL") == "1" {
+        body = body.strip_suffix(" [partial]").expect("[partial] mark");
+    }
+    tcp_listener::escape::unescape(body)
+        .unwrap_or_else(|| panic!("not escape()'s output: {body:?}"))
 }
 
 pub fn lines_of(entries: &[Fields]) -> Vec<String> {

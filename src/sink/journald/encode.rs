@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use std::io::Write;
 use std::net::IpAddr;
 
-use crate::entry::{Entry, Peer, Value};
+use crate::entry::{self, Entry, Peer, Value};
 use crate::sink::decimal_bytes;
 
 /// Appends one field: `KEY=value\n`, or the length-prefixed binary form when the value holds
@@ -32,6 +32,9 @@ fn encode_plain(out: &mut Vec<u8>, key: &str, value: &[u8]) {
     out.push(b'\n');
 }
 
+/// The daemon's own SYSLOG_IDENTIFIER and SYSLOG_FACILITY, as encoded.
+const DAEMON_ORIGIN: &[u8] = b"SYSLOG_IDENTIFIER=tcp-listener\nSYSLOG_FACILITY=3\n";
+
 /// Encodes a whole entry.
 pub fn encode_entry(out: &mut Vec<u8>, entry: &Entry<'_>) {
     encode_entry_cached(out, entry, &mut PeerFields::default());
@@ -54,7 +57,23 @@ pub fn encode_entry_cached(out: &mut Vec<u8>, entry: &Entry<'_>, cache: &mut Pee
         "PRIORITY",
         decimal_bytes(&mut num, entry.priority.into()),
     );
-    out.extend_from_slice(b"SYSLOG_IDENTIFIER=tcp-listener\nSYSLOG_FACILITY=3\n");
+    if entry.origin.is_daemon() {
+        // Every entry but a remote syslog message's: constant bytes.
+        out.extend_from_slice(DAEMON_ORIGIN);
+    } else {
+        let origin = entry.origin;
+        encode_field(
+            out,
+            "SYSLOG_IDENTIFIER",
+            origin.identifier.unwrap_or(entry::IDENTIFIER).as_bytes(),
+        );
+        let facility = origin.facility.unwrap_or(entry::FACILITY);
+        encode_plain(
+            out,
+            "SYSLOG_FACILITY",
+            decimal_bytes(&mut num, facility.into()),
+        );
+    }
     encode_plain(out, "LISTENER_EVENT", entry.event.as_str().as_bytes());
     if let Some(peer) = entry.peer {
         if cache.peer != Some(peer) {
@@ -138,7 +157,7 @@ pub fn message_of(encoded: &[u8]) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::entry::{Event, Fields};
+    use crate::entry::{Event, Fields, Origin};
 
     #[test]
     fn fields_use_the_binary_form_only_when_needed() {
@@ -165,6 +184,7 @@ mod tests {
                 .with("LINE_PART", Value::Number(2))
                 .with("LINE_CONTINUED", Value::Text("1")),
             tls: None,
+            origin: Origin::DAEMON,
         };
         let mut out = Vec::new();
         encode_entry(&mut out, &entry);
@@ -176,6 +196,53 @@ mod tests {
         );
         assert_eq!(message_of(&out), "192.0.2.7:51234: abcdefg!");
         assert_eq!(priority_of(&out), Some(6));
+    }
+
+    #[test]
+    fn a_remote_origin_replaces_the_daemons_and_is_sent_once() {
+        let encoded = |origin| {
+            let mut out = Vec::new();
+            encode_entry(
+                &mut out,
+                &Entry {
+                    priority: 3,
+                    event: Event::Line,
+                    message: "m",
+                    peer: None,
+                    fields: Fields::new(),
+                    tls: None,
+                    origin,
+                },
+            );
+            String::from_utf8(out).unwrap()
+        };
+        let fields = |text: &str| -> Vec<String> {
+            text.lines()
+                .filter(|l| l.starts_with("SYSLOG_"))
+                .map(str::to_string)
+                .collect()
+        };
+        assert_eq!(
+            fields(&encoded(Origin::DAEMON)),
+            ["SYSLOG_IDENTIFIER=tcp-listener", "SYSLOG_FACILITY=3"]
+        );
+        let remote = Origin {
+            identifier: Some("nas"),
+            facility: Some(16),
+        };
+        assert_eq!(
+            fields(&encoded(remote)),
+            ["SYSLOG_IDENTIFIER=nas", "SYSLOG_FACILITY=16"]
+        );
+        // What the message does not name stays the daemon's.
+        let facility_only = Origin {
+            identifier: None,
+            facility: Some(0),
+        };
+        assert_eq!(
+            fields(&encoded(facility_only)),
+            ["SYSLOG_IDENTIFIER=tcp-listener", "SYSLOG_FACILITY=0"]
+        );
     }
 
     #[test]
@@ -203,6 +270,7 @@ mod tests {
                 peer: p,
                 fields: Fields::new(),
                 tls: None,
+                origin: Origin::DAEMON,
             };
             let (mut plain, mut cached) = (Vec::new(), Vec::new());
             encode_entry(&mut plain, &entry);
