@@ -726,7 +726,8 @@ impl Server {
             return;
         }
         self.supervisor.stopping();
-        if self.supervisor.fd_store().is_none() {
+        if self.supervisor.fd_store().is_none() || self.acceptor.from_systemd() {
+            // (A socket unit's listening socket stays with systemd: nothing to store.)
             self.acceptor.close(self.poll.registry());
         } else {
             // Kept (not accepting) for the file descriptor store: clients that connect now

@@ -359,3 +359,54 @@ fn without_a_store_the_stop_closes_the_connections_as_before() {
     assert!(lines_of(&entries)[0].ends_with(": half [partial]"));
     println!("stopped in {:?}", started.elapsed());
 }
+
+/// With socket activation (`tcp-listener.socket`) the listening socket is the socket unit's:
+/// the daemon stores its client connections and state, not the listener, and the next start
+/// gets the socket unit's listener beside what it stored.
+#[test]
+fn with_the_socket_unit_the_restart_keeps_the_connections_and_not_the_listener() {
+    need_journald!("with_the_socket_unit_the_restart_keeps_the_connections_and_not_the_listener");
+    let journal = Journal::start();
+    let mut manager = Manager::new();
+    let env = manager.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    // The socket unit's listening socket, as systemd would bind it.
+    let unit_socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = unit_socket.local_addr().unwrap().port();
+    let config = test_config(Some(&journal), "").replace(PORT, &port.to_string());
+    let unit_fd = || -> OwnedFd { unit_socket.try_clone().unwrap().into() };
+    let mut first = Daemon::start_passing(
+        &config,
+        &env,
+        vec![("tcp-listener.socket".into(), unit_fd())],
+    );
+    let mut client = first.connect();
+    send(&mut client, b"before\n");
+    journal.wait_for("the first line", |e| lines_of(e).len() == 1);
+    first.signal(libc::SIGTERM);
+    assert_eq!(first.wait_exit(Duration::from_secs(15)).code(), Some(0));
+    manager.receive();
+    let stored = manager.names();
+    let mut fds = vec![("tcp-listener.socket".to_string(), unit_fd())];
+    fds.extend(std::mem::take(&mut manager.store));
+    let second = Daemon::start_passing(&config, &env, fds);
+    assert!(second
+        .stderr_lines()
+        .iter()
+        .any(|l| l.contains("(socket from systemd)")));
+    send(&mut client, b"after\n");
+    let entries = journal.wait_for("the line after the restart", |e| lines_of(e).len() == 2);
+    let ids: std::collections::BTreeSet<String> = entries
+        .iter()
+        .filter(|e| text(e, "LISTENER_EVENT") == "line")
+        .map(|e| text(e, "CONNECTION_ID"))
+        .collect();
+    println!("stored: {stored:?}; connection ids {ids:?}");
+    assert_eq!(stored.len(), 2, "{stored:?}");
+    assert!(stored.iter().any(|n| n.starts_with("conn-")) && stored.contains(&"state".into()));
+    assert!(
+        !stored.contains(&"listener".into()),
+        "the socket unit's listener is not stored"
+    );
+    assert_eq!(ids.len(), 1, "the same connection");
+}
