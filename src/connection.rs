@@ -240,25 +240,18 @@ impl Connection {
     /// any, goes to `log` as a partial line now (so that a plain stop loses nothing), and is
     /// kept: if the next process takes the connection back, it logs the whole line under the
     /// same line number. Returns how many entries it gave.
-    pub fn log_carried(&self, mut log: impl FnMut(Line<'_>)) -> u64 {
+    pub fn log_carried(&self, log: impl FnMut(Line<'_>)) -> u64 {
         if self.dropping_line {
             return 0;
         }
-        let mut copy = self.framer.clone();
-        let mut sticky = self.sticky.clone();
-        let mut number = self.lines;
-        copy.finish(|frame| {
-            number += 1;
-            log(Line {
-                label: &self.label,
-                peer: self.peer,
-                number,
-                header: syslog_header(&mut sticky, &frame),
-                frame,
-                tls: self.tls_fields(),
-            });
-        });
-        number - self.lines
+        let origin = Origin {
+            label: &self.label,
+            peer: self.peer,
+            tls: self.tls_fields(),
+        };
+        let (mut framer, mut sticky, mut lines) =
+            (self.framer.clone(), self.sticky.clone(), self.lines);
+        finish_line(&mut framer, &mut sticky, false, &mut lines, origin, log)
     }
 
     /// The daemon is stopping and this client has nothing more to read: it waits to be
@@ -374,7 +367,11 @@ impl Connection {
             tls,
             ..
         } = self;
-        let tls = tls.as_deref().and_then(Session::fields);
+        let origin = Origin {
+            label,
+            peer: *peer,
+            tls: tls.as_deref().and_then(Session::fields),
+        };
         let mut counts = FrameCounts::default();
         framer.push(data, |frame| {
             if frame.part <= 1 {
@@ -390,14 +387,7 @@ impl Connection {
             if !*dropping_line {
                 *lines += 1;
                 counts.logged += 1;
-                log(Line {
-                    label,
-                    peer: *peer,
-                    number: *lines,
-                    header: syslog_header(sticky, &frame),
-                    frame,
-                    tls,
-                });
+                log(origin.line(*lines, sticky, frame));
             }
         });
         *dropped += counts.dropped;
@@ -406,7 +396,7 @@ impl Connection {
     }
 
     /// The line in progress, if any, as a partial line: the connection is ending.
-    pub fn finish(&mut self, mut log: impl FnMut(Line<'_>)) -> u64 {
+    pub fn finish(&mut self, log: impl FnMut(Line<'_>)) -> u64 {
         let Connection {
             framer,
             sticky,
@@ -417,24 +407,12 @@ impl Connection {
             tls,
             ..
         } = self;
-        let tls = tls.as_deref().and_then(Session::fields);
-        let mut logged = 0;
-        framer.finish(|frame| {
-            if *dropping_line && frame.part > 1 {
-                return;
-            }
-            *lines += 1;
-            logged += 1;
-            log(Line {
-                label,
-                peer: *peer,
-                number: *lines,
-                header: syslog_header(sticky, &frame),
-                frame,
-                tls,
-            });
-        });
-        logged
+        let origin = Origin {
+            label,
+            peer: *peer,
+            tls: tls.as_deref().and_then(Session::fields),
+        };
+        finish_line(framer, sticky, *dropping_line, lines, origin, log)
     }
 
     /// Dropped lines to report now: once per [`DROP_REPORT_INTERVAL`], or all of them when
@@ -470,6 +448,51 @@ impl Connection {
             duration: now.duration_since(self.opened),
         }
     }
+}
+
+/// Who a connection's lines come from: what each of its [`Line`]s carries besides the frame.
+#[derive(Clone, Copy)]
+struct Origin<'a> {
+    label: &'a str,
+    peer: Peer,
+    tls: Option<&'a TlsFields>,
+}
+
+impl<'a> Origin<'a> {
+    /// Line `number`, with its syslog header if the framing has one.
+    fn line(self, number: u64, sticky: &'a mut Option<Box<Sticky>>, frame: Frame<'a>) -> Line<'a> {
+        Line {
+            label: self.label,
+            peer: self.peer,
+            number,
+            header: syslog_header(sticky, &frame),
+            frame,
+            tls: self.tls,
+        }
+    }
+}
+
+/// Hands the line in progress, if any, to `log` as a partial line numbered after `lines`;
+/// what is left of a line being dropped (`dropping_line`, a piece after the first) stays
+/// dropped. Returns how many entries it gave.
+fn finish_line(
+    framer: &mut Framer,
+    sticky: &mut Option<Box<Sticky>>,
+    dropping_line: bool,
+    lines: &mut u64,
+    origin: Origin<'_>,
+    mut log: impl FnMut(Line<'_>),
+) -> u64 {
+    let mut logged = 0;
+    framer.finish(|frame| {
+        if dropping_line && frame.part > 1 {
+            return;
+        }
+        *lines += 1;
+        logged += 1;
+        log(origin.line(*lines, sticky, frame));
+    });
+    logged
 }
 
 /// The header of a piece cut by syslog framing (`None` for other framings): parsed from a
