@@ -237,13 +237,11 @@ impl Connection {
     }
 
     /// The daemon is handing this connection to the next process: its unfinished line, if
-    /// any, goes to `log` as a partial line now (so that a plain stop loses nothing), and is
+    /// any (and not the rest of a line being dropped), goes to `log` as a partial line now
+    /// (so that a plain stop loses nothing), as [`Connection::finish`] would log it, and is
     /// kept: if the next process takes the connection back, it logs the whole line under the
     /// same line number. Returns how many entries it gave.
     pub fn log_carried(&self, log: impl FnMut(Line<'_>)) -> u64 {
-        if self.dropping_line {
-            return 0;
-        }
         let origin = Origin {
             label: &self.label,
             peer: self.peer,
@@ -251,7 +249,14 @@ impl Connection {
         };
         let (mut framer, mut sticky, mut lines) =
             (self.framer.clone(), self.sticky.clone(), self.lines);
-        finish_line(&mut framer, &mut sticky, false, &mut lines, origin, log)
+        finish_line(
+            &mut framer,
+            &mut sticky,
+            self.dropping_line,
+            &mut lines,
+            origin,
+            log,
+        )
     }
 
     /// The daemon is stopping and this client has nothing more to read: it waits to be
@@ -788,6 +793,38 @@ mod tests {
         assert_eq!(logged, [b"aaaa".to_vec(), b"bbbb".to_vec(), b"cc".to_vec()]);
         assert_eq!(counts.dropped + later.dropped, 1);
         assert_eq!(conn.drop_report(t0, true).unwrap().count, 1);
+    }
+
+    #[test]
+    fn a_line_begun_after_a_dropped_one_is_carried_over_and_finished_like_any_other() {
+        let (_client, stream, addr) = pair();
+        let t0 = Instant::now();
+        let mut conn = Connection::new(stream, addr, 1, &config(""), t0);
+        let mut budget = TokenBucket::new(1, 1, t0);
+        let drop = RateLimitAction::Drop;
+        // `a` takes the only token, `b` is dropped, `c` is unfinished: not dropped (it has
+        // not asked the budget yet), so it is logged as partial like any unfinished line.
+        let counts = conn.frame(b"a\nb\nc", t0, &mut budget, drop, |_| {});
+        assert_eq!((counts.logged, counts.dropped), (1, 1));
+        let mut carried = Vec::new();
+        let n = conn.log_carried(|l| carried.push((l.number, l.frame.bytes.to_vec())));
+        assert_eq!((n, carried), (1, vec![(2, b"c".to_vec())]));
+        let mut finished = Vec::new();
+        let n = conn.finish(|l| finished.push((l.number, l.frame.bytes.to_vec())));
+        assert_eq!((n, finished), (1, vec![(2, b"c".to_vec())]));
+    }
+
+    #[test]
+    fn the_rest_of_a_dropped_long_line_is_neither_carried_over_nor_finished() {
+        let (_client, stream, addr) = pair();
+        let t0 = Instant::now();
+        let mut conn = Connection::new(stream, addr, 1, &config("max_line_length = 4"), t0);
+        let mut budget = TokenBucket::new(1, 1, t0);
+        let drop = RateLimitAction::Drop;
+        // `aaaa` takes the only token; `bbbb` (a first piece) is dropped, and so is its rest.
+        conn.frame(b"aaaa\nbbbbcc", t0, &mut budget, drop, |_| {});
+        assert_eq!(conn.log_carried(|l| panic!("carried {l:?}")), 0);
+        assert_eq!(conn.finish(|l| panic!("finished {l:?}")), 0);
     }
 
     #[test]
