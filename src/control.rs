@@ -94,6 +94,16 @@ impl Control {
     }
 }
 
+impl Control {
+    /// The source the loop registers.
+    fn source(&mut self) -> &mut dyn Source {
+        match self {
+            Control::Signals(s) => s,
+            Control::Channel(s) => s,
+        }
+    }
+}
+
 impl Source for Control {
     fn register(
         &mut self,
@@ -101,10 +111,7 @@ impl Source for Control {
         token: Token,
         interests: Interest,
     ) -> io::Result<()> {
-        match self {
-            Control::Signals(s) => s.register(registry, token, interests),
-            Control::Channel(s) => s.register(registry, token, interests),
-        }
+        self.source().register(registry, token, interests)
     }
 
     fn reregister(
@@ -113,16 +120,10 @@ impl Source for Control {
         token: Token,
         interests: Interest,
     ) -> io::Result<()> {
-        match self {
-            Control::Signals(s) => s.reregister(registry, token, interests),
-            Control::Channel(s) => s.reregister(registry, token, interests),
-        }
+        self.source().reregister(registry, token, interests)
     }
 
     fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
-        match self {
-            Control::Signals(s) => s.deregister(registry),
-            Control::Channel(s) => s.deregister(registry),
-        }
+        self.source().deregister(registry)
     }
 }
