@@ -376,10 +376,7 @@ impl Config {
         let config: Config = Config::parse_fields(text, path)?;
         if let Some(tls) = &config.tls {
             if !tls.allow_names.is_empty() && tls.client_ca.is_none() {
-                let position = text
-                    .find("allow_names")
-                    .filter(|_| text.contains("[tls]"))
-                    .map(|at| line_col(text, at));
+                let position = allow_names_at(text).map(|at| line_col(text, at));
                 return Err(ConfigError {
                     path: path.to_owned(),
                     position,
@@ -416,6 +413,20 @@ impl Config {
     pub fn to_toml(&self) -> String {
         toml::to_string(self).expect("a Config always serializes")
     }
+}
+
+/// Where the value of `tls.allow_names` starts in `text`, as toml reports its own errors.
+fn allow_names_at(text: &str) -> Option<usize> {
+    #[derive(Deserialize)]
+    struct Document {
+        tls: Option<Tls>,
+    }
+    #[derive(Deserialize)]
+    struct Tls {
+        allow_names: Option<toml::Spanned<toml::Value>>,
+    }
+    let document: Document = toml::from_str(text).ok()?;
+    Some(document.tls?.allow_names?.span().start)
 }
 
 /// 1-based line and column (in characters) of a byte offset.
@@ -533,6 +544,21 @@ syslog_server = "udp://loghost:514"
         assert_eq!(
             tcp.log.syslog_server(),
             SyslogServer::Tcp("10.0.0.1:601".into())
+        );
+    }
+
+    #[test]
+    fn allow_names_without_client_ca_is_an_error_at_the_key_not_at_a_comment_naming_it() {
+        let text = "# allow_names needs client_ca\n\
+                    [tls]\n\
+                    certificate = \"/etc/tls.pem\"\n\
+                    private_key = \"/etc/tls.key\"\n\
+                    #allow_names = [\"commented.example.org\"]\n\
+                    allow_names = [\"sensor1.example.org\"]\n";
+        assert_eq!(
+            err(text),
+            "test.toml:6:15: key `tls.allow_names`: needs `tls.client_ca` (names come from \
+             client certificates)"
         );
     }
 
