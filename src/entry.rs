@@ -114,7 +114,7 @@ pub enum Value<'a> {
 }
 
 /// The most further fields an entry has (a syslog message's piece: LINE_NUMBER, LINE_PART,
-/// LINE_CONTINUED or LINE_PARTIAL, and six SYSLOG_* fields).
+/// LINE_CONTINUED or LINE_PARTIAL, six SYSLOG_* fields, and LINE_CARRIED when carried).
 const MAX_FIELDS: usize = 10;
 
 /// Further fields of an entry beyond the ones every entry has, such as `LINE_PART`.
@@ -305,19 +305,13 @@ impl<'a> Entry<'a> {
         }
     }
 
-    /// The unfinished line of a connection handed to systemd's file descriptor store, logged
-    /// as partial at the stop (`LINE_CARRIED=1`): if the next process takes the connection
-    /// back, the whole line follows with the same `LINE_NUMBER`, superseding this one.
-    pub fn carried_line(
-        buf: &'a mut String,
-        label: &str,
-        peer: Peer,
-        number: u64,
-        frame: &Frame<'_>,
-    ) -> Entry<'a> {
-        let mut entry = Entry::line(buf, label, peer, number, frame);
-        entry.fields.push("LINE_CARRIED", Value::Text("1"));
-        entry
+    /// The same line entry ([`Entry::line`] or [`Entry::syslog`]) as the unfinished line of a
+    /// connection handed to systemd's file descriptor store, logged as partial at the stop
+    /// (`LINE_CARRIED=1`): if the next process takes the connection back, the whole line
+    /// follows with the same `LINE_NUMBER`, superseding this one.
+    pub fn carried(mut self) -> Entry<'a> {
+        self.fields.push("LINE_CARRIED", Value::Text("1"));
+        self
     }
 
     /// A new client; a TLS client once its handshake is over (`(TLSv1.3, …, client CN=…)`).

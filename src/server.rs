@@ -942,13 +942,9 @@ impl Server {
             room -= 1;
             saved.push(conn.save(now));
             unfinished += conn.unfinished();
-            let (sink, message) = (&mut self.sink, &mut self.message);
-            conn.log_carried(|line| {
-                sink.log(
-                    &Entry::carried_line(message, line.label, line.peer, line.number, &line.frame)
-                        .with_tls(line.tls),
-                )
-            });
+            let (sink, message, fields) =
+                (&mut self.sink, &mut self.message, &mut self.syslog_fields);
+            conn.log_carried(|line| log_line(sink, message, fields, line, true));
             unread += conn.stop_quota().unwrap_or(0);
             let ip = conn.peer.addr.ip();
             drop(self.conns.remove(key, self.poll.registry()));
@@ -992,24 +988,32 @@ fn line_logger<'a>(
     message: &'a mut String,
     syslog_fields: &'a mut JournalFields,
 ) -> impl FnMut(Line<'_>) + 'a {
-    move |line| match line.header {
-        None => sink.log(
-            &Entry::line(message, line.label, line.peer, line.number, &line.frame)
-                .with_tls(line.tls),
-        ),
-        Some(header) => sink.log(
-            &Entry::syslog(
-                message,
-                syslog_fields,
-                line.label,
-                line.peer,
-                line.number,
-                &line.frame,
-                &header,
-            )
-            .with_tls(line.tls),
-        ),
-    }
+    move |line| log_line(sink, message, syslog_fields, line, false)
+}
+
+/// Logs a line of a connection: a syslog entry if it has a syslog header; `carried`: the
+/// unfinished line of a connection handed to the file descriptor store ([`Entry::carried`]).
+fn log_line(
+    sink: &mut Sink,
+    message: &mut String,
+    syslog_fields: &mut JournalFields,
+    line: Line<'_>,
+    carried: bool,
+) {
+    let Line {
+        label,
+        peer,
+        number,
+        frame,
+        tls,
+        header,
+    } = line;
+    let entry = match header {
+        None => Entry::line(message, label, peer, number, &frame),
+        Some(header) => Entry::syslog(message, syslog_fields, label, peer, number, &frame, &header),
+    };
+    let entry = entry.with_tls(tls);
+    sink.log(&if carried { entry.carried() } else { entry });
 }
 
 fn log_dropped(

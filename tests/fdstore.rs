@@ -410,3 +410,62 @@ fn with_the_socket_unit_the_restart_keeps_the_connections_and_not_the_listener()
     );
     assert_eq!(ids.len(), 1, "the same connection");
 }
+
+/// With `framing = "syslog"`, the unfinished message a restart carries is logged at the stop
+/// as a syslog entry, as a plain stop logs it (its sender's identifier and priority), marked
+/// `LINE_CARRIED=1`; the next process logs it whole under the same number.
+#[test]
+fn a_carried_syslog_message_keeps_its_header_in_the_partial_entry() {
+    need_journald!("a_carried_syslog_message_keeps_its_header_in_the_partial_entry");
+    let journal = Journal::start();
+    let mut manager = Manager::new();
+    let env = manager.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let config = test_config(Some(&journal), "framing = \"syslog\"\n");
+    let mut first = Daemon::start_with_env(&config, &env);
+    let port = first.port;
+    let mut client = first.connect();
+    send(&mut client, b"<13>Nov 27 10:00:00 vm nas[42]: whole\n");
+    journal.wait_for("the first message", |e| lines_of(e).len() == 1);
+    send(&mut client, b"<13>Nov 27 10:00:01 vm nas[42]: half a mess");
+    first.signal(libc::SIGTERM);
+    assert_eq!(first.wait_exit(Duration::from_secs(15)).code(), Some(0));
+    manager.receive();
+    let fds = std::mem::take(&mut manager.store);
+    let second = Daemon::start_passing(&config.replace(PORT, &port.to_string()), &env, fds);
+    send(&mut client, b"age\n");
+    let entries = journal.wait_for("the message whole", |e| lines_of(e).len() == 3);
+    let got: Vec<[String; 5]> = entries
+        .iter()
+        .filter(|e| text(e, "LISTENER_EVENT") == "line")
+        .map(|e| {
+            [
+                "MESSAGE",
+                "LINE_NUMBER",
+                "LINE_CARRIED",
+                "SYSLOG_IDENTIFIER",
+                "PRIORITY",
+            ]
+            .map(|f| text(e, f))
+        })
+        .collect();
+    let label = format!("127.0.0.1:{}", client.local_addr().unwrap().port());
+    let entry = |message: &str, number: &str, carried: &str| {
+        [
+            format!("{label} vm: {message}"),
+            number.to_string(),
+            carried.to_string(),
+            "nas".to_string(),
+            "5".to_string(),
+        ]
+    };
+    assert_eq!(
+        got,
+        [
+            entry("whole", "1", ""),
+            entry("half a mess [partial]", "2", "1"),
+            entry("half a message", "2", ""),
+        ]
+    );
+    drop(second);
+}
