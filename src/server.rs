@@ -425,17 +425,19 @@ impl Server {
         self.summary.refused += 1;
         let addr = crate::entry::canonical(addr);
         let report = self.admission.refused(now);
-        if let Some(n) = report.summary_first {
-            self.sink.log(&Entry::refused_summary(
-                &mut self.message,
-                n,
-                REFUSAL_WINDOW,
-            ));
-        }
+        self.log_refused_summary(report.summary_first);
         if report.log_this {
             let reason = refusal.to_string();
             self.sink
                 .log(&Entry::refused(&mut self.message, addr, &reason));
+        }
+    }
+
+    /// Refusals not logged one by one, as one entry.
+    fn log_refused_summary(&mut self, refused: Option<u64>) {
+        if let Some(n) = refused {
+            let entry = Entry::refused_summary(&mut self.message, n, REFUSAL_WINDOW);
+            self.sink.log(&entry);
         }
     }
 
@@ -569,13 +571,8 @@ impl Server {
                 log_dropped(sink, message, conn, limit, report);
             }
         }
-        if let Some(n) = self.admission.summary_due(now) {
-            self.sink.log(&Entry::refused_summary(
-                &mut self.message,
-                n,
-                REFUSAL_WINDOW,
-            ));
-        }
+        let refused = self.admission.summary_due(now);
+        self.log_refused_summary(refused);
         if let Some(text) = self.acceptor.error_summary_due(now) {
             self.announce(priority::ERR, &text);
         }
@@ -765,13 +762,8 @@ impl Server {
             }
             self.close(key, "daemon stopping");
         }
-        if let Some(n) = self.admission.take_unreported() {
-            self.sink.log(&Entry::refused_summary(
-                &mut self.message,
-                n,
-                REFUSAL_WINDOW,
-            ));
-        }
+        let refused = self.admission.take_unreported();
+        self.log_refused_summary(refused);
         self.log_connection_summaries(Instant::now(), true);
         let drain_until = deadline.max(Instant::now() + STOP_DRAIN_MIN);
         self.sink.drain(drain_until, self.poll.registry());
