@@ -870,8 +870,12 @@ impl Server {
                 }
             };
             let ip = conn.peer.addr.ip();
-            if self.conns.insert(conn, self.poll.registry()).is_ok() {
-                self.sources.connected(ip, now);
+            match self.conns.insert(conn, self.poll.registry()) {
+                Ok(_) => self.sources.connected(ip, now),
+                Err(e) => self.announce(
+                    priority::WARNING,
+                    &format!("connection {id} carried over: cannot watch it ({e}); closed"),
+                ),
             }
         }
         for name in &carried.unknown {
