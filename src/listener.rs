@@ -255,9 +255,7 @@ impl Acceptor {
 
     /// Stops accepting for good: the listening socket is closed.
     pub fn close(&mut self, registry: &Registry) {
-        if let Some(mut listener) = self.take(registry) {
-            let _ = registry.deregister(&mut listener);
-        }
+        drop(self.take(registry));
     }
 
     /// Stops accepting and hands the listening socket over (to the file descriptor store):
@@ -390,42 +388,6 @@ fn out_of_resources(e: &io::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn config(bind: &str, port: u16) -> Config {
-        Config {
-            bind: bind.parse().unwrap(),
-            port,
-            ..Config::default()
-        }
-    }
-
-    #[test]
-    fn dual_stack_accepts_ipv4_clients() {
-        let (l, _) = bind(&config("::", 0)).unwrap();
-        let port = l.local_addr().unwrap().port();
-        std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-        let (_, peer) = l.accept().unwrap();
-        assert_eq!(peer.ip().to_canonical(), IpAddr::from([127, 0, 0, 1]));
-    }
-
-    #[test]
-    fn a_bind_failure_names_the_address() {
-        let (l, _) = bind(&config("127.0.0.1", 0)).unwrap();
-        let port = l.local_addr().unwrap().port();
-        // Someone already listens there (SO_REUSEADDR does not allow two listeners).
-        let e = bind(&config("127.0.0.1", port)).unwrap_err();
-        let text = e.to_string();
-        assert!(
-            text.starts_with(&format!("cannot listen on 127.0.0.1:{port}: ")),
-            "{text}"
-        );
-        assert!(text.contains("in use"), "{text}");
-    }
-}
-
-#[cfg(test)]
-mod reload_tests {
-    use super::*;
     use std::net::TcpStream;
 
     fn config(bind: &str, port: u16, backlog: i32) -> Config {
@@ -464,6 +426,29 @@ mod reload_tests {
             }
             std::thread::yield_now();
         }
+    }
+
+    #[test]
+    fn dual_stack_accepts_ipv4_clients() {
+        let (l, _) = bind(&config("::", 0, 3)).unwrap();
+        let port = l.local_addr().unwrap().port();
+        std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let (_, peer) = l.accept().unwrap();
+        assert_eq!(peer.ip().to_canonical(), IpAddr::from([127, 0, 0, 1]));
+    }
+
+    #[test]
+    fn a_bind_failure_names_the_address() {
+        let (l, _) = bind(&config("127.0.0.1", 0, 3)).unwrap();
+        let port = l.local_addr().unwrap().port();
+        // Someone already listens there (SO_REUSEADDR does not allow two listeners).
+        let e = bind(&config("127.0.0.1", port, 3)).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.starts_with(&format!("cannot listen on 127.0.0.1:{port}: ")),
+            "{text}"
+        );
+        assert!(text.contains("in use"), "{text}");
     }
 
     #[test]
