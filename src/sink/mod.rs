@@ -139,12 +139,7 @@ impl Sink {
     }
 
     pub fn log(&mut self, entry: &Entry<'_>) {
-        match &mut self.out {
-            Out::Journald(s) => s.log(entry),
-            Out::Syslog(s) => s.log(entry),
-            Out::Stderr(s) => s.log(entry),
-            Out::Fallback(f) => f.stderr.log(entry),
-        }
+        self.out.log(entry);
     }
 
     /// True while the server may read more from clients.
@@ -272,6 +267,15 @@ impl Out {
         }
     }
 
+    fn log(&mut self, entry: &Entry<'_>) {
+        match self {
+            Out::Journald(s) => s.log(entry),
+            Out::Syslog(s) => s.log(entry),
+            Out::Stderr(s) => s.log(entry),
+            Out::Fallback(f) => f.stderr.log(entry),
+        }
+    }
+
     fn stats(&self) -> DeliveryStats {
         match self {
             Out::Journald(s) => s.stats(),
@@ -328,12 +332,7 @@ impl Out {
                         tls: None,
                         origin: crate::entry::Origin::DAEMON,
                     };
-                    match out {
-                        Out::Journald(s) => s.log(&entry),
-                        Out::Syslog(s) => s.log(&entry),
-                        Out::Stderr(s) => s.log(&entry),
-                        Out::Fallback(f) => f.stderr.log(&entry),
-                    }
+                    out.log(&entry);
                 }
             }
         }
