@@ -217,6 +217,10 @@ impl<T: Transport> Delivery<T> {
         if !self.in_flight.is_empty() && due {
             self.trim_in_flight(now);
         }
+        // Over once all is sent (the look may just have found journald gone again).
+        if !self.pending.is_empty() {
+            return;
+        }
         if let Some(outage) = self.outage.take() {
             let message = format!(
                 "journald at {} was unreachable for {:.1} s; {} entries were held meanwhile and are \
@@ -791,6 +795,38 @@ mod tests {
         let got = s.journald.borrow().messages();
         assert_each_once_in_order(&got, 10);
         assert!(got.last().unwrap().0.contains("sent again"), "{got:?}");
+    }
+
+    #[test]
+    fn an_outage_the_look_finds_lasts_until_journald_is_back() {
+        let mut s = setup(1000);
+        let t0 = Instant::now();
+        s.log(0..10);
+        s.flush(t0);
+        s.journald.borrow_mut().kill();
+        // Nothing to send: the next look at what journald read finds it gone.
+        s.flush(t0 + TRIM_RETRY);
+        assert!(!s.delivery.transport().is_connected());
+        assert!(
+            s.delivery.outage.is_some(),
+            "not over while journald is gone"
+        );
+        s.journald.borrow_mut().running = true;
+        s.settle(t0 + 2 * RETRY_INTERVAL);
+        let got = s.journald.borrow().messages();
+        assert_each_once_in_order(&got, 10);
+        let notices: Vec<&String> = got
+            .iter()
+            .map(|(m, _)| m)
+            .filter(|m| m.contains("was unreachable"))
+            .collect();
+        assert_eq!(notices.len(), 1, "{got:?}");
+        assert!(
+            notices[0].contains("was unreachable for 0.5 s; 10 entries were held meanwhile")
+                && notices[0].contains("10 of them sent again"),
+            "{}",
+            notices[0]
+        );
     }
 
     #[test]
