@@ -34,7 +34,7 @@
 
 use std::fmt;
 
-use crate::escape::{escape_into, escaped_len};
+use crate::escape::{escape_into, escape_structured_data_into, escaped_len};
 
 /// The longest TIMESTAMP accepted (RFC 5424's longest is 32 bytes).
 pub const MAX_TIMESTAMP: usize = 64;
@@ -587,14 +587,16 @@ pub mod field {
     pub const TIMESTAMP: &str = "SYSLOG_TIMESTAMP";
     /// RFC 5424 MSGID.
     pub const MSGID: &str = "SYSLOG_MSGID";
-    /// RFC 5424 STRUCTURED-DATA as sent, all elements.
+    /// RFC 5424 STRUCTURED-DATA, all elements, stored so that it reads back as the same
+    /// parameters ([`crate::escape::escape_structured_data_into`]).
     pub const STRUCTURED_DATA: &str = "SYSLOG_STRUCTURED_DATA";
     /// Why the header was not recognised ([`super::Header::parse_error`]); absent when it was.
     pub const PARSE_ERROR: &str = "SYSLOG_PARSE_ERROR";
 }
 
 /// The journal fields of one message, escaped ([`crate::escape`]: no control character,
-/// invalid UTF-8 as `\xNN`), so a value is always text without a newline. Reused from
+/// invalid UTF-8 as `\xNN`; STRUCTURED-DATA keeps its own escapes), so a value is always text
+/// without a newline. Reused from
 /// message to message (the values live in one `String`), so mapping allocates nothing once
 /// it has grown to the largest message.
 #[derive(Debug, Default)]
@@ -639,7 +641,11 @@ impl JournalFields {
         for (name, value) in values {
             if let Some(value) = value {
                 let start = self.text.len();
-                escape_into(&mut self.text, value);
+                if name == field::STRUCTURED_DATA {
+                    escape_structured_data_into(&mut self.text, value);
+                } else {
+                    escape_into(&mut self.text, value);
+                }
                 self.fields[self.len] = (name, start, self.text.len());
                 self.len += 1;
             }
@@ -1402,7 +1408,18 @@ mod tests {
             got.last().unwrap(),
             &(
                 "SYSLOG_STRUCTURED_DATA",
-                "[x@1 v=\"\\x1b[2J\\x0aMESSAGE=forged\\\\\\\\\"]".into()
+                "[x@1 v=\"\\x1b[2J\\x0aMESSAGE=forged\\\\\"]".into()
+            )
+        );
+        // Issue 17: STRUCTURED-DATA reads back as the same parameters (its `\"`, `\]` and
+        // `\\` are RFC 5424's escapes, not backslashes to double).
+        let sd = r#"[a@1 p="x\"y\]z" q="C:\\dir" r="C:\dir"]"#;
+        let got = journal_fields(format!("<13>1 - h a - - {sd} m").as_bytes());
+        assert_eq!(
+            got.last().unwrap(),
+            &(
+                "SYSLOG_STRUCTURED_DATA",
+                r#"[a@1 p="x\"y\]z" q="C:\\dir" r="C:\\dir"]"#.into()
             )
         );
         // A reused JournalFields holds only the last message's fields.

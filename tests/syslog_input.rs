@@ -263,6 +263,111 @@ fn logger_over_tcp_gives_the_fields_it_sent() {
     assert!(view.contains(&line), "no {line:?} in\n{view}");
 }
 
+/// RFC 5424 STRUCTURED-DATA as its section 6.3.3 reads it, written here apart from the
+/// daemon's code: each element's SD-ID and its (PARAM-NAME, PARAM-VALUE) pairs, where inside a
+/// value `\"`, `\\` and `\]` stand for the character and any other backslash for itself.
+/// Panics on text that is not STRUCTURED-DATA.
+fn rfc5424_sd(sd: &str) -> Vec<(String, Vec<(String, String)>)> {
+    let mut elements = Vec::new();
+    let mut chars = sd.chars().peekable();
+    while let Some(open) = chars.next() {
+        assert_eq!(open, '[', "{sd}");
+        let mut id = String::new();
+        while let Some(&c) = chars.peek().filter(|&&c| c != ' ' && c != ']') {
+            id.push(c);
+            chars.next();
+        }
+        let mut params = Vec::new();
+        while chars.next() == Some(' ') {
+            let name: String = chars.by_ref().take_while(|&c| c != '=').collect();
+            assert_eq!(chars.next(), Some('"'), "{sd}");
+            let mut value = String::new();
+            loop {
+                match chars.next().expect("an unterminated value") {
+                    '"' => break,
+                    '\\' => match chars.peek() {
+                        Some(&e @ ('"' | '\\' | ']')) => {
+                            value.push(e);
+                            chars.next();
+                        }
+                        _ => value.push('\\'),
+                    },
+                    c => value.push(c),
+                }
+            }
+            params.push((name, value));
+        }
+        elements.push((id, params));
+    }
+    elements
+}
+
+/// Issue 17: SYSLOG_STRUCTURED_DATA holds what logger sent in a form an RFC 5424 parser reads
+/// as the same parameters (`\"`, `\]`, `\\` kept as the escapes they are); a lone backslash
+/// is stored as `\\` (the same backslash to RFC 5424), a control character as `\xNN`.
+#[test]
+fn structured_data_reads_back_as_the_parameters_logger_sent() {
+    need_tools!(
+        "structured_data_reads_back_as_the_parameters_logger_sent",
+        &["logger"]
+    );
+    let journal = Journal::start();
+    let daemon = Daemon::start(&test_config(Some(&journal), "framing = \"syslog\"\n"));
+    logger(
+        &daemon,
+        &[
+            "--octet-count",
+            "--sd-id",
+            "a@1",
+            "--sd-param",
+            r#"p="x\"y\]z""#,
+            "--sd-param",
+            r#"q="C:\\dir""#,
+            "--",
+            "sd from logger",
+        ],
+        None,
+    );
+    // logger refuses a lone backslash and control characters: sent as a sender might.
+    let mut s = daemon.connect();
+    send(
+        &mut s,
+        b"<13>1 - h app - - [b@1 r=\"C:\\dir\" c=\"red \x1b[31m\"] sd by hand\n",
+    );
+    let entries = messages(&journal, 2);
+    let sd = single(
+        entry_with(&entries, "sd from logger"),
+        "SYSLOG_STRUCTURED_DATA",
+    );
+    println!("logger's structured data as stored: {sd}");
+    assert!(sd.ends_with(r#"[a@1 p="x\"y\]z" q="C:\\dir"]"#), "{sd}");
+    let elements = rfc5424_sd(&sd);
+    assert_eq!(elements[0].0, "timeQuality", "logger's own element first");
+    assert_eq!(
+        elements.last().unwrap(),
+        &(
+            "a@1".to_string(),
+            vec![
+                ("p".to_string(), r#"x"y]z"#.to_string()),
+                ("q".to_string(), r"C:\dir".to_string()),
+            ]
+        )
+    );
+    let sd = single(entry_with(&entries, "sd by hand"), "SYSLOG_STRUCTURED_DATA");
+    assert_eq!(sd, r#"[b@1 r="C:\\dir" c="red \x1b[31m"]"#);
+    assert_eq!(
+        rfc5424_sd(&sd),
+        [(
+            "b@1".to_string(),
+            vec![
+                ("r".to_string(), r"C:\dir".to_string()),
+                // The escape character, as text a terminal shows.
+                ("c".to_string(), r"red \x1b[31m".to_string()),
+            ]
+        )]
+    );
+}
+
 /// Frames that are not syslog messages are logged whole at the line priority, under the
 /// daemon's identifier, with SYSLOG_PARSE_ERROR saying why.
 #[test]
