@@ -472,7 +472,8 @@ fn an_octet_counted_frame_split_across_segments_is_one_message() {
 
 /// logger --octet-count --size 6000 sends a message longer than the line limit, counted, and
 /// the next one right after it with no LF between: the long one is logged in [continued]
-/// pieces that all carry its fields and fit max_line_length, and the next one is whole.
+/// pieces that all carry its fields and its LINE_NUMBER and fit max_line_length, and the next
+/// one is whole, the next LINE_NUMBER; `disconnected` counts 2 lines (issue 17 item 5).
 #[test]
 fn a_counted_message_over_the_line_limit_is_logged_in_pieces_and_the_next_stays_whole() {
     need_tools!(
@@ -496,10 +497,12 @@ fn a_counted_message_over_the_line_limit_is_logged_in_pieces_and_the_next_stays_
         ],
         Some(stdin.as_bytes()),
     );
-    let entries = journal.wait_for("the short message", |e| {
+    let entries = journal.wait_for("the short message and the disconnect", |e| {
         lines_of(e)
             .iter()
             .any(|l| l.ends_with(": short after long"))
+            && e.iter()
+                .any(|e| text(e, "LISTENER_EVENT") == "disconnected")
     });
     let lines: Vec<&Fields> = entries
         .iter()
@@ -512,6 +515,7 @@ fn a_counted_message_over_the_line_limit_is_logged_in_pieces_and_the_next_stays_
     for (i, e) in pieces.iter().enumerate() {
         let port = single(e, "REMOTE_PORT");
         assert_eq!(single(e, "LINE_PART"), (i + 1).to_string());
+        assert_eq!(single(e, "LINE_NUMBER"), "1", "piece {}", i + 1);
         assert_eq!(single(e, "SYSLOG_IDENTIFIER"), "big");
         assert_eq!(single(e, "PRIORITY"), "4");
         assert_eq!(single(e, "SYSLOG_FACILITY"), "16");
@@ -533,6 +537,17 @@ fn a_counted_message_over_the_line_limit_is_logged_in_pieces_and_the_next_stays_
     assert_eq!(joined, long, "the pieces join to the message");
     assert_eq!(single(last, "SYSLOG_IDENTIFIER"), "big");
     assert_eq!(text(last, "LINE_PART"), "");
+    assert_eq!(single(last, "LINE_NUMBER"), "2");
+    let bye = entries
+        .iter()
+        .find(|e| text(e, "LISTENER_EVENT") == "disconnected")
+        .unwrap();
+    println!(
+        "{} pieces and a short message: LINES_LOGGED {}",
+        pieces.len(),
+        text(bye, "LINES_LOGGED")
+    );
+    assert_eq!(single(bye, "LINES_LOGGED"), "2");
     assert!(single(last, "MESSAGE").ends_with(&format!(" {host}: short after long")));
 }
 
