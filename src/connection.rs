@@ -809,9 +809,16 @@ mod tests {
     #[test]
     fn the_pieces_of_a_line_share_its_line_number_and_lines_are_counted_once() {
         // Issue 17: a line in 4 pieces was LINE_NUMBER 1 to 4 and the next one 5.
-        for (framing, long, next) in [
-            ("line", &b"aaaabbbbccccdd\n"[..], &b"next\n"[..]),
-            ("syslog", b"14 aaaabbbbccccdd", b"<13>next\n"),
+        // (In syslog framing the third starts with `<` too: the LF before it is then sure to
+        // end a message, as the sender's terminator is not known yet.)
+        for (framing, long, next, third) in [
+            (
+                "line",
+                &b"aaaabbbbccccdd\n"[..],
+                &b"next\n"[..],
+                &b"eeeeffffg"[..],
+            ),
+            ("syslog", b"14 aaaabbbbccccdd", b"<13>next\n", b"<1>eeeeff"),
         ] {
             let (_client, stream, addr) = pair();
             let t0 = Instant::now();
@@ -819,7 +826,7 @@ mod tests {
             let mut conn = Connection::new(stream, addr, 1, &cfg, t0);
             let mut budget = TokenBucket::new(0, 0, t0);
             let mut got = Vec::new();
-            let stream = [long, next, b"eeeeffffg"].concat();
+            let stream = [long, next, third].concat();
             let counts = conn.frame(&stream, t0, &mut budget, RateLimitAction::Drop, |l| {
                 got.push((l.number, l.frame.part))
             });

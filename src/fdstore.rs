@@ -22,7 +22,7 @@ use nix::fcntl::{fcntl, FcntlArg, SealFlag};
 use nix::sys::memfd::{memfd_create, MemFdCreateFlag};
 
 use crate::config::Framing;
-use crate::framing::FramerState;
+use crate::framing::{FramerState, Terminator};
 use crate::server::Summary;
 
 /// The name of the listening socket in the store.
@@ -43,9 +43,10 @@ const MAGIC: &[u8] = b"tcp-listener state\n";
 ///
 /// - 1: the first.
 /// - 2: a connection's `lines` counts lines, not the pieces of long lines (so the pieces of a
-///   line share its `LINE_NUMBER`). A version 1 state is read on: its count goes on as the
-///   next line's number, and a line cut in pieces at the stop goes on under the number its
-///   carried partial piece was logged with.
+///   line share its `LINE_NUMBER`), and its framer's syslog terminator (LF or NUL, learned
+///   from the stream) follows its syslog state. A version 1 state is read on: its count goes
+///   on as the next line's number, a line cut in pieces at the stop goes on under the number
+///   its carried partial piece was logged with, and the terminator is learned again.
 pub const VERSION: u32 = 2;
 
 /// What one connection needs to go on in the next process.
@@ -110,6 +111,7 @@ impl State {
             w.u8(f.after_cr.into());
             w.u8(f.syslog.0);
             w.u64(f.syslog.1);
+            w.u8(terminator_code(f.terminator));
             w.u32(f.extra.into());
             w.bytes(&f.buf);
             w.u8(c.sticky.is_some().into());
@@ -162,6 +164,10 @@ impl State {
             let parts = r.u32()?;
             let after_cr = r.bool()?;
             let syslog = (r.u8()?, r.u64()?);
+            let terminator = match version {
+                1 => Terminator::Unknown,
+                _ => terminator_of(r.u8()?)?,
+            };
             let extra = u16::try_from(r.u32()?).map_err(|_| "a bad syslog host room")?;
             let buf = r.bytes()?.to_vec();
             let sticky = match r.bool()? {
@@ -191,6 +197,7 @@ impl State {
                     extra,
                     after_cr,
                     syslog,
+                    terminator,
                 },
                 sticky,
             });
@@ -212,6 +219,27 @@ fn framing_code(mode: Framing) -> u8 {
         Framing::Line => 0,
         Framing::Raw => 1,
         Framing::Syslog => 2,
+    }
+}
+
+fn terminator_code(terminator: Terminator) -> u8 {
+    match terminator {
+        Terminator::Unknown => 0,
+        Terminator::AfterLf { cut: false } => 1,
+        Terminator::Lf => 2,
+        Terminator::Nul => 3,
+        Terminator::AfterLf { cut: true } => 4,
+    }
+}
+
+fn terminator_of(code: u8) -> Result<Terminator, String> {
+    match code {
+        0 => Ok(Terminator::Unknown),
+        1 => Ok(Terminator::AfterLf { cut: false }),
+        2 => Ok(Terminator::Lf),
+        3 => Ok(Terminator::Nul),
+        4 => Ok(Terminator::AfterLf { cut: true }),
+        _ => Err(format!("unknown syslog terminator {code}")),
     }
 }
 
@@ -413,6 +441,7 @@ mod tests {
                     extra: 4,
                     after_cr: true,
                     syslog: (2, 17),
+                    terminator: Terminator::Nul,
                 },
                 sticky: Some(b"\x01\x10\x03sticky".to_vec()),
             }],
@@ -478,6 +507,7 @@ mod tests {
         let c = &state.connections[0];
         assert_eq!((c.id, c.bytes, c.framer.parts), (7, 300, 2));
         assert_eq!(c.framer.buf, b"cc");
+        assert_eq!(c.framer.terminator, Terminator::Unknown, "learned again");
         assert_eq!(
             c.lines, 8,
             "the rest of the cut line goes on as LINE_NUMBER 8, its carried piece's"

@@ -568,3 +568,55 @@ fn a_line_in_pieces_across_a_restart_keeps_one_line_number() {
         "{summaries:?}"
     );
 }
+
+/// Issue 17 item 3, across a restart: the terminator a connection's first message taught
+/// (NUL, as Python's SysLogHandler sends) goes with the connection, so after the restart an
+/// LF is still part of a message, even one followed by a line that starts like a message
+/// (which would end it on a connection whose terminator is not known).
+#[test]
+fn the_nul_framing_learned_before_a_restart_goes_on_after_it() {
+    need_journald!("the_nul_framing_learned_before_a_restart_goes_on_after_it");
+    let journal = Journal::start();
+    let mut manager = Manager::new();
+    let env = manager.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let config = test_config(Some(&journal), "framing = \"syslog\"\n");
+    let mut first = Daemon::start_with_env(&config, &env);
+    let port = first.port;
+    let mut client = first.connect();
+    let label = format!("127.0.0.1:{}", client.local_addr().unwrap().port());
+    send(&mut client, b"<14>app[7]: before the restart\0");
+    journal.wait_for("the first message", |e| lines_of(e).len() == 1);
+    first.signal(libc::SIGTERM);
+    assert_eq!(first.wait_exit(Duration::from_secs(15)).code(), Some(0));
+    manager.receive();
+    let fds = std::mem::take(&mut manager.store);
+    let second = Daemon::start_passing(&config.replace(PORT, &port.to_string()), &env, fds);
+    send(&mut client, b"<11>app[7]: failed\n3 retries left\n<none>\0");
+    drop(client);
+    let entries = journal.wait_for("the disconnect", |e| {
+        e.iter()
+            .any(|e| text(e, "LISTENER_EVENT") == "disconnected")
+    });
+    let got: Vec<[String; 3]> = entries
+        .iter()
+        .filter(|e| text(e, "LISTENER_EVENT") == "line")
+        .map(|e| ["SYSLOG_IDENTIFIER", "PRIORITY", "MESSAGE"].map(|f| text(e, f)))
+        .collect();
+    println!("{got:?}");
+    let entry = |priority: &str, message: &str| {
+        [
+            "app".to_string(),
+            priority.to_string(),
+            format!("{label}: {message}"),
+        ]
+    };
+    assert_eq!(
+        got,
+        [
+            entry("6", "before the restart"),
+            entry("3", "failed\\x0a3 retries left\\x0a<none>"),
+        ]
+    );
+    drop(second);
+}

@@ -263,6 +263,131 @@ fn logger_over_tcp_gives_the_fields_it_sent() {
     assert!(view.contains(&line), "no {line:?} in\n{view}");
 }
 
+/// A real Python 3 process logging through `logging.handlers.SysLogHandler` over TCP to the
+/// daemon, with the formatter `%(name)s[%(process)d]: %(message)s`: `steps` in order (`info`:
+/// an info line; `exception`: `logger.exception` of a ValueError whose text holds an LF, so
+/// a traceback). Returns the process's pid.
+fn python_sysloghandler(daemon: &Daemon, name: &str, steps: &str) -> u32 {
+    const SCRIPT: &str = r#"
+import logging, logging.handlers, socket, sys
+host, port, name, steps = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+handler = logging.handlers.SysLogHandler(address=(host, port), socktype=socket.SOCK_STREAM)
+handler.setFormatter(logging.Formatter("%(name)s[%(process)d]: %(message)s"))
+log = logging.getLogger(name)
+log.addHandler(handler)
+log.setLevel(logging.INFO)
+def exception():
+    try:
+        raise ValueError("boom\nsecond line of the error")
+    except ValueError:
+        log.exception("it failed")
+for step in steps.split(","):
+    {"info": lambda: log.info("hello from python"), "exception": exception}[step]()
+handler.close()
+"#;
+    let port = daemon.addr.port().to_string();
+    let child = Command::new("python3")
+        .args(["-c", SCRIPT, "127.0.0.1", &port, name, steps])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run python3");
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "python3: {out:?}");
+    pid
+}
+
+/// Issue 17 item 3: Python's SysLogHandler sends `<PRI>name[pid]: text\0`, no timestamp, no
+/// hostname, and a traceback's LFs inside the text. Each record is one entry, the traceback
+/// first on its connection or after an info line: SYSLOG_IDENTIFIER and SYSLOG_PID from its
+/// tag, PRIORITY and SYSLOG_FACILITY from its PRI, the traceback in MESSAGE with its LFs
+/// escaped, no SYSLOG_PARSE_ERROR.
+#[test]
+fn python_sysloghandler_one_entry_per_record_with_its_identifier_and_traceback() {
+    need_tools!(
+        "python_sysloghandler_one_entry_per_record_with_its_identifier_and_traceback",
+        &["python3"]
+    );
+    let journal = Journal::start();
+    let daemon = Daemon::start(&test_config(Some(&journal), "framing = \"syslog\"\n"));
+    let runs = [
+        (
+            "pyinfofirst",
+            python_sysloghandler(&daemon, "pyinfofirst", "info,exception"),
+        ),
+        (
+            "pyexcfirst",
+            python_sysloghandler(&daemon, "pyexcfirst", "exception,info"),
+        ),
+    ];
+    let entries = journal.wait_for("both processes' disconnects", |e| {
+        e.iter()
+            .filter(|e| text(e, "LISTENER_EVENT") == "disconnected")
+            .count()
+            == 2
+    });
+    // The processes ran one after the other: a connection each, in that order.
+    let mut connections: Vec<String> = Vec::new();
+    for e in entries
+        .iter()
+        .filter(|e| text(e, "LISTENER_EVENT") == "line")
+    {
+        let id = text(e, "CONNECTION_ID");
+        if !connections.contains(&id) {
+            connections.push(id);
+        }
+    }
+    assert_eq!(connections.len(), 2);
+    for ((name, pid), connection) in runs.into_iter().zip(&connections) {
+        let mine: Vec<&Fields> = entries
+            .iter()
+            .filter(|e| text(e, "LISTENER_EVENT") == "line")
+            .filter(|e| &text(e, "CONNECTION_ID") == connection)
+            .collect();
+        println!(
+            "{name} (pid {pid}): {} line entries: {:?}",
+            mine.len(),
+            mine.iter()
+                .map(|e| [text(e, "SYSLOG_IDENTIFIER"), text(e, "MESSAGE")])
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(mine.len(), 2, "{name}: one entry per record");
+        let port = single(mine[0], "REMOTE_PORT");
+        for e in &mine {
+            assert_eq!(single(e, "SYSLOG_IDENTIFIER"), name);
+            assert_eq!(single(e, "SYSLOG_PID"), pid.to_string());
+            assert_eq!(single(e, "SYSLOG_FACILITY"), "1", "user, Python's default");
+            assert_eq!(text(e, "SYSLOG_PARSE_ERROR"), "", "{e:?}");
+            assert_eq!(text(e, "SYSLOG_HOSTNAME"), "");
+            assert_eq!(text(e, "LINE_PART"), "");
+        }
+        let info = entry_with(&entries, &format!("{port}: hello from python"));
+        assert_eq!(
+            single(info, "MESSAGE"),
+            format!("127.0.0.1:{port}: hello from python")
+        );
+        assert_eq!(single(info, "PRIORITY"), "6");
+        let failed = mine
+            .iter()
+            .find(|e| text(e, "MESSAGE").contains("it failed"))
+            .unwrap();
+        assert_eq!(single(failed, "PRIORITY"), "3", "logging.ERROR is err");
+        let message = single(failed, "MESSAGE");
+        assert!(
+            message.starts_with(&format!(
+                "127.0.0.1:{port}: it failed\\x0aTraceback (most recent call last):\\x0a  File "
+            )),
+            "{message}"
+        );
+        assert!(
+            message.ends_with("\\x0aValueError: boom\\x0asecond line of the error"),
+            "{message}"
+        );
+        assert!(!message.contains('\n'));
+    }
+}
+
 /// RFC 5424 STRUCTURED-DATA as its section 6.3.3 reads it, written here apart from the
 /// daemon's code: each element's SD-ID and its (PARAM-NAME, PARAM-VALUE) pairs, where inside a
 /// value `\"`, `\\` and `\]` stand for the character and any other backslash for itself.
