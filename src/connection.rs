@@ -48,7 +48,7 @@ pub enum ReadOutcome {
 pub struct Line<'a> {
     pub label: &'a str,
     pub peer: Peer,
-    /// The connection's lines counted from 1.
+    /// The connection's lines counted from 1 (`LINE_NUMBER`): every piece of a line has it.
     pub number: u64,
     pub frame: Frame<'a>,
     /// The connection's TLS fields, for a TLS client.
@@ -58,7 +58,8 @@ pub struct Line<'a> {
     pub header: Option<Header<'a>>,
 }
 
-/// Lines of one framing step: logged, and dropped by the rate limit.
+/// Lines of one framing step (a line logged in pieces counts once, when its first piece is):
+/// logged, and dropped by the rate limit.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct FrameCounts {
     pub logged: u64,
@@ -240,7 +241,8 @@ impl Connection {
     /// any (and not the rest of a line being dropped), goes to `log` as a partial line now
     /// (so that a plain stop loses nothing), as [`Connection::finish`] would log it, and is
     /// kept: if the next process takes the connection back, it logs the whole line under the
-    /// same line number. Returns how many entries it gave.
+    /// same line number. Returns how many lines it began (0 or 1: 0 if pieces of the line
+    /// were logged already).
     pub fn log_carried(&self, log: impl FnMut(Line<'_>)) -> u64 {
         let origin = Origin {
             label: &self.label,
@@ -349,7 +351,8 @@ impl Connection {
     }
 
     /// Cuts bytes just read into lines and hands them to `log`, spending a token of the
-    /// source's `budget` per line (the pieces of a long line count as one). Over the budget,
+    /// source's `budget` per line and numbering the lines (the pieces of a long line count as
+    /// one and share its number; `LINE_PART` tells them apart). Over the budget,
     /// `Throttle` logs the line anyway and leaves the budget in debt (the loop then parks the
     /// source's clients until it is paid); `Drop` drops and counts the line.
     pub fn frame(
@@ -390,8 +393,11 @@ impl Connection {
                 counts.dropped += u64::from(*dropping_line);
             }
             if !*dropping_line {
-                *lines += 1;
-                counts.logged += 1;
+                // A line's number is taken by its first piece; the others share it.
+                if frame.part <= 1 {
+                    *lines += 1;
+                    counts.logged += 1;
+                }
                 log(origin.line(*lines, sticky, frame));
             }
         });
@@ -400,7 +406,8 @@ impl Connection {
         counts
     }
 
-    /// The line in progress, if any, as a partial line: the connection is ending.
+    /// The line in progress, if any, as a partial line: the connection is ending. Returns how
+    /// many lines it began, as [`Connection::log_carried`].
     pub fn finish(&mut self, log: impl FnMut(Line<'_>)) -> u64 {
         let Connection {
             framer,
@@ -477,9 +484,10 @@ impl<'a> Origin<'a> {
     }
 }
 
-/// Hands the line in progress, if any, to `log` as a partial line numbered after `lines`;
-/// what is left of a line being dropped (`dropping_line`, a piece after the first) stays
-/// dropped. Returns how many entries it gave.
+/// Hands the line in progress, if any, to `log` as a partial line: numbered after `lines` if
+/// none of it was logged yet, else under its own number; what is left of a line being dropped
+/// (`dropping_line`, a piece after the first) stays dropped. Returns how many lines it began
+/// (0 or 1).
 fn finish_line(
     framer: &mut Framer,
     sticky: &mut Option<Box<Sticky>>,
@@ -493,8 +501,11 @@ fn finish_line(
         if dropping_line && frame.part > 1 {
             return;
         }
-        *lines += 1;
-        logged += 1;
+        // The last pieces of a line begun already keep its number and count nothing.
+        if frame.part <= 1 {
+            *lines += 1;
+            logged += 1;
+        }
         log(origin.line(*lines, sticky, frame));
     });
     logged
@@ -793,6 +804,92 @@ mod tests {
         assert_eq!(logged, [b"aaaa".to_vec(), b"bbbb".to_vec(), b"cc".to_vec()]);
         assert_eq!(counts.dropped + later.dropped, 1);
         assert_eq!(conn.drop_report(t0, true).unwrap().count, 1);
+    }
+
+    #[test]
+    fn the_pieces_of_a_line_share_its_line_number_and_lines_are_counted_once() {
+        // Issue 17: a line in 4 pieces was LINE_NUMBER 1 to 4 and the next one 5.
+        // (In syslog framing the third starts with `<` too: the LF before it is then sure to
+        // end a message, as the sender's terminator is not known yet.)
+        for (framing, long, next, third) in [
+            (
+                "line",
+                &b"aaaabbbbccccdd\n"[..],
+                &b"next\n"[..],
+                &b"eeeeffffg"[..],
+            ),
+            ("syslog", b"14 aaaabbbbccccdd", b"<13>next\n", b"<1>eeeeff"),
+        ] {
+            let (_client, stream, addr) = pair();
+            let t0 = Instant::now();
+            let cfg = config(&format!("framing = \"{framing}\"\nmax_line_length = 4"));
+            let mut conn = Connection::new(stream, addr, 1, &cfg, t0);
+            let mut budget = TokenBucket::new(0, 0, t0);
+            let mut got = Vec::new();
+            let stream = [long, next, third].concat();
+            let counts = conn.frame(&stream, t0, &mut budget, RateLimitAction::Drop, |l| {
+                got.push((l.number, l.frame.part))
+            });
+            // Three lines begun: the third's first two pieces are logged, its last one at the end.
+            assert_eq!(counts.logged, 3, "{framing}: {counts:?}");
+            assert_eq!(conn.finish(|l| got.push((l.number, l.frame.part))), 0);
+            let mut want = vec![(1, 1), (1, 2), (1, 3), (1, 4)];
+            if framing == "line" {
+                want.push((2, 0));
+            } else {
+                want.extend([(2, 1), (2, 2)]); // `<13>`, `next`
+            }
+            want.extend([(3, 1), (3, 2), (3, 3)]);
+            assert_eq!(got, want, "{framing}");
+            assert_eq!(
+                conn.totals(t0).lines,
+                3,
+                "{framing}: LINES_LOGGED counts lines"
+            );
+        }
+    }
+
+    #[test]
+    fn a_line_carried_over_keeps_its_line_number_in_the_next_process() {
+        let (_client, stream, addr) = pair();
+        let t0 = Instant::now();
+        let cfg = config("max_line_length = 4");
+        let mut conn = Connection::new(stream, addr, 1, &cfg, t0);
+        let mut budget = TokenBucket::new(0, 0, t0);
+        let mut got = Vec::new();
+        let throttle = RateLimitAction::Throttle;
+        conn.frame(b"one\naaaabbbbcc", t0, &mut budget, throttle, |l| {
+            got.push((l.number, l.frame.part, l.frame.partial))
+        });
+        // At the stop: what is held of line 2 is logged as its last piece, partial.
+        assert_eq!(
+            conn.log_carried(|l| got.push((l.number, l.frame.part, l.frame.partial))),
+            0
+        );
+        assert_eq!(
+            got,
+            [(1, 0, false), (2, 1, false), (2, 2, false), (2, 3, true)]
+        );
+        // The next process goes on with the same line: its pieces keep its number.
+        let state = crate::fdstore::State {
+            connections: vec![conn.save(t0)],
+            ..Default::default()
+        };
+        let state = crate::fdstore::State::decode(&state.encode()).unwrap();
+        let (_client2, stream2, _) = pair();
+        let mut next = Connection::restore(stream2, &state.connections[0], &cfg, t0)
+            .map_err(|(_, why)| why)
+            .unwrap();
+        got.clear();
+        let counts = next.frame(b"ccdd\nthree\n", t0, &mut budget, throttle, |l| {
+            got.push((l.number, l.frame.part, l.frame.partial))
+        });
+        assert_eq!(
+            got,
+            [(2, 3, false), (2, 4, false), (3, 1, false), (3, 2, false)]
+        );
+        assert_eq!(counts.logged, 1, "line 2 was counted when it began");
+        assert_eq!(next.totals(t0).lines, 3);
     }
 
     #[test]

@@ -491,6 +491,7 @@ fn piece_fields<'a>(buf: &mut String, number: u64, frame: &Frame<'_>) -> Fields<
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Totals {
     pub bytes: u64,
+    /// Lines logged (`LINES_LOGGED`; a line logged in pieces counts once).
     pub lines: u64,
     pub duration: Duration,
 }

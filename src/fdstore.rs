@@ -22,7 +22,7 @@ use nix::fcntl::{fcntl, FcntlArg, SealFlag};
 use nix::sys::memfd::{memfd_create, MemFdCreateFlag};
 
 use crate::config::Framing;
-use crate::framing::FramerState;
+use crate::framing::{FramerState, Terminator};
 use crate::server::Summary;
 
 /// The name of the listening socket in the store.
@@ -39,8 +39,15 @@ pub fn connection_name(id: u64) -> String {
 
 /// The first bytes of a state memfd, then [`VERSION`].
 const MAGIC: &[u8] = b"tcp-listener state\n";
-/// The state format this build writes and reads.
-pub const VERSION: u32 = 1;
+/// The state format this build writes; it reads this one and every earlier one.
+///
+/// - 1: the first.
+/// - 2: a connection's `lines` counts lines, not the pieces of long lines (so the pieces of a
+///   line share its `LINE_NUMBER`), and its framer's syslog terminator (LF or NUL, learned
+///   from the stream) follows its syslog state. A version 1 state is read on: its count goes
+///   on as the next line's number, a line cut in pieces at the stop goes on under the number
+///   its carried partial piece was logged with, and the terminator is learned again.
+pub const VERSION: u32 = 2;
 
 /// What one connection needs to go on in the next process.
 #[derive(Debug, Clone, PartialEq)]
@@ -104,6 +111,7 @@ impl State {
             w.u8(f.after_cr.into());
             w.u8(f.syslog.0);
             w.u64(f.syslog.1);
+            w.u8(terminator_code(f.terminator));
             w.u32(f.extra.into());
             w.bytes(&f.buf);
             w.u8(c.sticky.is_some().into());
@@ -121,9 +129,9 @@ impl State {
             .ok_or("not a tcp-listener state (no magic)")?;
         let mut r = Reader(rest);
         let version = r.u32()?;
-        if version != VERSION {
+        if !(1..=VERSION).contains(&version) {
             return Err(format!(
-                "state version {version}, this tcp-listener reads version {VERSION}"
+                "state version {version}, this tcp-listener reads versions 1 to {VERSION}"
             ));
         }
         let next_id = r.u64()?;
@@ -145,7 +153,7 @@ impl State {
             let peer = r.str()?.parse().map_err(|_| "a bad peer address")?;
             let age = Duration::from_millis(r.u64()?);
             let idle = Duration::from_millis(r.u64()?);
-            let (bytes, lines, dropped, unreported_drops) =
+            let (bytes, mut lines, dropped, unreported_drops) =
                 (r.u64()?, r.u64()?, r.u64()?, r.u64()?);
             let dropping_line = r.bool()?;
             let mode = framing_of(r.u8()?)?;
@@ -156,12 +164,21 @@ impl State {
             let parts = r.u32()?;
             let after_cr = r.bool()?;
             let syslog = (r.u8()?, r.u64()?);
+            let terminator = match version {
+                1 => Terminator::Unknown,
+                _ => terminator_of(r.u8()?)?,
+            };
             let extra = u16::try_from(r.u32()?).map_err(|_| "a bad syslog host room")?;
             let buf = r.bytes()?.to_vec();
             let sticky = match r.bool()? {
                 true => Some(r.bytes()?.to_vec()),
                 false => None,
             };
+            if version == 1 && parts > 0 && !dropping_line {
+                // Version 1 numbered every piece: its partial piece logged at the stop took
+                // the number after `lines`, which the rest of that line keeps now.
+                lines = lines.saturating_add(1);
+            }
             connections.push(ConnectionState {
                 id,
                 peer,
@@ -180,6 +197,7 @@ impl State {
                     extra,
                     after_cr,
                     syslog,
+                    terminator,
                 },
                 sticky,
             });
@@ -201,6 +219,27 @@ fn framing_code(mode: Framing) -> u8 {
         Framing::Line => 0,
         Framing::Raw => 1,
         Framing::Syslog => 2,
+    }
+}
+
+fn terminator_code(terminator: Terminator) -> u8 {
+    match terminator {
+        Terminator::Unknown => 0,
+        Terminator::AfterLf { cut: false } => 1,
+        Terminator::Lf => 2,
+        Terminator::Nul => 3,
+        Terminator::AfterLf { cut: true } => 4,
+    }
+}
+
+fn terminator_of(code: u8) -> Result<Terminator, String> {
+    match code {
+        0 => Ok(Terminator::Unknown),
+        1 => Ok(Terminator::AfterLf { cut: false }),
+        2 => Ok(Terminator::Lf),
+        3 => Ok(Terminator::Nul),
+        4 => Ok(Terminator::AfterLf { cut: true }),
+        _ => Err(format!("unknown syslog terminator {code}")),
     }
 }
 
@@ -402,6 +441,7 @@ mod tests {
                     extra: 4,
                     after_cr: true,
                     syslog: (2, 17),
+                    terminator: Terminator::Nul,
                 },
                 sticky: Some(b"\x01\x10\x03sticky".to_vec()),
             }],
@@ -426,10 +466,10 @@ mod tests {
             "not a tcp-listener state (no magic)"
         );
         let mut newer = good.clone();
-        newer[MAGIC.len()..MAGIC.len() + 4].copy_from_slice(&2u32.to_le_bytes());
+        newer[MAGIC.len()..MAGIC.len() + 4].copy_from_slice(&3u32.to_le_bytes());
         assert_eq!(
             State::decode(&newer).unwrap_err(),
-            "state version 2, this tcp-listener reads version 1"
+            "state version 3, this tcp-listener reads versions 1 to 2"
         );
         for cut in MAGIC.len()..good.len() {
             assert!(State::decode(&good[..cut]).is_err(), "cut at {cut}");
@@ -445,6 +485,35 @@ mod tests {
             bad[i] ^= 0xa5;
             let _ = State::decode(&bad);
         }
+    }
+
+    /// A state as version 1 (main before issue 17) wrote it: one connection with a line cut in
+    /// two pieces logged (LINE_NUMBER 6 and 7, `lines` 7) and `cc` held, whose partial piece
+    /// was logged at the stop as LINE_NUMBER 8.
+    const VERSION_1: &str = "7463702d6c697374656e65722073746174650a010000000800000000000000070000\
+        00000000001e000000000000000000000000000000000000000000000001000000090000003139322e302e32\
+        2e3700000000000029400100000007000000000000000f0000003139322e302e322e373a3531323334881300\
+        000000000014000000000000002c010000000000000700000000000000000000000000000000000000000000\
+        000000ff02000000000000000000000000000000000002000000636300";
+
+    #[test]
+    fn a_version_1_state_is_read_on_and_its_cut_line_keeps_its_number() {
+        let bytes: Vec<u8> = (0..VERSION_1.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&VERSION_1[i..i + 2], 16).unwrap())
+            .collect();
+        let state = State::decode(&bytes).expect("version 1 is read");
+        assert_eq!((state.next_id, state.summary.lines), (8, 30));
+        let c = &state.connections[0];
+        assert_eq!((c.id, c.bytes, c.framer.parts), (7, 300, 2));
+        assert_eq!(c.framer.buf, b"cc");
+        assert_eq!(c.framer.terminator, Terminator::Unknown, "learned again");
+        assert_eq!(
+            c.lines, 8,
+            "the rest of the cut line goes on as LINE_NUMBER 8, its carried piece's"
+        );
+        // Written again, it is a version 2 state that reads back the same.
+        assert_eq!(State::decode(&state.encode()), Ok(state));
     }
 
     #[test]

@@ -30,12 +30,31 @@
 //! - **Non-transparent framing** (RFC 6587 3.4.2, "LF framing"): any other first byte, and the
 //!   fall-back for a length that is malformed (a non-digit before the space, a leading zero)
 //!   or larger than [`MAX_FRAME`] (detected as soon as the digits exceed it, so at most six
-//!   digits are held). The frame runs to the next LF or NUL (RFC 6587 names NUL as the
-//!   other trailer seen in practice; in line mode a NUL is data); a CR right before that
-//!   trailer is dropped (CRLF senders), a CR anywhere else is data. A fallen-back frame's bytes,
-//!   digits included, are logged as they came: nothing is lost, and a malformed or oversized
-//!   count never makes the connection wait for the bytes it announced. Long frames are split
-//!   into `[continued]` pieces exactly like long lines.
+//!   digits are held). The frame runs to its trailer, LF or NUL (RFC 6587 names NUL as the
+//!   other trailer seen in practice; in line mode a NUL is data; which one, below); a CR
+//!   right before that trailer is dropped (CRLF senders), a CR anywhere else is data. A
+//!   fallen-back frame's bytes, digits included, are logged as they came: nothing is lost,
+//!   and a malformed or oversized count never makes the connection wait for the bytes it
+//!   announced. Long frames are split into `[continued]` pieces exactly like long lines.
+//! - **LF or NUL** ([`Terminator`]). A sender that ends its messages with NUL may send LFs
+//!   inside them (Python's `logging.handlers.SysLogHandler` sends a traceback so), one that
+//!   ends them with LF cannot; nothing says in advance which a connection's sender is, so the
+//!   framer learns it from the first message that either ends. A NUL that ends a message
+//!   means NUL framing: from then on only a NUL ends a frame, and an LF is part of the message.
+//!   An LF that ends a message and is followed by the start of a message (`<`, or `1`–`9` of
+//!   a count), in the same read or the next, means LF framing: from then on an LF or a NUL
+//!   ends a frame. Until then, an LF ends a frame that starts with `<` only if the next byte
+//!   starts a message or has not arrived yet (the LF is the last byte of the read: a sender
+//!   that ends messages with LF sends one and waits, and cannot be waited for); any other LF
+//!   in it is part of the message. An LF ends a frame that does not start with `<` (plain
+//!   text), unless it is the rest of one cut that way. The limits: a NUL-ended first message
+//!   holding an LF is cut there if a read ends right after that LF (the rest, from the LF on,
+//!   is one more message, ended by its NUL), or if the line after that LF starts with `<` or
+//!   `1`–`9` (which also makes the connection LF-framed); and until the terminator is known,
+//!   an LF-ended message starting with `<` that holds an LF (`logger` sends one so) or is
+//!   followed by anything but a message (blank lines) is kept with what follows, if it came
+//!   in the same read. So the pieces of a stream do not depend on how reads cut it once the
+//!   terminator is known, nor before it, as long as no read ends right after an LF.
 //! - An empty frame (a bare LF, e.g. the LF some senders add after an octet-counted frame, or
 //!   a bare CRLF or NUL, or a counted frame holding only its trailer) is framing noise, not a
 //!   message: it produces no piece.
@@ -122,6 +141,8 @@ pub struct Framer {
     after_cr: bool,
     /// Syslog mode: where in a frame the stream is.
     syslog: SyslogState,
+    /// Syslog mode: which byte ends a frame that is not octet-counted, as learned so far.
+    terminator: Terminator,
 }
 
 /// Where a syslog-mode stream is; see the module documentation.
@@ -134,8 +155,29 @@ enum SyslogState {
     Length(u32),
     /// Reading an octet-counted frame (held in `buf`), with the bytes still to come.
     Counted(u32),
-    /// Reading an LF-framed frame (held in `buf`, like a line).
+    /// Reading an LF-framed (or NUL-framed) frame (held in `buf`, like a line).
+    /// `may_hold_lf`: while the terminator is not known, an LF ends it only if the next byte
+    /// starts a message (see [`Framer::frame_end`]): it starts with `<`, as a syslog message's
+    /// PRI, or it is the rest of one whose read ended right after an LF.
+    Lf { may_hold_lf: bool },
+}
+
+/// Syslog mode: which byte ends a frame that is not octet-counted on this connection, learned
+/// from the stream (see the module documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Terminator {
+    /// Not known yet.
+    Unknown,
+    /// Not known yet, and the last byte was an LF that ended a message: the next byte says
+    /// whether the sender frames with LF (`<` or `1`–`9`, the start of a next message). `cut`:
+    /// a message that could hold LFs, ended there because its read ended (else the next byte
+    /// would have been the start of a message): if no message starts after it, what follows is
+    /// its rest, which may hold LFs too.
+    AfterLf { cut: bool },
+    /// LF or NUL ends a frame.
     Lf,
+    /// NUL ends a frame; an LF is part of the message.
+    Nul,
 }
 
 /// What a framer holds between two reads, to carry it to another process (systemd's file
@@ -151,8 +193,11 @@ pub struct FramerState {
     pub extra: u16,
     pub after_cr: bool,
     /// The syslog state: 0 between frames, 1 in a count (with its value so far), 2 in a
-    /// counted frame (with the bytes still to come), 3 in an LF frame.
+    /// counted frame (with the bytes still to come), 3 in an LF or NUL frame (with 1 if it
+    /// may hold LFs while the terminator is not known, else 0).
     pub syslog: (u8, u64),
+    /// Syslog mode: the terminator learned so far.
+    pub terminator: Terminator,
 }
 
 impl Framer {
@@ -168,12 +213,13 @@ impl Framer {
             extra,
             after_cr,
             syslog,
+            terminator,
         } = self;
         let syslog = match *syslog {
             SyslogState::Start => (0, 0),
             SyslogState::Length(n) => (1, n.into()),
             SyslogState::Counted(n) => (2, n.into()),
-            SyslogState::Lf => (3, 0),
+            SyslogState::Lf { may_hold_lf } => (3, may_hold_lf.into()),
         };
         FramerState {
             mode: *mode,
@@ -183,6 +229,7 @@ impl Framer {
             extra: *extra,
             after_cr: *after_cr,
             syslog,
+            terminator: *terminator,
         }
     }
 
@@ -199,8 +246,10 @@ impl Framer {
             (0, _) => SyslogState::Start,
             (1, n) => SyslogState::Length(count(n)?),
             (2, n) => SyslogState::Counted(count(n)?),
-            (3, _) => SyslogState::Lf,
-            (tag, _) => return Err(format!("unknown syslog framing state {tag}")),
+            (3, may_hold_lf @ (0 | 1)) => SyslogState::Lf {
+                may_hold_lf: may_hold_lf == 1,
+            },
+            (tag, value) => return Err(format!("unknown syslog framing state {tag} ({value})")),
         };
         if state.buf.len() > MAX_CARRIED_LINE {
             return Err(format!(
@@ -215,6 +264,7 @@ impl Framer {
         framer.extra = state.extra;
         framer.after_cr = state.after_cr;
         framer.syslog = syslog;
+        framer.terminator = state.terminator;
         Ok(framer)
     }
 
@@ -232,6 +282,7 @@ impl Framer {
             extra: 0,
             after_cr: false,
             syslog: SyslogState::Start,
+            terminator: Terminator::Unknown,
         }
     }
 
@@ -353,10 +404,23 @@ impl Framer {
                         self.switch_mode();
                         return Some(data);
                     }
+                    let mut rest_of_cut = false;
+                    if let Terminator::AfterLf { cut } = self.terminator {
+                        // An LF ended the last message: this byte says whether it was the
+                        // sender's terminator (the next message starts right after it).
+                        self.terminator = if matches!(first, b'<' | b'1'..=b'9') {
+                            Terminator::Lf
+                        } else {
+                            rest_of_cut = cut;
+                            Terminator::Unknown
+                        };
+                    }
                     self.syslog = if matches!(first, b'1'..=b'9') {
                         SyslogState::Length(0)
                     } else {
-                        SyslogState::Lf
+                        SyslogState::Lf {
+                            may_hold_lf: first == b'<' || rest_of_cut,
+                        }
                     };
                 }
                 SyslogState::Length(len) => {
@@ -381,14 +445,14 @@ impl Framer {
                                 if len > MAX_FRAME {
                                     self.accumulate(&data[..i], emit);
                                     data = &data[i..];
-                                    break SyslogState::Lf;
+                                    break SyslogState::Lf { may_hold_lf: false };
                                 }
                             }
                             Some(_) => {
                                 // Not a length after all: the digits start an LF frame.
                                 self.accumulate(&data[..i], emit);
                                 data = &data[i..];
-                                break SyslogState::Lf;
+                                break SyslogState::Lf { may_hold_lf: false };
                             }
                         }
                     };
@@ -426,8 +490,8 @@ impl Framer {
                         };
                     }
                 }
-                SyslogState::Lf => {
-                    let end = find_trailer(data);
+                SyslogState::Lf { may_hold_lf } => {
+                    let end = self.frame_end(data, may_hold_lf);
                     if self.after_cr {
                         // A CR ended the last read: dropped if the trailer follows at once,
                         // else it was data.
@@ -451,6 +515,16 @@ impl Framer {
                     // cannot push what is held over the limit into one more piece.
                     let body = &data[..i];
                     let body = body.strip_suffix(b"\r").unwrap_or(body);
+                    let message = !body.is_empty() || !self.buf.is_empty() || self.parts > 0;
+                    if self.terminator == Terminator::Unknown && message {
+                        // The first message ended by LF or NUL: a NUL says which at once, an
+                        // LF once the next byte is known.
+                        self.terminator = if data[i] == 0 {
+                            Terminator::Nul
+                        } else {
+                            Terminator::AfterLf { cut: may_hold_lf }
+                        };
+                    }
                     if self.buf.is_empty() {
                         self.emit_lf_framed(body, emit);
                     } else {
@@ -467,6 +541,33 @@ impl Framer {
             }
         }
         None
+    }
+
+    /// Where the LF- or NUL-framed frame in progress ends in `data` (the index of its
+    /// terminator), by the terminator learned so far: LF or NUL; NUL only; or, not known yet,
+    /// a NUL, or an LF that ends it for sure. In a frame that may hold LFs (`may_hold_lf`: it
+    /// starts with `<`, or is the rest of one) an LF ends it only if the next byte is the start
+    /// of a next message (`<` or `1`–`9`) or if none has arrived yet (the last byte of the
+    /// read: a sender that ends its messages with LF sends one and waits, and so cannot be
+    /// waited for); any other LF is part of the message, as in a traceback sent NUL-terminated.
+    fn frame_end(&self, data: &[u8], may_hold_lf: bool) -> Option<usize> {
+        match self.terminator {
+            Terminator::Lf | Terminator::AfterLf { .. } => find_trailer(data),
+            Terminator::Nul => find_nul(data),
+            Terminator::Unknown => {
+                let mut from = 0;
+                loop {
+                    let i = from + find_trailer(&data[from..])?;
+                    if data[i] == 0 || !may_hold_lf {
+                        return Some(i);
+                    }
+                    match data.get(i + 1) {
+                        None | Some(b'<' | b'1'..=b'9') => return Some(i),
+                        Some(_) => from = i + 1,
+                    }
+                }
+            }
+        }
     }
 
     /// Emits the end of an octet-counted frame (all of it, or what follows its pieces
@@ -493,7 +594,10 @@ impl Framer {
 
     /// Emits what is held as a partial final line (connection closed or daemon stopping).
     pub fn finish(&mut self, mut emit: impl FnMut(Frame<'_>)) {
-        if self.after_cr && self.mode == Framing::Syslog && self.syslog == SyslogState::Lf {
+        if self.after_cr
+            && self.mode == Framing::Syslog
+            && matches!(self.syslog, SyslogState::Lf { .. })
+        {
             // A CR held back at the end of the last read: part of the cut frame.
             self.accumulate(b"\r", &mut emit);
         }
@@ -653,6 +757,25 @@ fn find_eol(data: &[u8]) -> Option<usize> {
         .remainder()
         .iter()
         .position(|&b| b == b'\n' || b == b'\r')
+        .map(|i| offset + i)
+}
+
+/// The first NUL in `data`: the end of a NUL-framed syslog frame. Eight bytes at a time,
+/// like [`find_eol`].
+fn find_nul(data: &[u8]) -> Option<usize> {
+    let mut chunks = data.chunks_exact(8);
+    let mut offset = 0;
+    for chunk in &mut chunks {
+        let found = swar::below(swar::word(chunk), 1);
+        if found != 0 {
+            return Some(offset + swar::first(found));
+        }
+        offset += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| b == 0)
         .map(|i| offset + i)
 }
 
@@ -1062,8 +1185,15 @@ mod tests {
     const RSYSLOG_5424_OCTETS: &[u8] =
         include_bytes!("../tests/data/syslog/rsyslog-protocol23-octet-counted.bin");
 
-    /// Every capture, fed whole.
-    const CAPTURES: [&[u8]; 8] = [
+    const PYTHON_INFO_FIRST: &[u8] =
+        include_bytes!("../tests/data/syslog/python-info-then-exception.bin");
+    const PYTHON_EXCEPTION_FIRST: &[u8] =
+        include_bytes!("../tests/data/syslog/python-exception-first.bin");
+
+    /// Every capture that gives the same pieces however it is cut (the Python capture whose
+    /// first message is a traceback does not: see its test).
+    const CAPTURES: [&[u8]; 9] = [
+        PYTHON_INFO_FIRST,
         LOGGER_LF,
         LOGGER_OCTETS,
         LOGGER_OVERSIZED,
@@ -1148,6 +1278,109 @@ mod tests {
                 assert_eq!(syslog_frames(4096, &chunks), whole, "reads of {size}");
             }
         }
+    }
+
+    #[test]
+    fn python_sysloghandler_messages_end_at_their_nul_with_their_lfs() {
+        // Issue 17: `<11>pyapp[pid]: it failed\nTraceback …\0`, each line of which was an
+        // entry. Each record is one message, its LFs inside, in either order.
+        for capture in [PYTHON_INFO_FIRST, PYTHON_EXCEPTION_FIRST] {
+            let want: Vec<&[u8]> = capture
+                .split(|&b| b == 0)
+                .filter(|m| !m.is_empty())
+                .collect();
+            assert_eq!(want.len(), 2);
+            let traceback = want.iter().find(|m| m.starts_with(b"<11>")).unwrap();
+            assert_eq!(traceback.iter().filter(|&&b| b == b'\n').count(), 4);
+            assert_eq!(syslog_texts(capture), want);
+        }
+        // The info message first: its NUL says NUL framing before any LF comes, so every
+        // cut gives the same (CAPTURES). The traceback first: the same however it is cut,
+        // except right after one of its LFs (the read ends there and the daemon cannot wait,
+        // so that LF ends a message): then it is two messages, the rest from that LF on
+        // (without a header) ended by the NUL, and the next message is whole.
+        let whole = syslog_frames(4096, &[PYTHON_EXCEPTION_FIRST]);
+        let first = &whole[0].0;
+        let nul = PYTHON_EXCEPTION_FIRST.iter().position(|&b| b == 0).unwrap();
+        let mut cut_after_lf = 0;
+        for cut in 1..PYTHON_EXCEPTION_FIRST.len() {
+            let (a, b) = PYTHON_EXCEPTION_FIRST.split_at(cut);
+            let got = syslog_frames(4096, &[a, b]);
+            if a.ends_with(b"\n") && cut < nul {
+                cut_after_lf += 1;
+                assert_eq!(got.len(), 3, "cut at {cut}");
+                assert_eq!(got[0].0, &first[..cut - 1]);
+                assert_eq!(got[1].0, &first[cut..], "the LF ended the first");
+                assert_eq!(got[2], whole[1]);
+            } else {
+                assert_eq!(got, whole, "cut at {cut}");
+            }
+        }
+        assert_eq!(cut_after_lf, 4);
+    }
+
+    #[test]
+    fn the_terminator_is_learned_from_the_stream() {
+        // A NUL that ends a message: NUL framing; an LF is message from then on.
+        assert_eq!(
+            syslog_texts(b"<14>a\0<14>b\nc\n<14>d\0"),
+            [&b"<14>a"[..], b"<14>b\nc\n<14>d"]
+        );
+        // An LF followed by the start of a message (`<`, a count's digit): LF framing; an LF
+        // ends every message from then on, one that starts with `<` too.
+        assert_eq!(
+            syslog_texts(b"<14>a\n<14>b\nc\n"),
+            [&b"<14>a"[..], b"<14>b", b"c"]
+        );
+        assert_eq!(
+            syslog_texts(b"<14>a\n5 hello<14>b\nc\0"),
+            [&b"<14>a"[..], b"hello", b"<14>b", b"c"]
+        );
+        // Known only once the byte after the LF has come, in the same read or the next.
+        assert_eq!(
+            syslog_frames(4096, &[b"<14>a\n", b"<14>b\nc\n"]),
+            syslog_frames(4096, &[b"<14>a\n<14>b\nc\n"])
+        );
+        // Not known yet: an LF in a message starting with `<` followed by anything else is
+        // message (a NUL-terminated sender's first message), one followed by nothing yet
+        // ends it; in a message that does not start with `<`, an LF ends it.
+        assert_eq!(syslog_texts(b"<14>a\nb\nc"), [b"<14>a\nb\nc"]);
+        assert_eq!(
+            syslog_frames(4096, &[b"<14>a\n", b"b\nc\0", b"<14>d\ne\0"]),
+            vec![bwhole(b"<14>a"), bwhole(b"b\nc"), bwhole(b"<14>d\ne")],
+            "the rest of a message cut after an LF may hold LFs too"
+        );
+        assert_eq!(syslog_texts(b"plain\ntext\n"), [&b"plain"[..], b"text"]);
+        // Empty frames (noise) say nothing.
+        assert_eq!(
+            syslog_texts(b"3 abc\0\n<14>a\nb\0"),
+            [&b"abc"[..], b"<14>a\nb"]
+        );
+    }
+
+    #[test]
+    fn a_framer_carried_to_another_process_at_any_point_goes_on_the_same() {
+        let mut rng = Rng(0x1357_9bdf_2468_ace0);
+        for case in 0..3000 {
+            let max = rng.pick(&[4, 16, 300, 4096]);
+            let (stream, _) = syslog_stream(&mut rng);
+            let reads = cut(&mut rng, &stream);
+            let want = syslog_frames(max, &reads);
+            let mut framer = Framer::new(Framing::Syslog, max);
+            let mut got = Vec::new();
+            let mut collect =
+                |f: Frame<'_>| got.push((f.bytes.to_vec(), f.part, f.continued, f.partial));
+            for read in &reads {
+                framer.push(read, &mut collect);
+                framer = Framer::restore(framer.save(), max).expect("a state it saved");
+            }
+            framer.finish(&mut collect);
+            assert_eq!(got, want, "case {case}: {reads:?}");
+        }
+        // A state no framer can be in is refused.
+        let mut state = Framer::new(Framing::Syslog, 64).save();
+        state.syslog = (3, 2);
+        assert!(Framer::restore(state, 64).is_err());
     }
 
     #[test]
@@ -1301,8 +1534,13 @@ mod tests {
             syslog_frames(4096, &[b"<13>a\r", b"\n<13>b\r", b"x\n"]),
             vec![bwhole(b"<13>a"), bwhole(b"<13>b\rx")]
         );
-        // NUL ends an LF frame as LF does (RFC 6587 3.4.2).
-        assert_eq!(syslog_texts(b"<13>a\x00<13>b\n"), [&b"<13>a"[..], b"<13>b"]);
+        // NUL ends a frame as LF does (RFC 6587 3.4.2); a CR before it is dropped too.
+        assert_eq!(
+            syslog_texts(b"<13>a\x00<13>b\r\x00"),
+            [&b"<13>a"[..], b"<13>b"]
+        );
+        // Once LF framing is known, a NUL still ends a message.
+        assert_eq!(syslog_texts(b"<13>a\n<13>b\x00"), [&b"<13>a"[..], b"<13>b"]);
     }
 
     #[test]
@@ -1608,9 +1846,18 @@ mod tests {
         m
     }
 
-    /// A random syslog stream: counted and LF-framed frames (and noise between them), with
-    /// the messages a reader must get from it, in order.
+    /// A random syslog stream: counted and LF- or NUL-framed frames (and noise between them),
+    /// with the messages a reader must get from it, in order. A stream is one kind of sender:
+    /// one that ends its messages with LF (logger, rsyslog; a NUL too once LF framing is
+    /// known), or one that ends them with NUL and sends LFs inside (Python's SysLogHandler).
+    /// The reads it is cut into change nothing (see the module documentation): the first
+    /// NUL-ended message holds no LF, and until LF framing is known an LF-ended message that
+    /// starts with `<` is followed by one that starts like a message.
     fn syslog_stream(rng: &mut Rng) -> (Vec<u8>, Vec<Vec<u8>>) {
+        let nul_framed = rng.below(3) == 0;
+        let (mut lf_known, mut nul_known) = (false, false);
+        // The last frame was a message ended by LF, and it started with `<`.
+        let (mut after_lf_message, mut after_pri_message) = (false, false);
         let mut stream = Vec::new();
         let mut want = Vec::new();
         for _ in 0..rng.below(10) {
@@ -1621,6 +1868,9 @@ mod tests {
                 if m.is_empty() {
                     continue;
                 }
+                // A count's digit after an LF-ended message: LF framing.
+                lf_known |= after_lf_message;
+                (after_lf_message, after_pri_message) = (false, false);
                 stream.extend_from_slice(format!("{} ", m.len()).as_bytes());
                 stream.extend_from_slice(&m);
                 let msg = match &m[..] {
@@ -1631,24 +1881,47 @@ mod tests {
                     want.push(msg.to_vec());
                 }
                 if rng.below(4) == 0 {
-                    // The LF some senders add after a counted frame: noise.
-                    stream.extend_from_slice(rng.pick::<&[u8]>(&[b"\n", b"\r\n", b"\0"]));
+                    // The LF (or NUL) some senders add after a counted frame: noise.
+                    let noise: &[&[u8]] = if nul_framed {
+                        &[b"\0"]
+                    } else {
+                        &[b"\n", b"\r\n", b"\0"]
+                    };
+                    stream.extend_from_slice(rng.pick(noise));
                 }
+                continue;
+            }
+            // Ended by LF or NUL: no NUL inside, and not starting like a count; LFs inside
+            // only once NUL framing is known.
+            m.retain(|&b| b != 0 && (nul_known || b != b'\n'));
+            if m.first().is_some_and(|b| (b'1'..=b'9').contains(b)) {
+                m.insert(0, b'x');
+            }
+            let trailer: &[u8] = if nul_framed {
+                rng.pick(&[b"\0", b"\r\0"])
             } else {
-                // LF framed: no LF or NUL inside, and not starting like a count.
-                m.retain(|&b| b != b'\n' && b != 0);
-                if m.first().is_some_and(|b| (b'1'..=b'9').contains(b)) {
-                    m.insert(0, b'x');
+                if !lf_known && after_pri_message && !m.starts_with(b"<") {
+                    m.splice(0..0, *b"<13>");
                 }
-                stream.extend_from_slice(&m);
-                let trailer = rng.pick::<&[u8]>(&[b"\n", b"\r\n", b"\0"]);
-                stream.extend_from_slice(trailer);
-                // The message is what precedes the LF or NUL, less one CR right before it.
-                m.extend_from_slice(&trailer[..trailer.len() - 1]);
-                let msg = m.strip_suffix(b"\r").unwrap_or(&m);
-                if !msg.is_empty() {
-                    want.push(msg.to_vec());
+                lf_known |= after_lf_message && m.starts_with(b"<");
+                if lf_known {
+                    rng.pick(&[b"\n", b"\r\n", b"\0"])
+                } else {
+                    rng.pick(&[b"\n", b"\r\n"])
                 }
+            };
+            stream.extend_from_slice(&m);
+            stream.extend_from_slice(trailer);
+            // The message is what precedes the LF or NUL, less one CR right before it.
+            let pri = m.starts_with(b"<");
+            m.extend_from_slice(&trailer[..trailer.len() - 1]);
+            let msg = m.strip_suffix(b"\r").unwrap_or(&m);
+            (after_lf_message, after_pri_message) = (false, false);
+            if !msg.is_empty() {
+                want.push(msg.to_vec());
+                nul_known |= nul_framed;
+                after_lf_message = trailer.ends_with(b"\n");
+                after_pri_message = after_lf_message && pri;
             }
         }
         (stream, want)
@@ -1744,17 +2017,34 @@ mod tests {
 
     #[test]
     fn any_bytes_cut_at_any_points_give_the_same_pieces() {
-        // Not only well-formed streams: malformed counts, stray digits, CRs, NULs, cut
-        // anywhere, give the pieces of the stream fed whole, and lose no byte but trailers.
+        // Not only well-formed streams: malformed counts, stray digits, CRs, NULs, LFs. Once
+        // the terminator is known (a first message ended by NUL, or by an LF the next message
+        // follows), cut anywhere, they give the pieces of the stream fed whole; before, cut
+        // anywhere but right after an LF (which must then end a message: no more has come).
+        // No byte is gained.
         let mut rng = Rng(0x0123_4567_89ab_cdef);
-        for case in 0..20_000 {
+        for case in 0..30_000 {
             let max = rng.pick(&[4, 5, 9, 12, 100]);
             let len = rng.below(120);
-            let stream: Vec<u8> = (0..len)
-                .map(|_| rng.pick(b"0123456789  \n\n\r\0<>ax\xc3\xa9"))
-                .collect();
+            let known: &[u8] = rng.pick(&[b"", b"<1>p\0", b"<1>p\n<1>q\n"]);
+            let mut stream = known.to_vec();
+            stream.extend((0..len).map(|_| rng.pick(b"0123456789  \n\n\r\0<<>ax\xc3\xa9")));
             let whole = syslog_frames(max, &[&stream]);
-            let reads = cut(&mut rng, &stream);
+            let mut reads = cut(&mut rng, &stream);
+            if known.is_empty() {
+                // Join each read that ends in an LF to the next.
+                let mut joined: Vec<&[u8]> = Vec::new();
+                let mut start = 0;
+                let mut end = 0;
+                for r in &reads {
+                    end += r.len();
+                    if !r.ends_with(b"\n") || end == stream.len() {
+                        joined.push(&stream[start..end]);
+                        start = end;
+                    }
+                }
+                reads = joined;
+            }
             assert_eq!(syslog_frames(max, &reads), whole, "case {case}: {reads:?}");
             let logged: usize = whole.iter().map(|f| f.0.len()).sum();
             assert!(logged <= stream.len());

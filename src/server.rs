@@ -52,6 +52,7 @@ const STOP_DRAIN_MIN: Duration = Duration::from_millis(200);
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Summary {
     pub connections: u64,
+    /// Lines logged (a line logged in pieces counts once).
     pub lines: u64,
     pub refused: u64,
     pub dropped: u64,

@@ -21,7 +21,12 @@
 //!   without a colon for messages that came in as RFC 5424) and may be up to
 //!   [`MAX_FIELD`] bytes, not just RFC 3164's 32; a word running to the end of the frame is
 //!   message, not tag. One space after the tag is the separator; MSG is the rest.
-//! - A valid `<PRI>` followed by neither: [`Format::PriOnly`], PRI used, the rest is MSG.
+//! - **A TAG right after `<PRI>`**, no TIMESTAMP and no HOSTNAME: `<PRI>TAG[\[PID\]]: MSG`, as
+//!   Python's `logging.handlers.SysLogHandler` sends it. rsyslog reads the same bytes as TAG
+//!   `name[pid]:` (program `name`, pid `pid`) and no hostname; here the TAG counts only if
+//!   `: ` (or `:` at the end) ends it and the text does not start with `{` or `[`
+//!   ([`Format::Rfc3164`] without a timestamp).
+//! - A valid `<PRI>` followed by none of these: [`Format::PriOnly`], PRI used, the rest is MSG.
 //! - No valid `<PRI>` (`<` 1–3 digits `>`, at most 191): [`Format::Unparsed`], the whole
 //!   frame is MSG and the caller logs it at the line priority with `SYSLOG_PARSE_ERROR`.
 //!
@@ -34,7 +39,7 @@
 
 use std::fmt;
 
-use crate::escape::{escape_into, escaped_len};
+use crate::escape::{escape_into, escape_structured_data_into, escaped_len};
 
 /// The longest TIMESTAMP accepted (RFC 5424's longest is 32 bytes).
 pub const MAX_TIMESTAMP: usize = 64;
@@ -48,6 +53,8 @@ pub const MAX_FIELD: usize = 128;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Rfc5424,
+    /// An RFC 3164 header: TIMESTAMP, perhaps HOSTNAME, perhaps TAG; or only a TAG right
+    /// after `<PRI>` (Python's SysLogHandler).
     Rfc3164,
     /// A valid `<PRI>`, but no RFC 5424 or RFC 3164 header after it: the rest is the message.
     PriOnly,
@@ -134,6 +141,12 @@ pub fn parse(frame: &[u8]) -> Header<'_> {
         }
     } else if parse_3164(rest, &mut header).is_some() {
         header.format = Format::Rfc3164;
+        return header;
+    } else if let Some(tag) = tag_after_pri(rest) {
+        header.format = Format::Rfc3164;
+        header.app_name = Some(tag.name);
+        header.procid = tag.pid;
+        header.message = tag.message;
         return header;
     }
     // Not recognised: forget what a failed attempt filled in.
@@ -276,16 +289,39 @@ fn parse_3164<'a>(data: &'a [u8], header: &mut Header<'a>) -> Option<()> {
     }
     header.message = rest;
     // TAG, then `[pid]`, then `:`, then one space; without them, all of it is the message.
-    let tag_len = rest
+    if let Some(tag) = tag_3164(rest) {
+        header.app_name = Some(tag.name);
+        header.procid = tag.pid;
+        header.message = tag.message;
+    }
+    Some(())
+}
+
+/// An RFC 3164 TAG, as [`tag_3164`] reads it.
+struct Tag<'a> {
+    name: &'a [u8],
+    pid: Option<&'a [u8]>,
+    /// A `:` ended it (after the name or the `[pid]`).
+    colon: bool,
+    /// What follows, less one space.
+    message: &'a [u8],
+}
+
+/// The TAG at the start of `rest`: a name (up to `:`, `[` or a space, rsyslog's rule; at
+/// most [`MAX_FIELD`] bytes), an optional `[pid]`, an optional `:`, then one space, which is
+/// not message. `None` if `rest` does not start with one (a lone word running to the end is
+/// a message, not a tag; so is a word with a control byte or a bad `[pid]`).
+fn tag_3164(rest: &[u8]) -> Option<Tag<'_>> {
+    let name_len = rest
         .iter()
         .take(MAX_FIELD + 1)
         .take_while(|&&b| tag_byte(b))
         .count();
-    if tag_len == 0 || tag_len > MAX_FIELD {
-        return Some(());
+    if name_len == 0 || name_len > MAX_FIELD {
+        return None;
     }
-    let (tag, after) = rest.split_at(tag_len);
-    let (procid, after) = match after {
+    let (name, after) = rest.split_at(name_len);
+    let (pid, colon, after) = match after {
         [b'[', more @ ..] => {
             let pid_len = more
                 .iter()
@@ -293,25 +329,42 @@ fn parse_3164<'a>(data: &'a [u8], header: &mut Header<'a>) -> Option<()> {
                 .take_while(|&&b| printable(b) && b != b']')
                 .count();
             if pid_len == 0 || pid_len > MAX_FIELD || more.get(pid_len) != Some(&b']') {
-                return Some(());
+                return None;
             }
             let after = &more[pid_len + 1..];
-            (
-                Some(&more[..pid_len]),
-                after.strip_prefix(b":").unwrap_or(after),
-            )
+            match after.strip_prefix(b":") {
+                Some(after) => (Some(&more[..pid_len]), true, after),
+                None => (Some(&more[..pid_len]), false, after),
+            }
         }
-        [b':', more @ ..] => (None, more),
+        [b':', more @ ..] => (None, true, more),
         // `host app msg`: a tag ended by a space (rsyslog's rule).
-        [b' ', ..] => (None, after),
-        // A lone word running to the end (a message, not a tag), or a control byte.
-        _ => return Some(()),
+        [b' ', ..] => (None, false, after),
+        _ => return None,
     };
-    let after = after.strip_prefix(b" ").unwrap_or(after);
-    header.app_name = Some(tag);
-    header.procid = procid;
-    header.message = after;
-    Some(())
+    Some(Tag {
+        name,
+        pid,
+        colon,
+        message: after.strip_prefix(b" ").unwrap_or(after),
+    })
+}
+
+/// The TAG of a message with neither an RFC 5424 version nor an RFC 3164 TIMESTAMP after its
+/// `<PRI>`: what Python's `logging.handlers.SysLogHandler` sends (`<11>name[pid]: text`, no
+/// timestamp, no hostname). rsyslog reads a TAG there too; here, without a timestamp to say
+/// that a header follows, the TAG counts only if a `:` ends it and a space or the end of the
+/// message follows (`<14>http://x` and `<14>ERROR:root:x` are not tags), and not in text that
+/// starts with `{` or `[` (JSON; rsyslog calls that headerless too). No hostname is read.
+fn tag_after_pri(rest: &[u8]) -> Option<Tag<'_>> {
+    if matches!(rest.first(), Some(b'{' | b'[')) {
+        return None;
+    }
+    let tag = tag_3164(rest).filter(|t| t.colon)?;
+    // The `: ` separator: one space, already left out of the message, or nothing at all.
+    let separated =
+        tag.message.is_empty() || rest[..rest.len() - tag.message.len()].ends_with(b": ");
+    separated.then_some(tag)
 }
 
 /// A byte of an RFC 3164 TAG: anything printable or non-ASCII but the tag's terminators.
@@ -587,14 +640,16 @@ pub mod field {
     pub const TIMESTAMP: &str = "SYSLOG_TIMESTAMP";
     /// RFC 5424 MSGID.
     pub const MSGID: &str = "SYSLOG_MSGID";
-    /// RFC 5424 STRUCTURED-DATA as sent, all elements.
+    /// RFC 5424 STRUCTURED-DATA, all elements, stored so that it reads back as the same
+    /// parameters ([`crate::escape::escape_structured_data_into`]).
     pub const STRUCTURED_DATA: &str = "SYSLOG_STRUCTURED_DATA";
     /// Why the header was not recognised ([`super::Header::parse_error`]); absent when it was.
     pub const PARSE_ERROR: &str = "SYSLOG_PARSE_ERROR";
 }
 
 /// The journal fields of one message, escaped ([`crate::escape`]: no control character,
-/// invalid UTF-8 as `\xNN`), so a value is always text without a newline. Reused from
+/// invalid UTF-8 as `\xNN`; STRUCTURED-DATA keeps its own escapes), so a value is always text
+/// without a newline. Reused from
 /// message to message (the values live in one `String`), so mapping allocates nothing once
 /// it has grown to the largest message.
 #[derive(Debug, Default)]
@@ -639,7 +694,11 @@ impl JournalFields {
         for (name, value) in values {
             if let Some(value) = value {
                 let start = self.text.len();
-                escape_into(&mut self.text, value);
+                if name == field::STRUCTURED_DATA {
+                    escape_structured_data_into(&mut self.text, value);
+                } else {
+                    escape_into(&mut self.text, value);
+                }
                 self.fields[self.len] = (name, start, self.text.len());
                 self.len += 1;
             }
@@ -1195,6 +1254,80 @@ mod tests {
     }
 
     #[test]
+    fn a_tag_right_after_pri_is_read_as_python_sends_it() {
+        use Format::{PriOnly, Rfc3164};
+        // Python 3.11's SysLogHandler with `%(name)s[%(process)d]: %(message)s`, as captured
+        // with nc: no timestamp, no hostname (the NUL after it is the framer's).
+        assert_eq!(
+            fields(b"<14>pyapp[24007]: hello info"),
+            want(
+                Rfc3164,
+                (1, 6),
+                "-",
+                "-",
+                "pyapp",
+                "24007",
+                "-",
+                "-",
+                "hello info"
+            )
+        );
+        let traceback = "it failed\nTraceback (most recent call last):\n  File \"<stdin>\", \
+                         line 7, in <module>\nValueError: boom";
+        assert_eq!(
+            fields(format!("<11>pyapp[24007]: {traceback}").as_bytes()),
+            want(
+                Rfc3164,
+                (1, 3),
+                "-",
+                "-",
+                "pyapp",
+                "24007",
+                "-",
+                "-",
+                traceback
+            )
+        );
+        assert_eq!(
+            journal_fields(b"<11>pyapp[24007]: x"),
+            [
+                ("SYSLOG_FACILITY", "1".to_string()),
+                ("SYSLOG_IDENTIFIER", "pyapp".into()),
+                ("SYSLOG_PID", "24007".into()),
+            ],
+            "no SYSLOG_PARSE_ERROR, no hostname"
+        );
+        // A tag without a pid; a tag and nothing after it; more spaces are message.
+        assert_eq!(
+            fields(b"<14>app: x"),
+            want(Rfc3164, (1, 6), "-", "-", "app", "-", "-", "-", "x")
+        );
+        assert_eq!(
+            fields(b"<14>app[7]:"),
+            want(Rfc3164, (1, 6), "-", "-", "app", "7", "-", "-", "")
+        );
+        assert_eq!(fields(b"<14>app:   x").3, "  x");
+        // Not a tag without a timestamp to say a header follows: a colon not followed by a
+        // space (a URL, Python's default `LEVEL:name:message`), JSON, no colon, two words,
+        // a bad pid, a control character.
+        for frame in [
+            &b"<14>http://example.org/x"[..],
+            b"<14>ERROR:root:boom",
+            b"<14>{\"a\": 1}",
+            b"<14>[a]: b",
+            b"<14>only text",
+            b"<14>two words: x",
+            b"<14>app[1 2]: x",
+            b"<14>app\x1b: x",
+            b"<14>app[1] x",
+        ] {
+            let h = parse(frame);
+            assert_eq!((h.format, h.app_name), (PriOnly, None), "{frame:?}");
+            assert_eq!(h.message, &frame[4..]);
+        }
+    }
+
+    #[test]
     fn a_valid_pri_without_a_header_keeps_the_rest_as_message() {
         for (frame, rest) in [
             (&b"<13>hello"[..], &b"hello"[..]),
@@ -1402,7 +1535,18 @@ mod tests {
             got.last().unwrap(),
             &(
                 "SYSLOG_STRUCTURED_DATA",
-                "[x@1 v=\"\\x1b[2J\\x0aMESSAGE=forged\\\\\\\\\"]".into()
+                "[x@1 v=\"\\x1b[2J\\x0aMESSAGE=forged\\\\\"]".into()
+            )
+        );
+        // Issue 17: STRUCTURED-DATA reads back as the same parameters (its `\"`, `\]` and
+        // `\\` are RFC 5424's escapes, not backslashes to double).
+        let sd = r#"[a@1 p="x\"y\]z" q="C:\\dir" r="C:\dir"]"#;
+        let got = journal_fields(format!("<13>1 - h a - - {sd} m").as_bytes());
+        assert_eq!(
+            got.last().unwrap(),
+            &(
+                "SYSLOG_STRUCTURED_DATA",
+                r#"[a@1 p="x\"y\]z" q="C:\\dir" r="C:\\dir"]"#.into()
             )
         );
         // A reused JournalFields holds only the last message's fields.

@@ -72,13 +72,16 @@ fn events<'a>(entries: &'a [Fields], event: &str) -> Vec<&'a Fields> {
         .collect()
 }
 
-/// A connection's line entries, in LINE_NUMBER order (each once).
+/// A connection's line entries, in LINE_NUMBER and LINE_PART order (each once).
 fn lines_of_connection(entries: &[Fields], connection_id: &str) -> Vec<Fields> {
     let mut mine: Vec<Fields> = unique_lines(entries)
         .into_iter()
         .filter(|e| text(e, "CONNECTION_ID") == connection_id)
         .collect();
-    mine.sort_by_key(|e| text(e, "LINE_NUMBER").parse::<u64>().unwrap());
+    mine.sort_by_key(|e| {
+        let number = |key| text(e, key).parse::<u64>().unwrap_or(0);
+        (number("LINE_NUMBER"), number("LINE_PART"))
+    });
     mine
 }
 
@@ -524,6 +527,15 @@ fn case5_garbage_is_escaped_and_split_as_documented_and_others_are_unaffected() 
     );
     assert_eq!(text(bye, "BYTES_RECEIVED"), sent.len().to_string());
     assert_eq!(got.len(), want.len());
+    // The pieces of a line share its LINE_NUMBER; LINES_LOGGED counts lines (issue 17).
+    let mut number = 1;
+    for e in &mine {
+        assert_eq!(text(e, "LINE_NUMBER"), number.to_string());
+        if text(e, "LINE_CONTINUED") != "1" {
+            number += 1;
+        }
+    }
+    assert_eq!(text(bye, "LINES_LOGGED"), got.len().to_string());
     for (i, (g, w)) in got.iter().zip(&want).enumerate() {
         assert!(
             g == w,

@@ -469,3 +469,154 @@ fn a_carried_syslog_message_keeps_its_header_in_the_partial_entry() {
     );
     drop(second);
 }
+
+/// Issue 17 item 5, across a restart: a line cut in pieces when the daemon stops keeps one
+/// LINE_NUMBER, before the stop, in its partial piece logged at the stop (`LINE_CARRIED=1`)
+/// and in the pieces the next process logs; the next line has the next number, and the next
+/// process's `disconnected` and stop summary count lines.
+#[test]
+fn a_line_in_pieces_across_a_restart_keeps_one_line_number() {
+    need_journald!("a_line_in_pieces_across_a_restart_keeps_one_line_number");
+    let journal = Journal::start();
+    let mut manager = Manager::new();
+    let env = manager.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    // `127.0.0.1:PORT: ` leaves 22 bytes: 10 of text in a piece followed by more.
+    let config = test_config(Some(&journal), "max_line_length = 39\n");
+    let mut first = Daemon::start_with_env(&config, &env);
+    let port = first.port;
+    let mut client = first.connect();
+    let client_port = client.local_addr().unwrap().port();
+    let long = "0123456789abcdefghijKLMNOPQRSTUVWXYZ";
+    // Line 1, then line 2 unfinished: two pieces logged, 16 bytes held at the stop.
+    send(&mut client, format!("first\n{long}").as_bytes());
+    journal.wait_for("line 1 and two pieces of line 2", |e| {
+        lines_of(e).len() == 3
+    });
+    first.signal(libc::SIGTERM);
+    assert_eq!(first.wait_exit(Duration::from_secs(15)).code(), Some(0));
+    manager.receive();
+    let fds = std::mem::take(&mut manager.store);
+    let mut second = Daemon::start_passing(&config.replace(PORT, &port.to_string()), &env, fds);
+    send(&mut client, b"-and-its-end\nlast\n");
+    drop(client);
+    journal.wait_for("the disconnect in the second process", |e| {
+        e.iter()
+            .any(|e| text(e, "LISTENER_EVENT") == "disconnected")
+    });
+    second.signal(libc::SIGTERM);
+    assert_eq!(second.wait_exit(Duration::from_secs(15)).code(), Some(0));
+    let entries = journal.wait_for("the second stop's summary", |e| {
+        e.iter()
+            .any(|e| text(e, "MESSAGE").starts_with("stopping: "))
+    });
+    let mine: Vec<&Fields> = entries
+        .iter()
+        .filter(|e| text(e, "REMOTE_PORT") == client_port.to_string())
+        .collect();
+    let got: Vec<[String; 3]> = mine
+        .iter()
+        .filter(|e| text(e, "LISTENER_EVENT") == "line")
+        .map(|e| ["LINE_NUMBER", "LINE_PART", "LINE_CARRIED"].map(|f| text(e, f)))
+        .collect();
+    println!("(LINE_NUMBER, LINE_PART, LINE_CARRIED): {got:?}");
+    let want: Vec<[String; 3]> = [
+        ("1", "", ""),
+        ("2", "1", ""),
+        ("2", "2", ""),
+        // At the stop: the 16 bytes held, as the line's last pieces (a partial one leaves
+        // room for ` [partial]`), carried.
+        ("2", "3", "1"),
+        ("2", "4", "1"),
+        // The next process: the same line goes on from its third piece, superseding those.
+        ("2", "3", ""),
+        ("2", "4", ""),
+        ("3", "", ""),
+    ]
+    .iter()
+    .map(|(n, p, c)| [n.to_string(), p.to_string(), c.to_string()])
+    .collect();
+    assert_eq!(got, want);
+    // The line's pieces, the carried one superseded, join back to what was sent.
+    let joined: Vec<u8> = unique_lines(&entries)
+        .iter()
+        .filter(|e| text(e, "LINE_NUMBER") == "2")
+        .flat_map(entry_bytes)
+        .collect();
+    assert_eq!(
+        String::from_utf8(joined).unwrap(),
+        format!("{long}-and-its-end")
+    );
+    let bye = mine
+        .iter()
+        .find(|e| text(e, "LISTENER_EVENT") == "disconnected")
+        .unwrap();
+    assert_eq!(text(bye, "LINES_LOGGED"), "3");
+    let summaries: Vec<String> = entries
+        .iter()
+        .map(|e| text(e, "MESSAGE"))
+        .filter(|m| m.starts_with("stopping: "))
+        .collect();
+    println!("{summaries:?}");
+    // The first stop had logged line 1 and begun line 2; the second logged line 3.
+    assert!(
+        summaries[0].starts_with("stopping: served 1 connections, logged 2 lines"),
+        "{summaries:?}"
+    );
+    assert!(
+        summaries[1].starts_with("stopping: served 1 connections, logged 3 lines"),
+        "{summaries:?}"
+    );
+}
+
+/// Issue 17 item 3, across a restart: the terminator a connection's first message taught
+/// (NUL, as Python's SysLogHandler sends) goes with the connection, so after the restart an
+/// LF is still part of a message, even one followed by a line that starts like a message
+/// (which would end it on a connection whose terminator is not known).
+#[test]
+fn the_nul_framing_learned_before_a_restart_goes_on_after_it() {
+    need_journald!("the_nul_framing_learned_before_a_restart_goes_on_after_it");
+    let journal = Journal::start();
+    let mut manager = Manager::new();
+    let env = manager.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let config = test_config(Some(&journal), "framing = \"syslog\"\n");
+    let mut first = Daemon::start_with_env(&config, &env);
+    let port = first.port;
+    let mut client = first.connect();
+    let label = format!("127.0.0.1:{}", client.local_addr().unwrap().port());
+    send(&mut client, b"<14>app[7]: before the restart\0");
+    journal.wait_for("the first message", |e| lines_of(e).len() == 1);
+    first.signal(libc::SIGTERM);
+    assert_eq!(first.wait_exit(Duration::from_secs(15)).code(), Some(0));
+    manager.receive();
+    let fds = std::mem::take(&mut manager.store);
+    let second = Daemon::start_passing(&config.replace(PORT, &port.to_string()), &env, fds);
+    send(&mut client, b"<11>app[7]: failed\n3 retries left\n<none>\0");
+    drop(client);
+    let entries = journal.wait_for("the disconnect", |e| {
+        e.iter()
+            .any(|e| text(e, "LISTENER_EVENT") == "disconnected")
+    });
+    let got: Vec<[String; 3]> = entries
+        .iter()
+        .filter(|e| text(e, "LISTENER_EVENT") == "line")
+        .map(|e| ["SYSLOG_IDENTIFIER", "PRIORITY", "MESSAGE"].map(|f| text(e, f)))
+        .collect();
+    println!("{got:?}");
+    let entry = |priority: &str, message: &str| {
+        [
+            "app".to_string(),
+            priority.to_string(),
+            format!("{label}: {message}"),
+        ]
+    };
+    assert_eq!(
+        got,
+        [
+            entry("6", "before the restart"),
+            entry("3", "failed\\x0a3 retries left\\x0a<none>"),
+        ]
+    );
+    drop(second);
+}

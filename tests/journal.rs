@@ -200,6 +200,86 @@ fn long_lines_are_split_and_huge_entries_go_whole_through_a_memfd() {
     assert_eq!(lines_of(&entries)[0], format!("127.0.0.1:{port}: {big}"));
 }
 
+/// Issue 17 item 5: the pieces of a long line share its LINE_NUMBER (LINE_PART tells them
+/// apart) and the next line has the next number, a line cut by the stop too; `disconnected`'s
+/// LINES_LOGGED and the stop summary count lines, not pieces.
+#[test]
+fn the_pieces_of_a_line_share_its_line_number_and_lines_are_counted_as_lines() {
+    need_journald!("the_pieces_of_a_line_share_its_line_number_and_lines_are_counted_as_lines");
+    let journal = Journal::start();
+    let mut daemon = Daemon::start(&test_config(Some(&journal), "max_line_length = 39\n"));
+    let long = "0123456789abcdefghijKLMNOPQRSTUVWXYZ";
+    // A line in 3 pieces, then a short one; the client closes.
+    let mut closed = daemon.connect();
+    let closed_port = closed.local_addr().unwrap().port();
+    send(&mut closed, format!("{long}\nnext\n").as_bytes());
+    drop(closed);
+    // A short line, then the same long line unfinished at the stop: 2 pieces as it arrives,
+    // the rest cut in 2 at the stop (a partial piece leaves room for ` [partial]`).
+    let mut cut = daemon.connect();
+    let cut_port = cut.local_addr().unwrap().port();
+    send(&mut cut, format!("short\n{long}").as_bytes());
+    let of = |e: &Fields, port: u16| text(e, "REMOTE_PORT") == port.to_string();
+    journal.wait_for("the first connection's end, the second's pieces", |e| {
+        e.iter()
+            .any(|e| of(e, closed_port) && text(e, "LISTENER_EVENT") == "disconnected")
+            && e.iter().filter(|e| of(e, cut_port)).count() >= 4
+    });
+    daemon.signal(libc::SIGTERM);
+    assert_eq!(daemon.wait_exit(Duration::from_secs(10)).code(), Some(0));
+    let entries = journal.wait_for("the stop summary", |e| {
+        e.iter()
+            .any(|e| text(e, "MESSAGE").starts_with("stopping: "))
+    });
+    let numbered = |port: u16| -> Vec<(String, String)> {
+        entries
+            .iter()
+            .filter(|e| of(e, port) && text(e, "LISTENER_EVENT") == "line")
+            .map(|e| (text(e, "LINE_NUMBER"), text(e, "LINE_PART")))
+            .collect()
+    };
+    let pairs = |want: &[(&str, &str)]| -> Vec<(String, String)> {
+        want.iter()
+            .map(|(n, p)| (n.to_string(), p.to_string()))
+            .collect()
+    };
+    let lines_logged = |port: u16| {
+        let bye = entries
+            .iter()
+            .find(|e| of(e, port) && text(e, "LISTENER_EVENT") == "disconnected")
+            .expect("a disconnected entry");
+        text(bye, "LINES_LOGGED")
+    };
+    println!(
+        "closed: (LINE_NUMBER, LINE_PART) {:?}, LINES_LOGGED {}; cut at the stop: {:?}, \
+         LINES_LOGGED {}",
+        numbered(closed_port),
+        lines_logged(closed_port),
+        numbered(cut_port),
+        lines_logged(cut_port)
+    );
+    assert_eq!(
+        numbered(closed_port),
+        pairs(&[("1", "1"), ("1", "2"), ("1", "3"), ("2", "")])
+    );
+    assert_eq!(lines_logged(closed_port), "2");
+    assert_eq!(
+        numbered(cut_port),
+        pairs(&[("1", ""), ("2", "1"), ("2", "2"), ("2", "3"), ("2", "4")])
+    );
+    assert_eq!(lines_logged(cut_port), "2");
+    let summary = entries
+        .iter()
+        .map(|e| text(e, "MESSAGE"))
+        .find(|m| m.starts_with("stopping: "))
+        .unwrap();
+    println!("{summary}");
+    assert!(
+        summary.starts_with("stopping: served 2 connections, logged 4 lines"),
+        "{summary}"
+    );
+}
+
 /// Issue 9 item 6: with the defaults no MESSAGE is too long for `journalctl -o json` to print
 /// without `--all` (it prints `null` for a field of 4096 bytes or more, `MESSAGE=`
 /// included). Lines of every length from 4,040 to 4,140 bytes, plain ASCII, multi-byte UTF-8
@@ -249,7 +329,10 @@ fn with_the_defaults_journalctl_json_shows_every_message_without_all() {
     });
     let filter = format!("REMOTE_PORT={port}");
     let mut shown = journal.matching_without_all(&["LISTENER_EVENT=line", &filter]);
-    shown.sort_by_key(|e| text(e, "LINE_NUMBER").parse::<u64>().unwrap());
+    shown.sort_by_key(|e| {
+        let number = |key| text(e, key).parse::<u64>().unwrap_or(0);
+        (number("LINE_NUMBER"), number("LINE_PART"))
+    });
     let nulls: Vec<String> = shown
         .iter()
         .filter(|e| !e["MESSAGE"].is_string())

@@ -263,6 +263,236 @@ fn logger_over_tcp_gives_the_fields_it_sent() {
     assert!(view.contains(&line), "no {line:?} in\n{view}");
 }
 
+/// A real Python 3 process logging through `logging.handlers.SysLogHandler` over TCP to the
+/// daemon, with the formatter `%(name)s[%(process)d]: %(message)s`: `steps` in order (`info`:
+/// an info line; `exception`: `logger.exception` of a ValueError whose text holds an LF, so
+/// a traceback). Returns the process's pid.
+fn python_sysloghandler(daemon: &Daemon, name: &str, steps: &str) -> u32 {
+    const SCRIPT: &str = r#"
+import logging, logging.handlers, socket, sys
+host, port, name, steps = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+handler = logging.handlers.SysLogHandler(address=(host, port), socktype=socket.SOCK_STREAM)
+handler.setFormatter(logging.Formatter("%(name)s[%(process)d]: %(message)s"))
+log = logging.getLogger(name)
+log.addHandler(handler)
+log.setLevel(logging.INFO)
+def exception():
+    try:
+        raise ValueError("boom\nsecond line of the error")
+    except ValueError:
+        log.exception("it failed")
+for step in steps.split(","):
+    {"info": lambda: log.info("hello from python"), "exception": exception}[step]()
+handler.close()
+"#;
+    let port = daemon.addr.port().to_string();
+    let child = Command::new("python3")
+        .args(["-c", SCRIPT, "127.0.0.1", &port, name, steps])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run python3");
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "python3: {out:?}");
+    pid
+}
+
+/// Issue 17 item 3: Python's SysLogHandler sends `<PRI>name[pid]: text\0`, no timestamp, no
+/// hostname, and a traceback's LFs inside the text. Each record is one entry, the traceback
+/// first on its connection or after an info line: SYSLOG_IDENTIFIER and SYSLOG_PID from its
+/// tag, PRIORITY and SYSLOG_FACILITY from its PRI, the traceback in MESSAGE with its LFs
+/// escaped, no SYSLOG_PARSE_ERROR.
+#[test]
+fn python_sysloghandler_one_entry_per_record_with_its_identifier_and_traceback() {
+    need_tools!(
+        "python_sysloghandler_one_entry_per_record_with_its_identifier_and_traceback",
+        &["python3"]
+    );
+    let journal = Journal::start();
+    let daemon = Daemon::start(&test_config(Some(&journal), "framing = \"syslog\"\n"));
+    let runs = [
+        (
+            "pyinfofirst",
+            python_sysloghandler(&daemon, "pyinfofirst", "info,exception"),
+        ),
+        (
+            "pyexcfirst",
+            python_sysloghandler(&daemon, "pyexcfirst", "exception,info"),
+        ),
+    ];
+    let entries = journal.wait_for("both processes' disconnects", |e| {
+        e.iter()
+            .filter(|e| text(e, "LISTENER_EVENT") == "disconnected")
+            .count()
+            == 2
+    });
+    // The processes ran one after the other: a connection each, in that order.
+    let mut connections: Vec<String> = Vec::new();
+    for e in entries
+        .iter()
+        .filter(|e| text(e, "LISTENER_EVENT") == "line")
+    {
+        let id = text(e, "CONNECTION_ID");
+        if !connections.contains(&id) {
+            connections.push(id);
+        }
+    }
+    assert_eq!(connections.len(), 2);
+    for ((name, pid), connection) in runs.into_iter().zip(&connections) {
+        let mine: Vec<&Fields> = entries
+            .iter()
+            .filter(|e| text(e, "LISTENER_EVENT") == "line")
+            .filter(|e| &text(e, "CONNECTION_ID") == connection)
+            .collect();
+        println!(
+            "{name} (pid {pid}): {} line entries: {:?}",
+            mine.len(),
+            mine.iter()
+                .map(|e| [text(e, "SYSLOG_IDENTIFIER"), text(e, "MESSAGE")])
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(mine.len(), 2, "{name}: one entry per record");
+        let port = single(mine[0], "REMOTE_PORT");
+        for e in &mine {
+            assert_eq!(single(e, "SYSLOG_IDENTIFIER"), name);
+            assert_eq!(single(e, "SYSLOG_PID"), pid.to_string());
+            assert_eq!(single(e, "SYSLOG_FACILITY"), "1", "user, Python's default");
+            assert_eq!(text(e, "SYSLOG_PARSE_ERROR"), "", "{e:?}");
+            assert_eq!(text(e, "SYSLOG_HOSTNAME"), "");
+            assert_eq!(text(e, "LINE_PART"), "");
+        }
+        let info = entry_with(&entries, &format!("{port}: hello from python"));
+        assert_eq!(
+            single(info, "MESSAGE"),
+            format!("127.0.0.1:{port}: hello from python")
+        );
+        assert_eq!(single(info, "PRIORITY"), "6");
+        let failed = mine
+            .iter()
+            .find(|e| text(e, "MESSAGE").contains("it failed"))
+            .unwrap();
+        assert_eq!(single(failed, "PRIORITY"), "3", "logging.ERROR is err");
+        let message = single(failed, "MESSAGE");
+        assert!(
+            message.starts_with(&format!(
+                "127.0.0.1:{port}: it failed\\x0aTraceback (most recent call last):\\x0a  File "
+            )),
+            "{message}"
+        );
+        assert!(
+            message.ends_with("\\x0aValueError: boom\\x0asecond line of the error"),
+            "{message}"
+        );
+        assert!(!message.contains('\n'));
+    }
+}
+
+/// RFC 5424 STRUCTURED-DATA as its section 6.3.3 reads it, written here apart from the
+/// daemon's code: each element's SD-ID and its (PARAM-NAME, PARAM-VALUE) pairs, where inside a
+/// value `\"`, `\\` and `\]` stand for the character and any other backslash for itself.
+/// Panics on text that is not STRUCTURED-DATA.
+fn rfc5424_sd(sd: &str) -> Vec<(String, Vec<(String, String)>)> {
+    let mut elements = Vec::new();
+    let mut chars = sd.chars().peekable();
+    while let Some(open) = chars.next() {
+        assert_eq!(open, '[', "{sd}");
+        let mut id = String::new();
+        while let Some(&c) = chars.peek().filter(|&&c| c != ' ' && c != ']') {
+            id.push(c);
+            chars.next();
+        }
+        let mut params = Vec::new();
+        while chars.next() == Some(' ') {
+            let name: String = chars.by_ref().take_while(|&c| c != '=').collect();
+            assert_eq!(chars.next(), Some('"'), "{sd}");
+            let mut value = String::new();
+            loop {
+                match chars.next().expect("an unterminated value") {
+                    '"' => break,
+                    '\\' => match chars.peek() {
+                        Some(&e @ ('"' | '\\' | ']')) => {
+                            value.push(e);
+                            chars.next();
+                        }
+                        _ => value.push('\\'),
+                    },
+                    c => value.push(c),
+                }
+            }
+            params.push((name, value));
+        }
+        elements.push((id, params));
+    }
+    elements
+}
+
+/// Issue 17: SYSLOG_STRUCTURED_DATA holds what logger sent in a form an RFC 5424 parser reads
+/// as the same parameters (`\"`, `\]`, `\\` kept as the escapes they are); a lone backslash
+/// is stored as `\\` (the same backslash to RFC 5424), a control character as `\xNN`.
+#[test]
+fn structured_data_reads_back_as_the_parameters_logger_sent() {
+    need_tools!(
+        "structured_data_reads_back_as_the_parameters_logger_sent",
+        &["logger"]
+    );
+    let journal = Journal::start();
+    let daemon = Daemon::start(&test_config(Some(&journal), "framing = \"syslog\"\n"));
+    logger(
+        &daemon,
+        &[
+            "--octet-count",
+            "--sd-id",
+            "a@1",
+            "--sd-param",
+            r#"p="x\"y\]z""#,
+            "--sd-param",
+            r#"q="C:\\dir""#,
+            "--",
+            "sd from logger",
+        ],
+        None,
+    );
+    // logger refuses a lone backslash and control characters: sent as a sender might.
+    let mut s = daemon.connect();
+    send(
+        &mut s,
+        b"<13>1 - h app - - [b@1 r=\"C:\\dir\" c=\"red \x1b[31m\"] sd by hand\n",
+    );
+    let entries = messages(&journal, 2);
+    let sd = single(
+        entry_with(&entries, "sd from logger"),
+        "SYSLOG_STRUCTURED_DATA",
+    );
+    println!("logger's structured data as stored: {sd}");
+    assert!(sd.ends_with(r#"[a@1 p="x\"y\]z" q="C:\\dir"]"#), "{sd}");
+    let elements = rfc5424_sd(&sd);
+    assert_eq!(elements[0].0, "timeQuality", "logger's own element first");
+    assert_eq!(
+        elements.last().unwrap(),
+        &(
+            "a@1".to_string(),
+            vec![
+                ("p".to_string(), r#"x"y]z"#.to_string()),
+                ("q".to_string(), r"C:\dir".to_string()),
+            ]
+        )
+    );
+    let sd = single(entry_with(&entries, "sd by hand"), "SYSLOG_STRUCTURED_DATA");
+    assert_eq!(sd, r#"[b@1 r="C:\\dir" c="red \x1b[31m"]"#);
+    assert_eq!(
+        rfc5424_sd(&sd),
+        [(
+            "b@1".to_string(),
+            vec![
+                ("r".to_string(), r"C:\dir".to_string()),
+                // The escape character, as text a terminal shows.
+                ("c".to_string(), r"red \x1b[31m".to_string()),
+            ]
+        )]
+    );
+}
+
 /// Frames that are not syslog messages are logged whole at the line priority, under the
 /// daemon's identifier, with SYSLOG_PARSE_ERROR saying why.
 #[test]
@@ -367,7 +597,8 @@ fn an_octet_counted_frame_split_across_segments_is_one_message() {
 
 /// logger --octet-count --size 6000 sends a message longer than the line limit, counted, and
 /// the next one right after it with no LF between: the long one is logged in [continued]
-/// pieces that all carry its fields and fit max_line_length, and the next one is whole.
+/// pieces that all carry its fields and its LINE_NUMBER and fit max_line_length, and the next
+/// one is whole, the next LINE_NUMBER; `disconnected` counts 2 lines (issue 17 item 5).
 #[test]
 fn a_counted_message_over_the_line_limit_is_logged_in_pieces_and_the_next_stays_whole() {
     need_tools!(
@@ -391,10 +622,12 @@ fn a_counted_message_over_the_line_limit_is_logged_in_pieces_and_the_next_stays_
         ],
         Some(stdin.as_bytes()),
     );
-    let entries = journal.wait_for("the short message", |e| {
+    let entries = journal.wait_for("the short message and the disconnect", |e| {
         lines_of(e)
             .iter()
             .any(|l| l.ends_with(": short after long"))
+            && e.iter()
+                .any(|e| text(e, "LISTENER_EVENT") == "disconnected")
     });
     let lines: Vec<&Fields> = entries
         .iter()
@@ -407,6 +640,7 @@ fn a_counted_message_over_the_line_limit_is_logged_in_pieces_and_the_next_stays_
     for (i, e) in pieces.iter().enumerate() {
         let port = single(e, "REMOTE_PORT");
         assert_eq!(single(e, "LINE_PART"), (i + 1).to_string());
+        assert_eq!(single(e, "LINE_NUMBER"), "1", "piece {}", i + 1);
         assert_eq!(single(e, "SYSLOG_IDENTIFIER"), "big");
         assert_eq!(single(e, "PRIORITY"), "4");
         assert_eq!(single(e, "SYSLOG_FACILITY"), "16");
@@ -428,6 +662,17 @@ fn a_counted_message_over_the_line_limit_is_logged_in_pieces_and_the_next_stays_
     assert_eq!(joined, long, "the pieces join to the message");
     assert_eq!(single(last, "SYSLOG_IDENTIFIER"), "big");
     assert_eq!(text(last, "LINE_PART"), "");
+    assert_eq!(single(last, "LINE_NUMBER"), "2");
+    let bye = entries
+        .iter()
+        .find(|e| text(e, "LISTENER_EVENT") == "disconnected")
+        .unwrap();
+    println!(
+        "{} pieces and a short message: LINES_LOGGED {}",
+        pieces.len(),
+        text(bye, "LINES_LOGGED")
+    );
+    assert_eq!(single(bye, "LINES_LOGGED"), "2");
     assert!(single(last, "MESSAGE").ends_with(&format!(" {host}: short after long")));
 }
 

@@ -9,10 +9,11 @@
 //! - the framer never holds more than the largest limit in force + 2 bytes, and no piece is
 //!   longer than the limit in force when it was emitted;
 //! - without reloads, joining each message's pieces gives exactly the messages of a plain
-//!   reference framer written below from the documented rules (octet counting or LF framing
-//!   per frame, fall-back, trailers, empty frames, a cut last frame marked partial); part
-//!   numbers count up from 1 and only the last piece of a message is not `continued`;
-//!   pieces of a valid UTF-8 message are valid UTF-8;
+//!   reference framer written below from the documented rules (octet counting or LF/NUL
+//!   framing per frame, fall-back, trailers, empty frames, the terminator learned from the
+//!   stream, whose only dependence on the reads is an LF that ends one, a cut last frame
+//!   marked partial); part numbers count up from 1 and only the last piece of a message is
+//!   not `continued`; pieces of a valid UTF-8 message are valid UTF-8;
 //! - the header parser never panics and every slice it returns lies inside the piece it was
 //!   given; an unparsed piece is kept whole; a continuation piece's header is the first
 //!   piece's (from `Sticky`) with that piece as message;
@@ -70,12 +71,37 @@ fn limit_of(b: u8) -> usize {
     }
 }
 
+/// Which byte ends a frame that is not octet-counted, as the reference learns it.
+#[derive(Clone, Copy, PartialEq)]
+enum Terminator {
+    Unknown,
+    /// An LF ended a message; `cut`: one that could hold LFs (it started with `<` or was the
+    /// rest of one).
+    AfterLf {
+        cut: bool,
+    },
+    Lf,
+    Nul,
+}
+
 /// The documented syslog framing, written plainly over the whole stream: the messages and
-/// whether each is partial (cut by the end of the stream).
-fn reference(data: &[u8]) -> Vec<(Vec<u8>, bool)> {
+/// whether each is partial (cut by the end of the stream). `read_ends[i]`: a read ended right
+/// after byte `i` (the last byte always ends one).
+fn reference(data: &[u8], read_ends: &[bool]) -> Vec<(Vec<u8>, bool)> {
     let mut out = Vec::new();
+    let mut terminator = Terminator::Unknown;
     let mut i = 0;
     while i < data.len() {
+        let starts_message = matches!(data[i], b'<' | b'1'..=b'9');
+        let mut rest_of_cut = false;
+        if let Terminator::AfterLf { cut } = terminator {
+            terminator = if starts_message {
+                Terminator::Lf
+            } else {
+                rest_of_cut = cut;
+                Terminator::Unknown
+            };
+        }
         if (b'1'..=b'9').contains(&data[i]) {
             // MSG-LEN: digits, then a space; at most MAX_FRAME.
             let mut j = i;
@@ -114,7 +140,17 @@ fn reference(data: &[u8]) -> Vec<(Vec<u8>, bool)> {
             }
             // Malformed or oversized: LF framing from the first digit.
         }
-        match data[i..].iter().position(|&b| b == b'\n' || b == 0) {
+        // A frame that may hold LFs while the terminator is not known.
+        let may_hold_lf = data[i] == b'<' || rest_of_cut;
+        let ends = |j: usize| match (data[j], terminator) {
+            (0, _) => true,
+            (b'\n', Terminator::Lf) => true,
+            (b'\n', Terminator::Unknown) => {
+                !may_hold_lf || read_ends[j] || matches!(data.get(j + 1), Some(b'<' | b'1'..=b'9'))
+            }
+            _ => false,
+        };
+        match (i..data.len()).position(ends) {
             Some(k) => {
                 let mut frame = &data[i..i + k];
                 if frame.ends_with(b"\r") {
@@ -122,6 +158,13 @@ fn reference(data: &[u8]) -> Vec<(Vec<u8>, bool)> {
                 }
                 if !frame.is_empty() {
                     out.push((frame.to_vec(), false));
+                    if terminator == Terminator::Unknown {
+                        terminator = if data[i + k] == 0 {
+                            Terminator::Nul
+                        } else {
+                            Terminator::AfterLf { cut: may_hold_lf }
+                        };
+                    }
                 }
                 i += k + 1;
             }
@@ -242,11 +285,13 @@ fuzz_target!(|data: &[u8]| {
     let mut framer = Framer::new(Framing::Syslog, limit);
     let mut largest = limit;
     let mut pieces: Vec<Piece> = Vec::new();
+    let mut read_ends = vec![false; input.len()];
     let mut rest = input;
     while !rest.is_empty() {
         let n = (1 + xorshift(&mut rng) as usize % 32).min(rest.len());
         let (chunk, tail) = rest.split_at(n);
         rest = tail;
+        read_ends[input.len() - rest.len() - 1] = true;
         if reloads && xorshift(&mut rng) % 8 == 0 {
             limit = limit_of(xorshift(&mut rng) as u8);
             largest = largest.max(limit);
@@ -303,7 +348,7 @@ fuzz_target!(|data: &[u8]| {
     if reloads {
         return;
     }
-    let want = reference(input);
+    let want = reference(input, &read_ends);
     assert_eq!(messages, want);
     // A message that is valid UTF-8 is never cut inside a character.
     let mut i = 0;

@@ -294,30 +294,54 @@ pub fn text(e: &Fields, key: &str) -> String {
 }
 
 /// Line entries once each: an entry sent again after a journald crash (`REDELIVERED=1`) of a
-/// line already present is left out. Panics on an unmarked duplicate.
-/// A partial line logged at a stop that handed its connection to the next process
-/// (`LINE_CARRIED=1`) is superseded by the whole line that process logs under the same
-/// number.
+/// piece already present is left out (a piece is its connection, LINE_NUMBER and LINE_PART).
+/// Panics on an unmarked duplicate. The partial end of a line logged at a stop that handed
+/// its connection to the next process (`LINE_CARRIED=1`) is superseded by the rest of the line
+/// that process logs under the same number.
 pub fn unique_lines(entries: &[Fields]) -> Vec<Fields> {
-    let mut seen = std::collections::HashMap::new();
-    let mut out: Vec<Fields> = Vec::new();
+    use std::collections::{HashMap, HashSet};
+    let mut seen: HashMap<(String, String, String), usize> = HashMap::new();
+    let mut out: Vec<Option<Fields>> = Vec::new();
+    // Per line (connection, number): its carried entries, and the lines whose carried
+    // entries were superseded already.
+    let mut carried_of: HashMap<(String, String), Vec<usize>> = HashMap::new();
+    let mut superseded: HashSet<(String, String)> = HashSet::new();
     for e in entries
         .iter()
         .filter(|e| text(e, "LISTENER_EVENT") == "line")
     {
-        let key = (text(e, "CONNECTION_ID"), text(e, "LINE_NUMBER"));
-        match seen.get(&key) {
-            None => {
-                seen.insert(key, out.len());
-                out.push(e.clone());
-            }
-            Some(&i) if text(&out[i], "LINE_CARRIED") == "1" => out[i] = e.clone(),
-            Some(_) => {
-                assert_eq!(text(e, "REDELIVERED"), "1", "an unmarked duplicate: {e:?}")
+        let line = (text(e, "CONNECTION_ID"), text(e, "LINE_NUMBER"));
+        let key = (line.0.clone(), line.1.clone(), text(e, "LINE_PART"));
+        let carried = text(e, "LINE_CARRIED") == "1";
+        if carried && superseded.contains(&line) {
+            continue;
+        }
+        let new_piece = match seen.get(&key) {
+            None => true,
+            Some(&i) => out[i]
+                .as_ref()
+                .is_some_and(|o| text(o, "LINE_CARRIED") == "1" && !carried),
+        };
+        if !new_piece {
+            assert_eq!(text(e, "REDELIVERED"), "1", "an unmarked duplicate: {e:?}");
+            continue;
+        }
+        if !carried {
+            if let Some(indices) = carried_of.remove(&line) {
+                for i in indices {
+                    let o = out[i].take().expect("a carried entry");
+                    seen.remove(&(line.0.clone(), line.1.clone(), text(&o, "LINE_PART")));
+                }
+                superseded.insert(line.clone());
             }
         }
+        if carried {
+            carried_of.entry(line).or_default().push(out.len());
+        }
+        seen.insert(key, out.len());
+        out.push(Some(e.clone()));
     }
-    out
+    out.into_iter().flatten().collect()
 }
 
 /// The bytes a line entry stands for: its MESSAGE without the `peer: ` prefix and the
