@@ -1,32 +1,23 @@
 //! The syslog sink: RFC 3164 messages (formatted by the `syslog` crate's `Formatter3164`) to
-//! the local `/dev/log`, or to a server over UDP or TCP. It never blocks the loop, and
-//! follows the journald sink's design (`journald/delivery.rs`):
+//! the local `/dev/log`, or to a server over UDP or TCP, never blocking the loop. The
+//! delivery engine ([`crate::sink::delivery`]) queues, sends, holds and redelivers; this file
+//! holds the syslog [`Protocol`] and its tests against a scripted server, and [`socket`] the
+//! system calls.
 //!
-//! - [`Delivery::log`] formats and queues; [`Delivery::flush`], called by the server at the
-//!   end of every turn, sends what the socket takes without waiting: datagrams with
-//!   sendmmsg(2), [`BATCH`] at a time; a stream with one sendmsg(2) of up to [`BATCH`] frames,
-//!   a partly written frame resumed where it stopped. A full socket (EAGAIN) registers for a
-//!   writable event and is retried; meanwhile [`Delivery::has_room`] says no once
-//!   [`QUEUE_LIMIT`] entries wait, so the loop stops reading clients and TCP flow control slows
-//!   them down: memory stays bounded.
 //! - TCP frames are RFC 6587 *octet-counted* (`LEN SP MSG`): a receiver can split them
 //!   whatever a message holds. rsyslog's imtcp detects this framing by itself (a frame that
 //!   starts with a digit); so does syslog-ng's `syslog()` source. A stream `/dev/log` gets
 //!   the message and a NUL byte, as glibc's syslog(3) writes it.
-//! - A sent entry stays *in flight* until the server has certainly taken it (SIOCOUTQ: for
-//!   TCP the bytes it has not acknowledged, for `/dev/log` those it has not read). When the
-//!   connection fails, the in-flight entries are queued again, first, marked
-//!   ` [redelivered]`. UDP says nothing of what arrives: a datagram is done once sent.
+//! - A sent entry stays in flight until the server has certainly taken it (for TCP the bytes
+//!   it has not acknowledged, for `/dev/log` those it has not read), looked at when due
+//!   ([`Looks::WhenDue`]): a TCP server acknowledges a round trip later. Sent again after the
+//!   connection failed, an entry ends with [`REDELIVERED_MARK`]. UDP says nothing of what
+//!   arrives: a datagram is done once sent.
 //! - A server that cannot be reached (connect refused or timed out, connection reset or
-//!   closed) starts an outage: entries are held (the loop stops reading once
-//!   [`QUEUE_LIMIT`] are queued), reconnects are tried after [`RETRY_INTERVAL`], doubling up to
-//!   [`RETRY_MAX`], and once all is delivered again one notice says how long it lasted. A
-//!   TCP connect is non-blocking and given up after [`CONNECT_TIMEOUT`].
+//!   closed) is retried after [`RETRY_INTERVAL`], doubling up to [`RETRY_MAX`]; a TCP connect
+//!   is non-blocking and given up after [`CONNECT_TIMEOUT`].
 //! - UDP errors other than a full buffer concern one datagram: it goes to stderr and is
 //!   counted as undelivered. So does a datagram too large for `/dev/log`.
-//! - [`Delivery::drain`] returns by its deadline: what is still queued, and for TCP what the
-//!   server has not acknowledged, goes to stderr and is counted as undelivered; the TCP
-//!   connection is then reset, so that none of it can arrive after all.
 //!
 //! The `syslog` crate's own senders (`syslog::tcp` and friends) are not used: they block, and
 //! its TCP sender writes messages back to back without any framing.
@@ -34,18 +25,17 @@
 pub mod socket;
 
 use std::borrow::Cow;
-use std::collections::VecDeque;
-use std::io::{self, IoSlice, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ::syslog::{Facility, Formatter3164, LogFormat, Severity};
 use mio::{Registry, Token};
 
-use super::{decimal_bytes, DeliveryStats};
 use crate::config::SyslogServer;
 use crate::entry::{priority, Entry};
-pub use socket::{SyslogSocket, BATCH, DEV_LOG};
+use crate::sink::delivery::{Delivery, Looks, Protocol};
+pub use crate::sink::delivery::{CONNECT_TIMEOUT, RETRY_INTERVAL};
+pub use socket::{SyslogSocket, DEV_LOG};
 
 /// Where the local syslog socket should be, when `/dev/log` is meant and it does not exist,
 /// the notice for falling back to stderr: no syslog daemon is there to come back (on a
@@ -87,229 +77,43 @@ pub fn open(server: &SyslogServer, token: Token, registry: &Registry) -> SyslogS
     Delivery::new(SyslogSocket::new(server, token), registry, Instant::now())
 }
 
-/// First wait before reconnecting to a server that cannot be reached; it doubles with each
-/// failed attempt up to [`RETRY_MAX`].
-pub const RETRY_INTERVAL: Duration = Duration::from_millis(250);
+/// The longest wait between two reconnects to a server that cannot be reached.
 pub const RETRY_MAX: Duration = Duration::from_secs(4);
-/// A TCP connect not done by then has failed.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How soon to retry a full socket even if no writable event arrives.
-const FULL_QUEUE_RETRY: Duration = Duration::from_millis(50);
-/// Entries queued at most before [`Delivery::has_room`] says no, as for journald: a
-/// sendmmsg's (or a sendmsg's) worth.
-pub const QUEUE_LIMIT: usize = BATCH;
-/// In-flight entries kept at most; past this the sink waits for the server to take them.
-const IN_FLIGHT_MAX: usize = 2048;
-/// Sends between two looks at what the server has taken.
-const TRIM_EVERY: u32 = 64;
-/// How soon to look again while the server has not taken everything; doubled while it takes
-/// nothing, up to [`TRIM_RETRY_MAX`] (a stalled server wakes the loop 5 times a second).
-const TRIM_RETRY: Duration = Duration::from_millis(10);
+/// The longest wait between two looks at what a server that takes nothing has taken (a
+/// stalled server wakes the loop 5 times a second).
 const TRIM_RETRY_MAX: Duration = Duration::from_millis(200);
-/// Buffers of forgotten entries kept for reuse.
-const SPARE_MAX: usize = 128;
 /// Appended to an entry sent again after a connection failed: the server may have it twice.
 pub const REDELIVERED_MARK: &str = " [redelivered]";
 
-/// How entries are delimited on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Framing {
-    /// One datagram per entry (`/dev/log`, UDP).
-    Datagram,
-    /// RFC 6587 octet counting, `LEN SP MSG` (TCP).
-    OctetCounting,
-    /// The message and a NUL byte (a stream `/dev/log`, as glibc's syslog(3)).
-    NulTerminated,
-}
-
-/// The connection to the server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum State {
-    Down,
-    /// A TCP connect in progress.
-    Connecting,
-    Up,
-}
-
-/// What the delivery state machine needs from the socket.
-pub trait Transport {
-    /// `syslog at tcp://host:port` and the like, for messages.
-    fn describe(&self) -> &str;
-    fn state(&self) -> State;
-    /// Opens a new connection (the next address, if a name has several) and registers it for
-    /// writable events. A TCP connect returns [`State::Connecting`].
-    fn connect(&mut self, registry: &Registry, now: Instant) -> io::Result<State>;
-    /// Whether a connect in progress is done: [`State::Up`], still connecting, or why not.
-    fn finish_connect(&mut self) -> io::Result<State>;
-    /// Addresses not tried yet since the last connection was made.
-    fn untried(&self) -> usize;
-    /// Closes the connection; `discard`: what the kernel has not sent yet is dropped (TCP).
-    fn disconnect(&mut self, discard: bool);
-    /// How entries are framed on the current connection.
-    fn framing(&self) -> Framing;
-    /// Sends the first entries of `msgs`, one datagram each, in one call; returns how many
-    /// went, and the bytes of each in `wire_len`.
-    fn send_datagrams(&mut self, msgs: &[&[u8]], wire_len: &mut [usize]) -> io::Result<usize>;
-    /// Writes what the socket takes of `bufs` to the stream; returns how many bytes.
-    fn write_stream(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
-    /// Whether a send error concerns only the entry sent (UDP errors, a datagram too large),
-    /// not the connection.
-    fn rejects(&self, error: &io::Error) -> bool;
-    /// Whether [`Transport::unsettled_bytes`] says anything (not for UDP).
-    fn tracks_unsettled(&self) -> bool;
-    /// Bytes sent that the server has not taken yet: not acknowledged (TCP), not read (Unix).
-    fn unsettled_bytes(&self) -> io::Result<usize>;
-    /// Whether a server that died shows only at the next send (a Unix datagram socket): its
-    /// freed queue then reads as taken, so what a look finds taken is forgotten only once a
-    /// later send has succeeded, which proves the server was alive at the look.
-    fn confirms_by_send(&self) -> bool;
-    /// For a stream: an error if the server closed the connection or it failed.
-    fn check_open(&mut self) -> io::Result<()>;
-    /// Whether unsettled bytes sit in our own send queue (TCP), where they are lost when the
-    /// connection closes: the drain waits for them.
-    fn holds_unsent(&self) -> bool;
-    /// Waits at most `timeout`; `for_room`: returns early once the socket takes more (or a
-    /// connect is done).
-    fn wait(&self, timeout: Duration, for_room: bool);
-}
-
-/// An entry sent that the server may not have taken yet.
-struct InFlight {
-    msg: Vec<u8>,
-    /// Bytes it occupies on the wire.
-    wire_len: usize,
-    /// Already marked as sent again.
-    marked: bool,
-}
-
-/// Why (and until when) the next flush need not try again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Wait {
-    Nothing,
-    /// A TCP connect in progress, given up then.
-    Connect(Instant),
-    /// The server cannot be reached: connect again then.
-    Reconnect(Instant),
-    /// The socket was full: try again then (or at a writable event).
-    Room(Instant),
-    /// Out of descriptors or memory: try again then.
-    Resources(Instant),
-}
-
-/// The server unreachable since `since`.
-struct Outage {
-    since: Instant,
-    /// [`Delivery::sends`] when it began: every send after it is an entry held meanwhile.
-    sends_before: u64,
-    redelivered: u64,
-}
-
-pub struct Delivery<T: Transport> {
-    transport: T,
+/// RFC 3164 messages from `tcp-listener[PID]`, facility daemon.
+pub struct Rfc3164 {
     formatter: Formatter3164,
-    /// Formatted messages (without framing) waiting to be sent, oldest first.
-    pending: VecDeque<Vec<u8>>,
-    /// How many entries at the front of `pending` are marked as sent again already.
-    pending_marked: usize,
-    /// Bytes of the front entry's frame already written to the stream.
-    written: usize,
-    /// Entries sent but perhaps not yet taken by the server, oldest first.
-    in_flight: VecDeque<InFlight>,
-    /// How many of the oldest in-flight entries the last look found taken, to be forgotten
-    /// at the next successful send ([`Transport::confirms_by_send`]).
-    taken_unconfirmed: usize,
-    spare: Vec<Vec<u8>>,
-    sends_since_trim: u32,
-    wait: Wait,
-    /// When to look again at what the server has taken, and how long the next look waits.
-    trim_at: Option<Instant>,
-    trim_retry: Duration,
-    /// The wait before the next reconnect after a failure.
-    backoff: Duration,
-    outage: Option<Outage>,
-    /// Entries sent, sends again included.
-    sends: u64,
-    stats: DeliveryStats,
 }
 
-impl<T: Transport> Delivery<T> {
-    /// Connects (or starts to) at once; if the server cannot be reached, an outage starts.
-    pub fn new(transport: T, registry: &Registry, now: Instant) -> Delivery<T> {
-        let mut delivery = Delivery {
-            transport,
+impl Default for Rfc3164 {
+    fn default() -> Rfc3164 {
+        Rfc3164 {
             formatter: Formatter3164 {
                 facility: Facility::LOG_DAEMON,
                 hostname: None,
                 process: "tcp-listener".into(),
                 pid: std::process::id(),
             },
-            pending: VecDeque::new(),
-            pending_marked: 0,
-            written: 0,
-            in_flight: VecDeque::new(),
-            taken_unconfirmed: 0,
-            spare: Vec::new(),
-            sends_since_trim: 0,
-            wait: Wait::Nothing,
-            trim_at: None,
-            trim_retry: TRIM_RETRY,
-            backoff: RETRY_INTERVAL,
-            outage: None,
-            sends: 0,
-            stats: DeliveryStats::default(),
-        };
-        delivery.connected(now, registry);
-        delivery
-    }
-
-    pub fn transport(&self) -> &T {
-        &self.transport
-    }
-
-    pub fn describe(&self) -> String {
-        self.transport.describe().to_string()
-    }
-
-    pub fn stats(&self) -> DeliveryStats {
-        self.stats
-    }
-
-    /// Whether the loop may read more from clients: little is queued and the server is
-    /// keeping up with what is in flight.
-    pub fn has_room(&self) -> bool {
-        self.pending.len() < QUEUE_LIMIT && self.untaken() < IN_FLIGHT_MAX
-    }
-
-    /// In-flight entries the server may not have taken.
-    fn untaken(&self) -> usize {
-        self.in_flight.len() - self.taken_unconfirmed
-    }
-
-    /// When [`Delivery::flush`] wants to be called again even without an event.
-    pub fn wake_at(&self) -> Option<Instant> {
-        let wait = match self.wait {
-            Wait::Nothing => None,
-            Wait::Connect(t) | Wait::Reconnect(t) => Some(t),
-            Wait::Room(t) | Wait::Resources(t) => Some(t).filter(|_| !self.pending.is_empty()),
-        };
-        let trim = self.trim_at.filter(|_| !self.in_flight.is_empty());
-        match (wait, trim) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
         }
     }
+}
 
-    /// Takes out what is queued and not sent (a reload hands it to the next sink): formatted
-    /// messages, see [`unformat`].
-    pub fn take_pending(&mut self) -> Vec<Vec<u8>> {
-        self.pending_marked = 0;
-        self.pending.drain(..).collect()
-    }
+impl Protocol for Rfc3164 {
+    const PEER: &'static str = "the server";
+    const MARK: &'static str = REDELIVERED_MARK.trim_ascii_start();
+    const ENTRY_CAPACITY: usize = 0;
+    const RECONNECT_MAX: Duration = RETRY_MAX;
+    const TAKEN_UNSTORED: usize = 0;
+    const LOOKS: Looks = Looks::WhenDue {
+        up_to: TRIM_RETRY_MAX,
+    };
 
-    /// Formats and queues an entry; [`Delivery::flush`] sends it.
-    pub fn log(&mut self, entry: &Entry<'_>) {
-        let mut msg = self.spare.pop().unwrap_or_default();
-        msg.clear();
+    fn encode(&mut self, out: &mut Vec<u8>, entry: &Entry<'_>) {
         let severity = match entry.priority {
             p if p <= priority::ERR => Severity::LOG_ERR,
             priority::WARNING => Severity::LOG_WARNING,
@@ -317,415 +121,15 @@ impl<T: Transport> Delivery<T> {
             _ => Severity::LOG_INFO,
         };
         // Writing to a Vec cannot fail.
-        let _ = self.formatter.format(&mut msg, severity, entry.message);
-        self.pending.push_back(msg);
+        let _ = self.formatter.format(out, severity, entry.message);
     }
 
-    /// Sends what is queued without waiting, connecting first if the server was gone and a
-    /// retry is due.
-    pub fn flush(&mut self, now: Instant, registry: &Registry) {
-        if !self.connected(now, registry) {
-            return;
-        }
-        self.wait = Wait::Nothing;
-        if !self.pending.is_empty() {
-            if let Err(e) = self.send_pending(now) {
-                self.after_error(now, &e);
-                return;
-            }
-        }
-        if !self.in_flight.is_empty() && self.trim_at.is_none_or(|t| t <= now) {
-            if let Err(e) = self.trim_in_flight(now) {
-                self.went_down(now, &e);
-                return;
-            }
-        }
-        if self.pending.is_empty() {
-            if let Some(outage) = self.outage.take() {
-                let message = format!(
-                    "{} was unreachable for {:.1} s; {} entries were held meanwhile and are \
-                     delivered now, {} of them sent again because the server may have lost \
-                     them (marked{REDELIVERED_MARK})",
-                    self.transport.describe(),
-                    now.duration_since(outage.since).as_secs_f64(),
-                    self.sends - outage.sends_before,
-                    outage.redelivered,
-                );
-                self.log(&Entry::notice(priority::WARNING, &message));
-            }
-        }
+    fn mark_redelivered(encoded: &mut Vec<u8>) {
+        encoded.extend_from_slice(REDELIVERED_MARK.as_bytes());
     }
 
-    /// Delivers everything queued before `deadline`; what cannot be delivered by then (for
-    /// TCP: what the server has not acknowledged either) is written to stderr and counted as
-    /// undelivered.
-    pub fn drain(&mut self, deadline: Instant, registry: &Registry) {
-        loop {
-            let now = Instant::now();
-            self.flush(now, registry);
-            if self.undelivered() == 0 || now >= deadline {
-                break;
-            }
-            let until = self.wake_at().unwrap_or(deadline).min(deadline);
-            let for_room = !self.pending.is_empty() || self.transport.state() == State::Connecting;
-            self.transport
-                .wait(until.saturating_duration_since(now), for_room);
-        }
-        if self.transport.state() == State::Up && !self.in_flight.is_empty() {
-            // A last exact look: only what the server has not taken is counted.
-            if let Err(e) = self.trim_in_flight(Instant::now()) {
-                self.went_down(Instant::now(), &e);
-            }
-        }
-        let n = self.undelivered();
-        if n == 0 {
-            return;
-        }
-        let holds_unsent = self.transport.holds_unsent();
-        if holds_unsent && (!self.in_flight.is_empty() || self.written > 0) {
-            self.transport.disconnect(true);
-        }
-        self.written = 0;
-        let mut err = io::stderr().lock();
-        let _ = writeln!(
-            err,
-            "tcp-listener: {n} entries could not be delivered to {}; they follow",
-            self.transport.describe()
-        );
-        if holds_unsent {
-            for sent in self.in_flight.drain(..) {
-                let _ = writeln!(err, "{}", text_of(&sent.msg));
-            }
-        }
-        for msg in self.pending.drain(..) {
-            let _ = writeln!(err, "{}", text_of(&msg));
-        }
-        self.pending_marked = 0;
-        self.stats.undelivered += n as u64;
-    }
-
-    /// Entries not delivered yet: those queued and, where a close would lose them, those the
-    /// server has not acknowledged.
-    fn undelivered(&self) -> usize {
-        let unacknowledged = if self.transport.holds_unsent() {
-            self.in_flight.len()
-        } else {
-            0
-        };
-        self.pending.len() + unacknowledged
-    }
-
-    /// Makes sure there is a connection: starts one when a retry is due, finishes one in
-    /// progress. False while there is none.
-    fn connected(&mut self, now: Instant, registry: &Registry) -> bool {
-        let result = match self.transport.state() {
-            State::Up => return true,
-            State::Connecting => self.transport.finish_connect(),
-            State::Down => {
-                if matches!(self.wait, Wait::Reconnect(t) if t > now) {
-                    return false;
-                }
-                match self.transport.connect(registry, now) {
-                    Ok(State::Connecting) => {
-                        self.wait = Wait::Connect(now + CONNECT_TIMEOUT);
-                        self.transport.finish_connect()
-                    }
-                    other => other,
-                }
-            }
-        };
-        match result {
-            Ok(State::Up) => {
-                self.backoff = RETRY_INTERVAL;
-                self.wait = Wait::Nothing;
-                true
-            }
-            Ok(_) => {
-                if matches!(self.wait, Wait::Connect(deadline) if now >= deadline) {
-                    let timeout = io::Error::new(io::ErrorKind::TimedOut, "connect timed out");
-                    self.connect_failed(now, &timeout);
-                }
-                false
-            }
-            Err(e) => {
-                self.connect_failed(now, &e);
-                false
-            }
-        }
-    }
-
-    fn connect_failed(&mut self, now: Instant, error: &io::Error) {
-        self.transport.disconnect(false);
-        self.begin_outage(now, error);
-        self.wait = if self.transport.untried() > 0 {
-            // Another address of the name: at once.
-            Wait::Reconnect(now)
-        } else {
-            self.retry_later(now)
-        };
-    }
-
-    fn retry_later(&mut self, now: Instant) -> Wait {
-        let at = now + self.backoff;
-        self.backoff = (self.backoff * 2).min(RETRY_MAX);
-        Wait::Reconnect(at)
-    }
-
-    fn begin_outage(&mut self, now: Instant, error: &io::Error) {
-        if self.outage.is_none() {
-            let _ = writeln!(
-                io::stderr(),
-                "tcp-listener: {} unreachable ({error}); holding entries and retrying",
-                self.transport.describe()
-            );
-            self.outage = Some(Outage {
-                since: now,
-                sends_before: self.sends,
-                redelivered: 0,
-            });
-        }
-    }
-
-    /// Sends queued entries; stops at the first error that is not about one entry (a full
-    /// socket, the server gone), leaving the rest queued.
-    fn send_pending(&mut self, now: Instant) -> io::Result<()> {
-        match self.transport.framing() {
-            Framing::Datagram => self.send_datagrams(now),
-            framing => {
-                // A server that closed the connection is noticed before writing into it.
-                self.transport.check_open()?;
-                self.send_stream(framing, now)
-            }
-        }
-    }
-
-    fn send_datagrams(&mut self, now: Instant) -> io::Result<()> {
-        let mut wire_len = [0; BATCH];
-        while !self.pending.is_empty() {
-            let mut batch: [&[u8]; BATCH] = [&[]; BATCH];
-            let n = self.pending.len().min(BATCH);
-            for (slot, msg) in batch.iter_mut().zip(&self.pending) {
-                *slot = msg;
-            }
-            match self.transport.send_datagrams(&batch[..n], &mut wire_len) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(sent) => {
-                    for &len in &wire_len[..sent] {
-                        self.sent(len, now);
-                    }
-                }
-                Err(e) if self.transport.rejects(&e) => self.reject_front(&e),
-                Err(e) => return Err(e),
-            }
-            self.maybe_trim(now)?;
-        }
-        Ok(())
-    }
-
-    fn send_stream(&mut self, framing: Framing, now: Instant) -> io::Result<()> {
-        while !self.pending.is_empty() {
-            let n = self.pending.len().min(BATCH);
-            let mut prefixes = [[0u8; PREFIX_MAX]; BATCH];
-            let mut prefix_len = [0; BATCH];
-            if framing == Framing::OctetCounting {
-                for (i, msg) in self.pending.iter().take(n).enumerate() {
-                    prefix_len[i] = octet_count_prefix(&mut prefixes[i], msg.len());
-                }
-            }
-            let mut slices = [IoSlice::new(&[]); 2 * BATCH];
-            for (i, msg) in self.pending.iter().take(n).enumerate() {
-                let start = PREFIX_MAX - prefix_len[i];
-                (slices[2 * i], slices[2 * i + 1]) = match framing {
-                    Framing::NulTerminated => (IoSlice::new(msg), IoSlice::new(b"\0")),
-                    _ => (IoSlice::new(&prefixes[i][start..]), IoSlice::new(msg)),
-                };
-            }
-            let mut bufs = &mut slices[..2 * n];
-            IoSlice::advance_slices(&mut bufs, self.written);
-            let wanted: usize = bufs.iter().map(|b| b.len()).sum();
-            let written = self.transport.write_stream(bufs)?;
-            if written == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
-            }
-            // Whole frames move to the in-flight entries; a part of one is remembered.
-            let mut left = self.written + written;
-            while let Some(front) = self.pending.front() {
-                let len = frame_len(framing, front.len());
-                if left < len {
-                    break;
-                }
-                left -= len;
-                self.sent(len, now);
-            }
-            self.written = left;
-            self.maybe_trim(now)?;
-            if written < wanted {
-                // The socket is full: the next write would say EAGAIN.
-                return Err(io::Error::from_raw_os_error(libc::EAGAIN));
-            }
-        }
-        Ok(())
-    }
-
-    /// Moves the front entry, just sent, to the in-flight entries until the server has taken
-    /// it (or forgets it where that cannot be told: UDP).
-    fn sent(&mut self, wire_len: usize, now: Instant) {
-        let msg = self.pending.pop_front().expect("sent from pending");
-        let marked = self.pending_marked > 0;
-        self.pending_marked = self.pending_marked.saturating_sub(1);
-        self.stats.delivered += 1;
-        self.sends += 1;
-        if !self.transport.tracks_unsettled() {
-            self.recycle(msg);
-            return;
-        }
-        // The send worked: the server was alive at the last look, which it can now be
-        // trusted.
-        for _ in 0..std::mem::take(&mut self.taken_unconfirmed) {
-            let sent = self.in_flight.pop_front().expect("taken from in flight");
-            self.recycle(sent.msg);
-        }
-        self.in_flight.push_back(InFlight {
-            msg,
-            wire_len,
-            marked,
-        });
-        self.sends_since_trim += 1;
-        if self.trim_at.is_none() {
-            self.trim_at = Some(now + self.trim_retry);
-        }
-    }
-
-    fn maybe_trim(&mut self, now: Instant) -> io::Result<()> {
-        if self.sends_since_trim >= TRIM_EVERY || self.untaken() >= IN_FLIGHT_MAX {
-            self.trim_in_flight(now)?;
-        }
-        Ok(())
-    }
-
-    /// An entry the server cannot take (a UDP error, a datagram too large): to stderr.
-    fn reject_front(&mut self, error: &io::Error) {
-        let msg = self.pending.pop_front().expect("rejected from pending");
-        self.pending_marked = self.pending_marked.saturating_sub(1);
-        self.stats.undelivered += 1;
-        let _ = writeln!(
-            io::stderr(),
-            "tcp-listener: {} did not take an entry ({error}): {}",
-            self.transport.describe(),
-            text_of(&msg)
-        );
-        self.recycle(msg);
-    }
-
-    /// Forgets the in-flight entries the server has certainly taken: the socket's unsettled
-    /// bytes (each entry's wire bytes at least) bound how many of the newest may not be. An
-    /// error: the connection failed.
-    fn trim_in_flight(&mut self, now: Instant) -> io::Result<()> {
-        self.sends_since_trim = 0;
-        let unsettled = self.transport.unsettled_bytes()?;
-        // A reset connection forgets its queue: make sure the count came from a live one.
-        self.transport.check_open()?;
-        // The bytes written of the front pending entry are in the queue too.
-        let unsettled = unsettled.saturating_sub(self.written);
-        let mut keep = 0;
-        let mut sum = 0;
-        if unsettled > 0 {
-            for sent in self.in_flight.iter().rev() {
-                keep += 1;
-                sum += sent.wire_len;
-                if sum >= unsettled {
-                    break;
-                }
-            }
-        }
-        let taken = self.in_flight.len().saturating_sub(keep);
-        let progress = if self.transport.confirms_by_send() {
-            let progress = taken > self.taken_unconfirmed;
-            self.taken_unconfirmed = taken;
-            progress
-        } else {
-            for _ in 0..taken {
-                let sent = self.in_flight.pop_front().expect("taken from in flight");
-                self.recycle(sent.msg);
-            }
-            taken > 0
-        };
-        self.trim_retry = if progress {
-            TRIM_RETRY
-        } else {
-            (self.trim_retry * 2).min(TRIM_RETRY_MAX)
-        };
-        // Nothing more to learn from the socket once all is taken (confirmed or not).
-        self.trim_at = (self.untaken() > 0).then_some(now + self.trim_retry);
-        Ok(())
-    }
-
-    fn recycle(&mut self, mut msg: Vec<u8>) {
-        if self.spare.len() < SPARE_MAX {
-            msg.clear();
-            self.spare.push(msg);
-        }
-    }
-
-    /// Decides what a failed send means: a full socket (wait) or the server gone (reconnect).
-    fn after_error(&mut self, now: Instant, error: &io::Error) {
-        match error.raw_os_error() {
-            Some(libc::EAGAIN) | Some(libc::ENOBUFS) | Some(libc::EINTR) => {
-                self.wait = Wait::Room(now + FULL_QUEUE_RETRY);
-            }
-            Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOMEM) => {
-                self.wait = Wait::Resources(now + RETRY_INTERVAL);
-            }
-            _ => self.went_down(now, error),
-        }
-    }
-
-    /// The connection failed: what the server had not taken may be lost, so it is queued
-    /// again, first, and a reconnect is tried later.
-    fn went_down(&mut self, now: Instant, error: &io::Error) {
-        self.begin_outage(now, error);
-        let outage = self.outage.as_mut().expect("begun");
-        while let Some(sent) = self.in_flight.pop_back() {
-            let mut msg = sent.msg;
-            if !sent.marked {
-                msg.extend_from_slice(REDELIVERED_MARK.as_bytes());
-            }
-            self.pending.push_front(msg);
-            self.pending_marked += 1;
-            outage.redelivered += 1;
-        }
-        self.taken_unconfirmed = 0;
-        // A frame cut short is sent whole on the next connection.
-        self.written = 0;
-        self.trim_at = None;
-        self.trim_retry = TRIM_RETRY;
-        self.transport.disconnect(false);
-        self.wait = self.retry_later(now);
-    }
-}
-
-/// Room for `LEN SP` before a frame.
-const PREFIX_MAX: usize = 21;
-
-/// Writes `LEN SP` at the end of `buf`; returns its length.
-fn octet_count_prefix(buf: &mut [u8; PREFIX_MAX], len: usize) -> usize {
-    let mut digits = [0; 20];
-    let digits = decimal_bytes(&mut digits, len as u64);
-    let start = PREFIX_MAX - 1 - digits.len();
-    buf[start..PREFIX_MAX - 1].copy_from_slice(digits);
-    buf[PREFIX_MAX - 1] = b' ';
-    PREFIX_MAX - start
-}
-
-/// The bytes a message of `len` bytes occupies on the wire.
-fn frame_len(framing: Framing, len: usize) -> usize {
-    match framing {
-        Framing::Datagram => len,
-        Framing::OctetCounting => {
-            let mut digits = [0; 20];
-            decimal_bytes(&mut digits, len as u64).len() + 1 + len
-        }
-        Framing::NulTerminated => len + 1,
+    fn text_of(encoded: &[u8]) -> Cow<'_, str> {
+        text_of(encoded)
     }
 }
 
@@ -741,10 +145,15 @@ fn text_of(msg: &[u8]) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use std::cell::RefCell;
+    use std::collections::VecDeque;
+    use std::io::{self, IoSlice};
     use std::rc::Rc;
 
     use super::*;
     use crate::entry::Entry;
+    use crate::sink::delivery::{
+        LinkState, OutputFraming, Transport, FULL_QUEUE_RETRY, IN_FLIGHT_MAX, TRIM_RETRY,
+    };
 
     /// A scripted syslog server. As a stream: a send buffer of `room` bytes the server takes
     /// from (acknowledges) when the test says so. As datagrams: a queue of `qlen`.
@@ -833,7 +242,7 @@ mod tests {
 
     struct Fake {
         server: Rc<RefCell<Server>>,
-        state: State,
+        state: LinkState,
         generation: u64,
     }
 
@@ -855,33 +264,34 @@ mod tests {
     }
 
     impl Transport for Fake {
+        type Protocol = Rfc3164;
         fn describe(&self) -> &str {
             "syslog at tcp://fake:514"
         }
-        fn state(&self) -> State {
+        fn state(&self) -> LinkState {
             self.state
         }
-        fn connect(&mut self, _: &Registry, _: Instant) -> io::Result<State> {
+        fn connect(&mut self, _: &Registry, _: Instant) -> io::Result<LinkState> {
             let mut s = self.server.borrow_mut();
             s.connects += 1;
             self.generation = s.generation;
             self.state = if s.connect_hangs {
-                State::Connecting
+                LinkState::Connecting
             } else if s.running {
-                State::Up
+                LinkState::Up
             } else {
-                self.state = State::Down;
+                self.state = LinkState::Down;
                 return Err(errno(libc::ECONNREFUSED));
             };
             Ok(self.state)
         }
-        fn finish_connect(&mut self) -> io::Result<State> {
+        fn finish_connect(&mut self) -> io::Result<LinkState> {
             let s = self.server.borrow();
-            if self.state == State::Connecting && !s.connect_hangs {
+            if self.state == LinkState::Connecting && !s.connect_hangs {
                 if !s.running {
                     return Err(errno(libc::ECONNREFUSED));
                 }
-                self.state = State::Up;
+                self.state = LinkState::Up;
             }
             Ok(self.state)
         }
@@ -889,14 +299,14 @@ mod tests {
             0
         }
         fn disconnect(&mut self, discard: bool) {
-            self.state = State::Down;
+            self.state = LinkState::Down;
             self.server.borrow_mut().discarded |= discard;
         }
-        fn framing(&self) -> Framing {
+        fn framing(&self) -> OutputFraming {
             if self.server.borrow().stream {
-                Framing::OctetCounting
+                OutputFraming::OctetCounting
             } else {
-                Framing::Datagram
+                OutputFraming::Datagram
             }
         }
         fn send_datagrams(&mut self, msgs: &[&[u8]], wire_len: &mut [usize]) -> io::Result<usize> {
@@ -979,7 +389,7 @@ mod tests {
             }
         }
         fn holds_unsent(&self) -> bool {
-            self.server.borrow().stream && self.state == State::Up
+            self.server.borrow().stream && self.state == LinkState::Up
         }
         fn wait(&self, _: Duration, _: bool) {}
     }
@@ -995,7 +405,7 @@ mod tests {
         let poll = mio::Poll::new().unwrap();
         let fake = Fake {
             server: Rc::clone(&server),
-            state: State::Down,
+            state: LinkState::Down,
             generation: 0,
         };
         let delivery = Delivery::new(fake, poll.registry(), t0);
@@ -1163,7 +573,7 @@ mod tests {
         // The server dies with those 10 not taken; the next look at the socket sees it.
         s.server.borrow_mut().kill();
         s.flush(t0 + 2 * TRIM_RETRY);
-        assert_eq!(s.delivery.transport().state(), State::Down);
+        assert_eq!(s.delivery.transport().state(), LinkState::Down);
         assert_eq!(s.delivery.pending.len(), 10);
         assert!(s.delivery.outage.is_some());
         let t1 = t0 + 2 * TRIM_RETRY;
@@ -1200,7 +610,7 @@ mod tests {
         s.log(5..10);
         let t1 = t0 + Duration::from_secs(1);
         s.flush(t1);
-        assert_eq!(s.delivery.transport().state(), State::Down);
+        assert_eq!(s.delivery.transport().state(), LinkState::Down);
         assert_eq!(
             s.delivery.pending.len(),
             5,
@@ -1290,14 +700,14 @@ mod tests {
             },
             t0,
         );
-        assert_eq!(s.delivery.transport().state(), State::Connecting);
+        assert_eq!(s.delivery.transport().state(), LinkState::Connecting);
         assert_eq!(s.delivery.wake_at(), Some(t0 + CONNECT_TIMEOUT));
         s.log(0..70);
         s.flush(t0 + Duration::from_secs(1));
         assert!(!s.delivery.has_room());
-        assert_eq!(s.delivery.transport().state(), State::Connecting);
+        assert_eq!(s.delivery.transport().state(), LinkState::Connecting);
         s.flush(t0 + CONNECT_TIMEOUT);
-        assert_eq!(s.delivery.transport().state(), State::Down);
+        assert_eq!(s.delivery.transport().state(), LinkState::Down);
         assert_eq!(
             s.delivery.wake_at(),
             Some(t0 + CONNECT_TIMEOUT + RETRY_INTERVAL)
@@ -1354,7 +764,7 @@ mod tests {
         let texts = s.server.borrow().texts();
         assert_eq!(texts, ["entry 1", "entry 2", "entry 3", "entry 4"]);
         assert!(s.delivery.in_flight.is_empty(), "UDP: nothing to wait for");
-        assert_eq!(s.delivery.transport().state(), State::Up);
+        assert_eq!(s.delivery.transport().state(), LinkState::Up);
     }
 
     #[test]
@@ -1410,7 +820,7 @@ mod tests {
         // The next send finds it gone: all ten go again, marked.
         s.log(10..12);
         s.flush(t0 + 3 * TRIM_RETRY);
-        assert_eq!(s.delivery.transport().state(), State::Down);
+        assert_eq!(s.delivery.transport().state(), LinkState::Down);
         s.server.borrow_mut().start();
         s.settle(t0 + 3 * TRIM_RETRY + RETRY_INTERVAL);
         let texts = s.server.borrow().texts();

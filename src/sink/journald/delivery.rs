@@ -1,436 +1,68 @@
-//! Delivery to journald: what is queued, what is in flight, and what happens when journald is
-//! slow, full or gone. No system call here: the socket is a [`Transport`], so this state
-//! machine is unit-tested against a scripted journald.
+//! Delivery to journald: the delivery engine ([`crate::sink::delivery`]) with journald's
+//! [`Protocol`], and its tests against a scripted journald.
 //!
-//! - Entries are queued by [`Delivery::log`] and sent by [`Delivery::flush`], [`BATCH`] per
-//!   sendmmsg(2); an entry too large for a datagram goes alone, as a memfd.
-//! - A sent entry stays *in flight* until journald has certainly read it (SIOCOUTQ says how
-//!   many bytes of ours it has not read). If journald dies, what it had not read dies with it:
-//!   the in-flight entries are queued again, first, marked `REDELIVERED=1`.
-//! - A full queue (EAGAIN) is retried soon; journald gone (ECONNREFUSED, ENOENT, …) starts an
-//!   outage: entries are held and a reconnect is tried every [`RETRY_INTERVAL`]; once all is
-//!   delivered again one notice says how long it lasted and how many entries were held.
+//! - An entry is in journald's native protocol ([`super::encode`]); sent again after journald
+//!   was lost it carries `REDELIVERED=1`.
+//! - journald reads at once, so what it has read is looked at after every flush that sent
+//!   ([`Looks::AfterEachSend`]); it takes one datagram at a time and stores it before it takes
+//!   the next, so the last one read is kept in flight until a later one is read.
+//! - A reconnect is tried every [`RETRY_INTERVAL`], without backing off: journald's socket
+//!   unit keeps the path while it restarts, and a connect costs nothing.
 
-use std::collections::VecDeque;
-use std::io::{self, Write};
-use std::path::Path;
-use std::time::{Duration, Instant};
-
-use mio::Registry;
+use std::borrow::Cow;
+use std::time::Duration;
 
 use super::encode::{encode_entry_cached, encode_field, message_of, PeerFields};
-pub use super::socket::BATCH;
-use crate::entry::{priority, Entry};
-use crate::sink::DeliveryStats;
+use crate::entry::Entry;
+pub use crate::sink::delivery::RETRY_INTERVAL;
+use crate::sink::delivery::{Looks, Protocol};
 
-/// What the delivery state machine needs from the journal socket.
-pub trait Transport {
-    /// The journal socket's path, for messages.
-    fn path(&self) -> &Path;
-    /// (Re)connects to journald and registers for writable events.
-    fn connect(&mut self, registry: &Registry) -> io::Result<()>;
-    fn disconnect(&mut self);
-    fn is_connected(&self) -> bool;
-    /// Sends the first entries of `entries`, one datagram each, in one call; returns how many
-    /// went, and the bytes each one occupies in `wire_len`. When the first cannot go the error
-    /// says why (EMSGSIZE: too large for a datagram, see [`Transport::send_large`]).
-    fn send_batch(&mut self, entries: &[&[u8]], wire_len: &mut [usize]) -> io::Result<usize>;
-    /// Sends an entry too large for a datagram (as a sealed memfd); returns its wire bytes.
-    fn send_large(&mut self, entry: &[u8]) -> io::Result<usize>;
-    /// Bytes of our datagrams journald has not read yet.
-    fn unread_bytes(&self) -> io::Result<usize>;
-    /// Whether journald is still there, without waiting: a datagram it ignores (empty).
-    fn probe(&self) -> io::Result<()>;
-    /// Waits at most `timeout` for room to send.
-    fn wait_writable(&self, timeout: Duration);
-}
-
-/// How often to try to reach a journald that has gone away.
-pub const RETRY_INTERVAL: Duration = Duration::from_millis(250);
-/// How soon to retry a full queue even if no writable event arrives.
-const FULL_QUEUE_RETRY: Duration = Duration::from_millis(50);
-/// Buffers of forgotten in-flight entries kept for reuse.
-const SPARE_MAX: usize = 128;
-/// The capacity of a new entry buffer: a line of a hundred bytes or so with its fields.
-const ENTRY_CAPACITY: usize = 384;
-/// In-flight entries kept at most; past this the sink waits for journald to read.
-const IN_FLIGHT_MAX: usize = 2048;
-/// Sends between two looks at how much journald has read.
-const TRIM_EVERY: u32 = 64;
-/// How soon to look again while journald still has unread entries of ours.
-const TRIM_RETRY: Duration = Duration::from_millis(10);
-
-/// Entries queued at most before [`Delivery::has_room`] says no: the loop then stops reading
-/// clients until a flush has sent them. At [`BATCH`], one turn of the loop reads clients until
-/// a sendmmsg's worth of entries is queued, so one sendmmsg carries the lines of several reads
-/// and clients. Measured against 1 (send after every read that produced an entry), with 8
-/// clients × 25,000 lines of 64 bytes into journald: 2,200 sendmmsg calls instead of 9,044 (91
-/// entries per call instead of 22) and 19,341 system calls in all instead of 45,167. What it
-/// costs: up to BATCH entries, plus those of one read, queued at a time.
-pub const QUEUE_LIMIT: usize = BATCH;
-
-/// An entry journald may not have read yet.
-struct InFlight {
-    encoded: Vec<u8>,
-    /// Bytes it occupies in the datagram (0 when it went as a memfd).
-    wire_len: usize,
-    /// Already marked `REDELIVERED=1`.
-    marked: bool,
-}
-
-/// Why (and until when) the next flush need not try again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Wait {
-    Nothing,
-    /// journald is gone: reconnect then.
-    Reconnect(Instant),
-    /// journald's queue was full: try again then (or at a writable event).
-    Room(Instant),
-    /// Out of descriptors or memory: try again then.
-    Resources(Instant),
-}
-
-/// journald unreachable since `since`.
-struct Outage {
-    since: Instant,
-    /// [`Delivery::sends`] when it began: every send after it is an entry held meanwhile.
-    sends_before: u64,
-    redelivered: u64,
-}
-
-pub struct Delivery<T: Transport> {
-    transport: T,
-    /// Encoded entries waiting to be sent, oldest first.
-    pending: VecDeque<Vec<u8>>,
-    /// How many entries at the front of `pending` are marked `REDELIVERED=1` already.
-    pending_marked: usize,
-    /// Entries sent but perhaps not yet read by journald, oldest first.
-    in_flight: VecDeque<InFlight>,
-    /// Buffers of trimmed in-flight entries, reused so that tracking allocates nothing.
-    spare: Vec<Vec<u8>>,
-    sends_since_trim: u32,
+/// journald's native protocol, with the encoded fields of the last peer cached.
+#[derive(Default)]
+pub struct Journal {
     peer_fields: PeerFields,
-    wait: Wait,
-    /// When to look again at what journald has read.
-    trim_at: Option<Instant>,
-    outage: Option<Outage>,
-    /// Entries sent, redeliveries included.
-    sends: u64,
-    stats: DeliveryStats,
 }
 
-impl<T: Transport> Delivery<T> {
-    /// Connects at once; if journald cannot be reached, an outage starts.
-    pub fn new(transport: T, registry: &Registry, now: Instant) -> Delivery<T> {
-        let mut delivery = Delivery {
-            transport,
-            pending: VecDeque::new(),
-            pending_marked: 0,
-            in_flight: VecDeque::new(),
-            spare: Vec::new(),
-            sends_since_trim: 0,
-            peer_fields: PeerFields::default(),
-            wait: Wait::Nothing,
-            trim_at: None,
-            outage: None,
-            sends: 0,
-            stats: DeliveryStats::default(),
-        };
-        if let Err(e) = delivery.transport.connect(registry) {
-            delivery.went_down(now, &e);
-        }
-        delivery
+impl Protocol for Journal {
+    const PEER: &'static str = "journald";
+    const MARK: &'static str = "REDELIVERED=1";
+    /// A line of a hundred bytes or so with its fields. A new buffer is made this big at
+    /// once: grown from empty it would be reallocated five or six times (measured: 40% of the
+    /// entries of a burst found no spare buffer, and reallocating them was a fifth of the
+    /// daemon's work).
+    const ENTRY_CAPACITY: usize = 384;
+    const RECONNECT_MAX: Duration = RETRY_INTERVAL;
+    const TAKEN_UNSTORED: usize = 1;
+    const LOOKS: Looks = Looks::AfterEachSend;
+
+    fn encode(&mut self, out: &mut Vec<u8>, entry: &Entry<'_>) {
+        encode_entry_cached(out, entry, &mut self.peer_fields);
     }
 
-    pub fn transport(&self) -> &T {
-        &self.transport
+    fn mark_redelivered(encoded: &mut Vec<u8>) {
+        encode_field(encoded, "REDELIVERED", b"1");
     }
 
-    pub fn stats(&self) -> DeliveryStats {
-        self.stats
+    fn text_of(encoded: &[u8]) -> Cow<'_, str> {
+        message_of(encoded)
     }
-
-    /// Whether the loop may read more from clients: little is queued and journald is keeping
-    /// up with what is in flight.
-    pub fn has_room(&self) -> bool {
-        self.pending.len() < QUEUE_LIMIT && self.in_flight.len() < IN_FLIGHT_MAX
-    }
-
-    /// When [`Delivery::flush`] wants to be called again even without an event.
-    pub fn wake_at(&self) -> Option<Instant> {
-        let wait = match self.wait {
-            Wait::Nothing => None,
-            Wait::Reconnect(t) => Some(t),
-            Wait::Room(t) | Wait::Resources(t) => Some(t).filter(|_| !self.pending.is_empty()),
-        };
-        let trim = self.trim_at.filter(|_| !self.in_flight.is_empty());
-        match (wait, trim) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
-
-    /// Queues an entry; [`Delivery::flush`], which the server calls at the end of every turn
-    /// of its loop, sends it.
-    pub fn log(&mut self, entry: &Entry<'_>) {
-        // A new buffer is made big enough for a typical entry at once: grown from empty it
-        // would be reallocated five or six times (measured: 40% of the entries of a burst
-        // found no spare buffer, and reallocating them was a fifth of the daemon's work).
-        let mut encoded = self
-            .spare
-            .pop()
-            .unwrap_or_else(|| Vec::with_capacity(ENTRY_CAPACITY));
-        encoded.clear();
-        encode_entry_cached(&mut encoded, entry, &mut self.peer_fields);
-        self.pending.push_back(encoded);
-    }
-
-    /// Takes out what is queued and not sent (a reload hands it to the next sink).
-    pub fn take_pending(&mut self) -> Vec<Vec<u8>> {
-        self.pending_marked = 0;
-        self.pending.drain(..).collect()
-    }
-
-    /// Queues an entry another journald sink had encoded.
-    pub fn adopt(&mut self, encoded: Vec<u8>) {
-        self.pending.push_back(encoded);
-    }
-
-    /// Sends what is queued, reconnecting first if journald was gone and a retry is due.
-    pub fn flush(&mut self, now: Instant, registry: &Registry) {
-        if !self.transport.is_connected() {
-            if matches!(self.wait, Wait::Reconnect(t) if t > now) {
-                return;
-            }
-            if self.transport.connect(registry).is_err() {
-                self.wait = Wait::Reconnect(now + RETRY_INTERVAL);
-                return;
-            }
-        }
-        self.wait = Wait::Nothing;
-        if let Err(e) = self.send_pending(now) {
-            self.after_error(now, &e);
-            return;
-        }
-        // Nothing sent since the last look, which found nothing unread: nothing to learn.
-        let due = self.sends_since_trim > 0 || self.trim_at.is_some_and(|t| t <= now);
-        if !self.in_flight.is_empty() && due {
-            self.trim_in_flight(now);
-        }
-        // Over once all is sent (the look may just have found journald gone again).
-        if !self.pending.is_empty() {
-            return;
-        }
-        if let Some(outage) = self.outage.take() {
-            let message = format!(
-                "journald at {} was unreachable for {:.1} s; {} entries were held meanwhile and are \
-                 delivered now, {} of them sent again because journald may have lost them \
-                 (marked REDELIVERED=1)",
-                self.transport.path().display(),
-                now.duration_since(outage.since).as_secs_f64(),
-                self.sends - outage.sends_before,
-                outage.redelivered,
-            );
-            self.log(&Entry::notice(priority::WARNING, &message));
-        }
-    }
-
-    /// Delivers everything queued before `deadline`; what cannot be delivered by then is
-    /// written to stderr and counted as undelivered.
-    pub fn drain(&mut self, deadline: Instant, registry: &Registry) {
-        loop {
-            let now = Instant::now();
-            self.flush(now, registry);
-            if self.pending.is_empty() || now >= deadline {
-                break;
-            }
-            let wait_until = self.wake_at().unwrap_or(deadline).min(deadline);
-            self.transport
-                .wait_writable(wait_until.saturating_duration_since(now));
-        }
-        if self.pending.is_empty() {
-            return;
-        }
-        let mut err = io::stderr().lock();
-        let _ = writeln!(
-            err,
-            "tcp-listener: {} entries could not be delivered to journald at {}; they follow",
-            self.pending.len(),
-            self.transport.path().display()
-        );
-        for encoded in self.pending.drain(..) {
-            let _ = writeln!(err, "{}", message_of(&encoded));
-            self.stats.undelivered += 1;
-        }
-        self.pending_marked = 0;
-    }
-
-    /// Sends queued entries, [`BATCH`] at a time; stops at the first error (a full queue,
-    /// journald gone), leaving the rest queued.
-    fn send_pending(&mut self, now: Instant) -> io::Result<()> {
-        let mut wire_len = [0; BATCH];
-        while !self.pending.is_empty() {
-            let mut batch: [&[u8]; BATCH] = [&[]; BATCH];
-            let n = self.pending.len().min(BATCH);
-            for (slot, entry) in batch.iter_mut().zip(&self.pending) {
-                *slot = entry;
-            }
-            match self.transport.send_batch(&batch[..n], &mut wire_len) {
-                Ok(sent) => {
-                    for &len in &wire_len[..sent] {
-                        self.sent(len, now);
-                    }
-                }
-                // Too large for a datagram: this one goes alone, as a memfd.
-                Err(e) if e.raw_os_error() == Some(libc::EMSGSIZE) => {
-                    let front = self.pending.front().expect("not empty");
-                    let len = self.transport.send_large(front)?;
-                    self.sent(len, now);
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
-    }
-
-    /// Moves the front entry, just sent, to the in-flight entries until journald has read it.
-    fn sent(&mut self, wire_len: usize, now: Instant) {
-        let encoded = self.pending.pop_front().expect("sent from pending");
-        let marked = self.pending_marked > 0;
-        self.pending_marked = self.pending_marked.saturating_sub(1);
-        self.stats.delivered += 1;
-        self.sends += 1;
-        self.in_flight.push_back(InFlight {
-            encoded,
-            wire_len,
-            marked,
-        });
-        self.sends_since_trim += 1;
-        if self.sends_since_trim >= TRIM_EVERY || self.in_flight.len() >= IN_FLIGHT_MAX {
-            self.trim_in_flight(now);
-        }
-    }
-
-    /// Forgets the in-flight entries journald has certainly stored.
-    ///
-    /// - The socket's unread bytes (SIOCOUTQ: the true size of our datagrams still queued at
-    ///   journald, each at least its length) bound how many of the newest entries may still
-    ///   be unread.
-    /// - journald takes one datagram at a time and stores it before it takes the next, so of
-    ///   the entries it has read, only the last may not be stored yet (a large entry, a memfd,
-    ///   takes a while): it is kept too, until a later one has been read.
-    /// - A journald that dies frees its queue, and SIOCOUTQ drops to 0 as if it had read
-    ///   everything. So before forgetting anything, a probe (a datagram journald ignores)
-    ///   checks it is alive; if it is gone, what is in flight is sent again.
-    fn trim_in_flight(&mut self, now: Instant) {
-        self.sends_since_trim = 0;
-        let Ok(unread) = self.transport.unread_bytes() else {
-            return;
-        };
-        let mut maybe_unread = 0;
-        let mut sum = 0;
-        if unread > 0 {
-            for sent in self.in_flight.iter().rev() {
-                maybe_unread += 1;
-                sum += sent.wire_len;
-                if sum >= unread {
-                    break;
-                }
-            }
-        }
-        let keep = maybe_unread + 1;
-        if self.in_flight.len() > keep {
-            if let Err(e) = self.transport.probe() {
-                if is_gone(&e) {
-                    self.went_down(now, &e);
-                    return;
-                }
-            }
-            while self.in_flight.len() > keep {
-                let mut sent = self.in_flight.pop_front().expect("len > keep");
-                // A few kept for reuse; keeping up to IN_FLIGHT_MAX would hold ~0.6 MB for
-                // good after any burst (measured: +60 B per connection with 10,000 idle
-                // clients).
-                if self.spare.len() < SPARE_MAX {
-                    sent.encoded.clear();
-                    self.spare.push(sent.encoded);
-                }
-            }
-        }
-        // Look again soon while journald has entries of ours to read; the last one read
-        // waits for the next send.
-        self.trim_at = (maybe_unread > 0).then_some(now + TRIM_RETRY);
-    }
-
-    /// Decides what a failed send means: a full queue (wait) or journald gone (retry later).
-    fn after_error(&mut self, now: Instant, error: &io::Error) {
-        if is_full(error) {
-            self.wait = Wait::Room(now + FULL_QUEUE_RETRY);
-        } else if is_out_of_resources(error) {
-            // Out of descriptors or memory even with the reserve (a memfd could not be
-            // made): journald is not gone, so nothing is sent again; try later.
-            self.wait = Wait::Resources(now + RETRY_INTERVAL);
-        } else {
-            self.went_down(now, error);
-        }
-    }
-
-    /// journald is gone: what it had not read died with it, so it is queued again, first.
-    fn went_down(&mut self, now: Instant, error: &io::Error) {
-        let outage = self.outage.get_or_insert_with(|| {
-            let _ = writeln!(
-                io::stderr(),
-                "tcp-listener: journald at {} unreachable ({error}); holding entries and retrying",
-                self.transport.path().display()
-            );
-            Outage {
-                since: now,
-                sends_before: self.sends,
-                redelivered: 0,
-            }
-        });
-        while let Some(sent) = self.in_flight.pop_back() {
-            let mut encoded = sent.encoded;
-            if !sent.marked {
-                encode_field(&mut encoded, "REDELIVERED", b"1");
-            }
-            self.pending.push_front(encoded);
-            self.pending_marked += 1;
-            outage.redelivered += 1;
-        }
-        self.transport.disconnect();
-        self.wait = Wait::Reconnect(now + RETRY_INTERVAL);
-    }
-}
-
-/// journald's queue is full (or the send was interrupted): it is there, try again soon.
-fn is_full(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::EAGAIN) | Some(libc::ENOBUFS) | Some(libc::EINTR)
-    )
-}
-
-/// This process ran out of descriptors or memory: nothing to do with journald.
-fn is_out_of_resources(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOMEM)
-    )
-}
-
-/// journald is not there (dead, stopped, its socket removed).
-fn is_gone(e: &io::Error) -> bool {
-    !is_full(e) && !is_out_of_resources(e)
 }
 
 #[cfg(test)]
 mod tests {
     use std::cell::RefCell;
+    use std::collections::VecDeque;
+    use std::io;
     use std::rc::Rc;
+    use std::time::Instant;
+
+    use mio::Registry;
 
     use super::*;
     use crate::entry::Entry;
+    use crate::sink::delivery::{
+        Delivery, LinkState, Transport, FULL_QUEUE_RETRY, SPARE_MAX, TRIM_RETRY,
+    };
 
     /// A scripted journald: a socket queue of at most `qlen` datagrams of at most
     /// `max_datagram` bytes, which the test reads, kills and restarts.
@@ -486,24 +118,39 @@ mod tests {
         io::Error::from_raw_os_error(e)
     }
 
-    impl Transport for Fake {
-        fn path(&self) -> &Path {
-            Path::new("/fake/journal/socket")
+    impl Fake {
+        fn is_connected(&self) -> bool {
+            self.connected
         }
-        fn connect(&mut self, _: &Registry) -> io::Result<()> {
+    }
+
+    impl Transport for Fake {
+        type Protocol = Journal;
+        fn describe(&self) -> &str {
+            "journald at /fake/journal/socket"
+        }
+        fn state(&self) -> LinkState {
+            if self.connected {
+                LinkState::Up
+            } else {
+                LinkState::Down
+            }
+        }
+        fn connect(&mut self, _: &Registry, _: Instant) -> io::Result<LinkState> {
             if !self.journald.borrow().running {
                 return Err(errno(libc::ECONNREFUSED));
             }
             self.connected = true;
-            Ok(())
+            Ok(LinkState::Up)
         }
-        fn disconnect(&mut self) {
+        fn disconnect(&mut self, _: bool) {
             self.connected = false;
         }
-        fn is_connected(&self) -> bool {
-            self.connected
-        }
-        fn send_batch(&mut self, entries: &[&[u8]], wire_len: &mut [usize]) -> io::Result<usize> {
+        fn send_datagrams(
+            &mut self,
+            entries: &[&[u8]],
+            wire_len: &mut [usize],
+        ) -> io::Result<usize> {
             let mut j = self.journald.borrow_mut();
             if let Some(e) = j.fail_next.pop_front() {
                 return Err(errno(e));
@@ -542,7 +189,7 @@ mod tests {
             j.queue.push_back(entry.to_vec());
             Ok(0)
         }
-        fn unread_bytes(&self) -> io::Result<usize> {
+        fn unsettled_bytes(&self) -> io::Result<usize> {
             // The kernel counts more than the payload (an skb per datagram): so does this.
             let j = self.journald.borrow();
             Ok(j.queue.iter().map(|d| d.len() + 10).sum())
@@ -554,7 +201,7 @@ mod tests {
                 Err(errno(libc::ECONNREFUSED))
             }
         }
-        fn wait_writable(&self, _: Duration) {}
+        fn wait(&self, _: Duration, _: bool) {}
     }
 
     struct Setup {
