@@ -25,15 +25,22 @@
 //!   has not acknowledged, which a close would lose) goes to stderr and is counted as
 //!   undelivered; such a connection is then reset, so that none of it arrives after all.
 
-use std::borrow::Cow;
+mod peer;
+mod send;
+#[cfg(test)]
+pub(super) mod testing;
+#[cfg(test)]
+mod tests;
+
 use std::collections::VecDeque;
-use std::io::{self, IoSlice, Write};
+use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
 use mio::Registry;
 
-use super::{decimal_bytes, DeliveryStats};
+use super::DeliveryStats;
 use crate::entry::{priority, Entry};
+pub use peer::{classify, Failure, LinkState, Looks, OutputFraming, Protocol, Transport};
 
 /// Entries sent with one sendmmsg(2) or sendmsg(2) at most.
 pub const BATCH: usize = 64;
@@ -64,159 +71,6 @@ pub(super) const IN_FLIGHT_MAX: usize = 2048;
 pub(super) const TRIM_EVERY: u32 = 64;
 /// How soon to look again while the peer has not taken everything.
 pub(super) const TRIM_RETRY: Duration = Duration::from_millis(10);
-
-/// What differs between the peers an entry goes to, beside the socket: the bytes of an entry,
-/// its redelivery mark, and how the peer takes entries. Its value holds the encoder's state.
-pub trait Protocol: Default {
-    /// The peer, in the outage notice: "journald", "the server".
-    const PEER: &'static str;
-    /// The redelivery mark, as the outage notice names it.
-    const MARK: &'static str;
-    /// The capacity of a new entry buffer (when no spare one is left).
-    const ENTRY_CAPACITY: usize;
-    /// The longest wait between two reconnects.
-    const RECONNECT_MAX: Duration;
-    /// Of the entries the peer has taken, how many of the newest it may not have stored yet
-    /// (journald stores an entry after reading it): they stay in flight until a later one is
-    /// taken.
-    const TAKEN_UNSTORED: usize;
-    /// When to look at what the peer has taken.
-    const LOOKS: Looks;
-    /// Writes `entry` into `out` (empty, with room).
-    fn encode(&mut self, out: &mut Vec<u8>, entry: &Entry<'_>);
-    /// Marks an encoded entry as perhaps sent before.
-    fn mark_redelivered(encoded: &mut Vec<u8>);
-    /// The text of an encoded entry, for stderr.
-    fn text_of(encoded: &[u8]) -> Cow<'_, str>;
-}
-
-/// When [`Delivery::flush`] looks at what the peer has taken.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Looks {
-    /// At the end of every flush that sent something, and again every [`TRIM_RETRY`] while
-    /// some may not be taken; once all is taken, at the next send. For a peer that reads at
-    /// once (journald): the look right after a send finds most of it read.
-    AfterEachSend,
-    /// [`TRIM_RETRY`] after a send, then again while some may not be taken, the wait doubling
-    /// up to `up_to` while the peer takes nothing; and one last look at the drain. For a peer
-    /// that acknowledges a round trip later (a TCP server).
-    WhenDue { up_to: Duration },
-}
-
-/// The connection to the peer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LinkState {
-    Down,
-    /// A stream connect in progress.
-    Connecting,
-    Up,
-}
-
-/// How entries are delimited on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutputFraming {
-    /// One datagram per entry (journald, `/dev/log`, UDP).
-    Datagram,
-    /// RFC 6587 octet counting, `LEN SP MSG` (syslog over TCP).
-    OctetCounting,
-    /// The entry and a NUL byte (a stream `/dev/log`, as glibc's syslog(3)).
-    NulTerminated,
-}
-
-/// What the engine needs from the socket to the peer. The defaults are those of a datagram
-/// socket to a local reader that never rejects an entry.
-pub trait Transport {
-    type Protocol: Protocol;
-    /// `journald at /run/systemd/journal/socket`, `syslog at tcp://host:port`, for messages.
-    fn describe(&self) -> &str;
-    fn state(&self) -> LinkState;
-    /// Opens a new connection (the next address, if a name has several) and registers it for
-    /// writable events. A stream connect may return [`LinkState::Connecting`].
-    fn connect(&mut self, registry: &Registry, now: Instant) -> io::Result<LinkState>;
-    /// Whether a connect in progress is done: [`LinkState::Up`], still connecting, or why not.
-    fn finish_connect(&mut self) -> io::Result<LinkState> {
-        Ok(self.state())
-    }
-    /// Addresses not tried yet since the last connection was made: the next is tried at once.
-    fn untried(&self) -> usize {
-        0
-    }
-    /// Closes the connection; `discard`: what the kernel has not sent yet is dropped (TCP).
-    fn disconnect(&mut self, discard: bool);
-    /// How entries are framed on the current connection.
-    fn framing(&self) -> OutputFraming {
-        OutputFraming::Datagram
-    }
-    /// Sends the first entries of `entries`, one datagram each, in one call; returns how many
-    /// went, and the bytes each one occupies in `wire_len`. When the first cannot go the error
-    /// says why (EMSGSIZE: too large for a datagram, see [`Transport::send_large`]).
-    fn send_datagrams(&mut self, entries: &[&[u8]], wire_len: &mut [usize]) -> io::Result<usize>;
-    /// Sends an entry too large for a datagram another way (journald: a sealed memfd); returns
-    /// its wire bytes.
-    fn send_large(&mut self, _entry: &[u8]) -> io::Result<usize> {
-        Err(io::Error::from_raw_os_error(libc::EMSGSIZE))
-    }
-    /// Writes what the socket takes of `bufs` to the stream; returns how many bytes.
-    fn write_stream(&mut self, _bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        Err(io::Error::from_raw_os_error(libc::EOPNOTSUPP))
-    }
-    /// Whether a send error concerns only the entry sent (UDP errors, a datagram too large
-    /// for `/dev/log`), not the connection: the entry goes to stderr.
-    fn rejects(&self, _error: &io::Error) -> bool {
-        false
-    }
-    /// Whether [`Transport::unsettled_bytes`] says anything (not for UDP: a datagram is done
-    /// once sent).
-    fn tracks_unsettled(&self) -> bool {
-        true
-    }
-    /// Bytes sent that the peer has not taken yet: not read (Unix), not acknowledged (TCP).
-    fn unsettled_bytes(&self) -> io::Result<usize>;
-    /// Whether a peer that died shows only at the next send (the local syslog daemon's
-    /// datagram socket): its freed queue then reads as taken, so what a look finds taken is
-    /// forgotten only once a later send has succeeded, which proves the peer was alive then.
-    fn confirms_by_send(&self) -> bool {
-        false
-    }
-    /// For a stream: an error if the peer closed the connection or it failed.
-    fn check_open(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-    /// Whether the peer is still there, without waiting, before entries a look found taken
-    /// are forgotten (a datagram journald ignores; a dead journald's freed queue reads as
-    /// all read). Only a [`Failure::Gone`] error counts.
-    fn probe(&self) -> io::Result<()> {
-        Ok(())
-    }
-    /// Whether unsettled bytes sit in our own send queue (TCP), where they are lost when the
-    /// connection closes: the drain waits for them.
-    fn holds_unsent(&self) -> bool {
-        false
-    }
-    /// Waits at most `timeout`; `for_room`: returns early once the socket takes more (or a
-    /// connect is done).
-    fn wait(&self, timeout: Duration, for_room: bool);
-}
-
-/// What a failed send says: the errno classes of both sinks, written here only.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Failure {
-    /// The peer's queue or our socket buffer is full (or the send was interrupted): the peer
-    /// is there, try again soon.
-    Full,
-    /// This process ran out of descriptors or memory: nothing to do with the peer.
-    OutOfResources,
-    /// The peer is not there (dead, stopped, its socket removed, the connection reset).
-    Gone,
-}
-
-pub fn classify(error: &io::Error) -> Failure {
-    match error.raw_os_error() {
-        Some(libc::EAGAIN | libc::ENOBUFS | libc::EINTR) => Failure::Full,
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM) => Failure::OutOfResources,
-        _ => Failure::Gone,
-    }
-}
 
 /// An entry sent that the peer may not have taken yet.
 pub(super) struct InFlight {
@@ -534,121 +388,6 @@ impl<T: Transport> Delivery<T> {
         }
     }
 
-    /// Sends queued entries; stops at the first error that is not about one entry (a full
-    /// queue, the peer gone), leaving the rest queued.
-    fn send_pending(&mut self, now: Instant) -> io::Result<()> {
-        match self.transport.framing() {
-            OutputFraming::Datagram => self.send_datagrams(now),
-            framing => {
-                // A server that closed the connection is noticed before writing into it.
-                self.transport.check_open()?;
-                self.send_stream(framing, now)
-            }
-        }
-    }
-
-    fn send_datagrams(&mut self, now: Instant) -> io::Result<()> {
-        let mut wire_len = [0; BATCH];
-        while !self.pending.is_empty() {
-            let mut batch: [&[u8]; BATCH] = [&[]; BATCH];
-            let n = self.pending.len().min(BATCH);
-            for (slot, encoded) in batch.iter_mut().zip(&self.pending) {
-                *slot = encoded;
-            }
-            match self.transport.send_datagrams(&batch[..n], &mut wire_len) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(sent) => {
-                    for &len in &wire_len[..sent] {
-                        self.sent(len, now);
-                    }
-                }
-                Err(e) if self.transport.rejects(&e) => self.reject_front(&e),
-                // Too large for a datagram: this one goes alone, another way.
-                Err(e) if e.raw_os_error() == Some(libc::EMSGSIZE) => {
-                    let front = self.pending.front().expect("not empty");
-                    let len = self.transport.send_large(front)?;
-                    self.sent(len, now);
-                }
-                Err(e) => return Err(e),
-            }
-            self.maybe_trim(now)?;
-        }
-        Ok(())
-    }
-
-    fn send_stream(&mut self, framing: OutputFraming, now: Instant) -> io::Result<()> {
-        while !self.pending.is_empty() {
-            let n = self.pending.len().min(BATCH);
-            let mut prefixes = [[0u8; PREFIX_MAX]; BATCH];
-            let mut prefix_len = [0; BATCH];
-            if framing == OutputFraming::OctetCounting {
-                for (i, encoded) in self.pending.iter().take(n).enumerate() {
-                    prefix_len[i] = octet_count_prefix(&mut prefixes[i], encoded.len());
-                }
-            }
-            let mut slices = [IoSlice::new(&[]); 2 * BATCH];
-            for (i, encoded) in self.pending.iter().take(n).enumerate() {
-                let start = PREFIX_MAX - prefix_len[i];
-                (slices[2 * i], slices[2 * i + 1]) = match framing {
-                    OutputFraming::NulTerminated => (IoSlice::new(encoded), IoSlice::new(b"\0")),
-                    _ => (IoSlice::new(&prefixes[i][start..]), IoSlice::new(encoded)),
-                };
-            }
-            let mut bufs = &mut slices[..2 * n];
-            IoSlice::advance_slices(&mut bufs, self.written);
-            let wanted: usize = bufs.iter().map(|b| b.len()).sum();
-            let written = self.transport.write_stream(bufs)?;
-            if written == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
-            }
-            // Whole frames move to the in-flight entries; a part of one is remembered.
-            let mut left = self.written + written;
-            while let Some(front) = self.pending.front() {
-                let len = frame_len(framing, front.len());
-                if left < len {
-                    break;
-                }
-                left -= len;
-                self.sent(len, now);
-            }
-            self.written = left;
-            self.maybe_trim(now)?;
-            if written < wanted {
-                // The socket is full: the next write would say EAGAIN.
-                return Err(io::Error::from_raw_os_error(libc::EAGAIN));
-            }
-        }
-        Ok(())
-    }
-
-    /// Moves the front entry, just sent, to the in-flight entries until the peer has taken
-    /// it (or forgets it where that cannot be told: UDP).
-    fn sent(&mut self, wire_len: usize, now: Instant) {
-        let encoded = self.pending.pop_front().expect("sent from pending");
-        let marked = self.pending_marked > 0;
-        self.pending_marked = self.pending_marked.saturating_sub(1);
-        self.stats.delivered += 1;
-        self.sends += 1;
-        if !self.transport.tracks_unsettled() {
-            self.recycle(encoded);
-            return;
-        }
-        // The send worked: the peer was alive at the last look, which it can now be trusted.
-        for _ in 0..std::mem::take(&mut self.taken_unconfirmed) {
-            let sent = self.in_flight.pop_front().expect("taken from in flight");
-            self.recycle(sent.encoded);
-        }
-        self.in_flight.push_back(InFlight {
-            encoded,
-            wire_len,
-            marked,
-        });
-        self.sends_since_trim += 1;
-        if matches!(T::Protocol::LOOKS, Looks::WhenDue { .. }) && self.trim_at.is_none() {
-            self.trim_at = Some(now + self.trim_retry);
-        }
-    }
-
     /// Whether a flush that got this far looks at what the peer has taken.
     fn look_due(&self, now: Instant) -> bool {
         match T::Protocol::LOOKS {
@@ -661,25 +400,11 @@ impl<T: Transport> Delivery<T> {
 
     /// Looks at what the peer has taken after [`TRIM_EVERY`] sends, or with
     /// [`IN_FLIGHT_MAX`] entries it may not have taken.
-    fn maybe_trim(&mut self, now: Instant) -> io::Result<()> {
+    pub(super) fn maybe_trim(&mut self, now: Instant) -> io::Result<()> {
         if self.sends_since_trim >= TRIM_EVERY || self.untaken() >= IN_FLIGHT_MAX {
             self.trim_in_flight(now)?;
         }
         Ok(())
-    }
-
-    /// An entry the peer cannot take (a UDP error, a datagram too large): to stderr.
-    fn reject_front(&mut self, error: &io::Error) {
-        let encoded = self.pending.pop_front().expect("rejected from pending");
-        self.pending_marked = self.pending_marked.saturating_sub(1);
-        self.stats.undelivered += 1;
-        let _ = writeln!(
-            io::stderr(),
-            "tcp-listener: {} did not take an entry ({error}): {}",
-            self.transport.describe(),
-            T::Protocol::text_of(&encoded)
-        );
-        self.recycle(encoded);
     }
 
     /// Forgets the in-flight entries the peer has certainly taken. An error: the peer is lost.
@@ -739,7 +464,7 @@ impl<T: Transport> Delivery<T> {
         Ok(())
     }
 
-    fn recycle(&mut self, mut encoded: Vec<u8>) {
+    pub(super) fn recycle(&mut self, mut encoded: Vec<u8>) {
         if self.spare.len() < SPARE_MAX {
             encoded.clear();
             self.spare.push(encoded);
@@ -777,30 +502,5 @@ impl<T: Transport> Delivery<T> {
         self.trim_retry = TRIM_RETRY;
         self.transport.disconnect(false);
         self.wait = self.retry_later(now);
-    }
-}
-
-/// Room for `LEN SP` before a frame.
-const PREFIX_MAX: usize = 21;
-
-/// Writes `LEN SP` at the end of `buf`; returns its length.
-fn octet_count_prefix(buf: &mut [u8; PREFIX_MAX], len: usize) -> usize {
-    let mut digits = [0; 20];
-    let digits = decimal_bytes(&mut digits, len as u64);
-    let start = PREFIX_MAX - 1 - digits.len();
-    buf[start..PREFIX_MAX - 1].copy_from_slice(digits);
-    buf[PREFIX_MAX - 1] = b' ';
-    PREFIX_MAX - start
-}
-
-/// The bytes an entry of `len` bytes occupies on the wire.
-fn frame_len(framing: OutputFraming, len: usize) -> usize {
-    match framing {
-        OutputFraming::Datagram => len,
-        OutputFraming::OctetCounting => {
-            let mut digits = [0; 20];
-            decimal_bytes(&mut digits, len as u64).len() + 1 + len
-        }
-        OutputFraming::NulTerminated => len + 1,
     }
 }

@@ -150,7 +150,7 @@ mod tests {
     use std::rc::Rc;
 
     use super::*;
-    use crate::entry::Entry;
+    use crate::sink::delivery::testing::{self, errno, scripted_error, unread_bytes, Harness};
     use crate::sink::delivery::{
         LinkState, OutputFraming, Transport, FULL_QUEUE_RETRY, IN_FLIGHT_MAX, TRIM_RETRY,
     };
@@ -246,10 +246,6 @@ mod tests {
         generation: u64,
     }
 
-    fn errno(e: i32) -> io::Error {
-        io::Error::from_raw_os_error(e)
-    }
-
     impl Fake {
         fn broken(&self) -> Option<io::Error> {
             let s = self.server.borrow();
@@ -311,12 +307,8 @@ mod tests {
         }
         fn send_datagrams(&mut self, msgs: &[&[u8]], wire_len: &mut [usize]) -> io::Result<usize> {
             let mut s = self.server.borrow_mut();
-            if let Some(e) = s.fail_next.pop_front() {
-                return Err(errno(e));
-            }
-            if !s.running {
-                return Err(errno(libc::ECONNREFUSED));
-            }
+            let running = s.running;
+            scripted_error(&mut s.fail_next, running)?;
             let mut sent = 0;
             for (msg, len) in msgs.iter().zip(wire_len.iter_mut()) {
                 if s.queue.len() >= s.qlen {
@@ -370,8 +362,7 @@ mod tests {
             if s.stream {
                 Ok(s.buffer.len())
             } else {
-                // The kernel counts more than the payload (an skb per datagram): so does this.
-                Ok(s.queue.iter().map(|d| d.len() + 10).sum())
+                Ok(unread_bytes(&s.queue))
             }
         }
         fn confirms_by_send(&self) -> bool {
@@ -429,56 +420,34 @@ mod tests {
         )
     }
 
+    impl Harness for Setup {
+        type Transport = Fake;
+        fn parts(&mut self) -> (&mut Delivery<Fake>, &mio::Poll) {
+            (&mut self.delivery, &self.poll)
+        }
+        fn peer_takes_all(&mut self) {
+            self.server.borrow_mut().take_all();
+        }
+    }
+
     impl Setup {
-        fn log(&mut self, range: std::ops::Range<usize>) {
-            for i in range {
-                let text = format!("entry {i}");
-                self.delivery.log(&Entry::notice(6, &text));
-            }
-        }
-        fn flush(&mut self, now: Instant) {
-            self.delivery.flush(now, self.poll.registry());
-        }
-        fn drain(&mut self, deadline: Instant) {
-            let registry = self.poll.registry().try_clone().unwrap();
-            self.delivery.drain(deadline, &registry);
-        }
         /// Flushes while the server takes everything, until nothing is left to send.
-        fn settle(&mut self, mut now: Instant) {
-            for _ in 0..1000 {
-                self.flush(now);
-                self.server.borrow_mut().take_all();
-                if self.delivery.pending.is_empty() {
-                    now += TRIM_RETRY_MAX;
-                    self.flush(now);
-                    self.server.borrow_mut().take_all();
-                    self.flush(now);
-                    self.server.borrow_mut().take_all();
-                    return;
-                }
-                now += Duration::from_millis(50);
-            }
-            panic!("never settled");
+        fn settle(&mut self, now: Instant) {
+            self.settle_then(now, TRIM_RETRY_MAX, 2);
         }
     }
 
     /// `entry 0` … `entry n-1` each once, in order, among `got`; a marked entry may repeat
     /// one that came before.
     fn assert_each_once_in_order(got: &[String], n: usize) {
-        let mut want = 0;
-        for text in got {
-            let Some(i) = text.strip_prefix("entry ") else {
-                continue;
-            };
-            let marked = i.ends_with(REDELIVERED_MARK);
-            let i: usize = i.trim_end_matches(REDELIVERED_MARK).parse().unwrap();
-            if i == want {
-                want += 1;
-            } else {
-                assert!(marked && i < want, "{text} out of order in {got:?}");
-            }
-        }
-        assert_eq!(want, n, "{got:?}");
+        let got: Vec<(String, bool)> = got
+            .iter()
+            .map(|t| {
+                let text = t.trim_end_matches(REDELIVERED_MARK);
+                (text.to_string(), text.len() < t.len())
+            })
+            .collect();
+        testing::assert_each_once_in_order(&got, n);
     }
 
     #[test]

@@ -60,6 +60,9 @@ mod tests {
 
     use super::*;
     use crate::entry::Entry;
+    use crate::sink::delivery::testing::{
+        assert_each_once_in_order, errno, scripted_error, unread_bytes, Harness,
+    };
     use crate::sink::delivery::{
         Delivery, LinkState, Transport, FULL_QUEUE_RETRY, SPARE_MAX, TRIM_RETRY,
     };
@@ -114,10 +117,6 @@ mod tests {
         connected: bool,
     }
 
-    fn errno(e: i32) -> io::Error {
-        io::Error::from_raw_os_error(e)
-    }
-
     impl Fake {
         fn is_connected(&self) -> bool {
             self.connected
@@ -152,12 +151,8 @@ mod tests {
             wire_len: &mut [usize],
         ) -> io::Result<usize> {
             let mut j = self.journald.borrow_mut();
-            if let Some(e) = j.fail_next.pop_front() {
-                return Err(errno(e));
-            }
-            if !j.running {
-                return Err(errno(libc::ECONNREFUSED));
-            }
+            let running = j.running;
+            scripted_error(&mut j.fail_next, running)?;
             let mut sent = 0;
             for (entry, len) in entries.iter().zip(wire_len.iter_mut()) {
                 let error = if entry.len() > j.max_datagram {
@@ -190,9 +185,7 @@ mod tests {
             Ok(0)
         }
         fn unsettled_bytes(&self) -> io::Result<usize> {
-            // The kernel counts more than the payload (an skb per datagram): so does this.
-            let j = self.journald.borrow();
-            Ok(j.queue.iter().map(|d| d.len() + 10).sum())
+            Ok(unread_bytes(&self.journald.borrow().queue))
         }
         fn probe(&self) -> io::Result<()> {
             if self.journald.borrow().running {
@@ -230,49 +223,21 @@ mod tests {
         }
     }
 
-    impl Setup {
-        fn log(&mut self, range: std::ops::Range<usize>) {
-            for i in range {
-                let text = format!("entry {i}");
-                self.delivery.log(&Entry::notice(6, &text));
-            }
+    impl Harness for Setup {
+        type Transport = Fake;
+        fn parts(&mut self) -> (&mut Delivery<Fake>, &mio::Poll) {
+            (&mut self.delivery, &self.poll)
         }
-        fn flush(&mut self, now: Instant) {
-            self.delivery.flush(now, self.poll.registry());
-        }
-        /// Flushes and lets journald read until everything is stored.
-        fn settle(&mut self, mut now: Instant) {
-            for _ in 0..1000 {
-                self.flush(now);
-                self.journald.borrow_mut().read_all();
-                if self.delivery.pending.is_empty() {
-                    self.flush(now);
-                    self.journald.borrow_mut().read_all();
-                    return;
-                }
-                now += Duration::from_millis(50);
-            }
-            panic!("never settled");
+        fn peer_takes_all(&mut self) {
+            self.journald.borrow_mut().read_all();
         }
     }
 
-    /// Each of `0..n` once, in order, then the given notices; `marked` ones may repeat.
-    fn assert_each_once_in_order(got: &[(String, bool)], n: usize) {
-        let mut want = 0;
-        for (message, marked) in got {
-            let Some(i) = message
-                .strip_prefix("entry ")
-                .and_then(|rest| rest.split(' ').next()?.parse::<usize>().ok())
-            else {
-                continue;
-            };
-            if i == want {
-                want += 1;
-            } else {
-                assert!(*marked && i < want, "{message} out of order in {got:?}");
-            }
+    impl Setup {
+        /// Flushes and lets journald read until everything is stored.
+        fn settle(&mut self, now: Instant) {
+            self.settle_then(now, Duration::ZERO, 1);
         }
-        assert_eq!(want, n, "{got:?}");
     }
 
     #[test]
