@@ -28,9 +28,7 @@
 mod peer;
 mod send;
 #[cfg(test)]
-pub(super) mod testing;
-#[cfg(test)]
-mod tests;
+pub(super) mod tests;
 
 use std::collections::VecDeque;
 use std::io::{self, Write};

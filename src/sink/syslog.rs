@@ -150,7 +150,9 @@ mod tests {
     use std::rc::Rc;
 
     use super::*;
-    use crate::sink::delivery::testing::{self, errno, scripted_error, unread_bytes, Harness};
+    use crate::sink::delivery::tests::harness::{
+        self, errno, scripted_error, unread_bytes, Harness,
+    };
     use crate::sink::delivery::{
         LinkState, OutputFraming, Transport, FULL_QUEUE_RETRY, IN_FLIGHT_MAX, TRIM_RETRY,
     };
@@ -447,7 +449,7 @@ mod tests {
                 (text.to_string(), text.len() < t.len())
             })
             .collect();
-        testing::assert_each_once_in_order(&got, n);
+        harness::assert_each_once_in_order(&got, n);
     }
 
     #[test]

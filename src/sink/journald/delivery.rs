@@ -60,7 +60,7 @@ mod tests {
 
     use super::*;
     use crate::entry::Entry;
-    use crate::sink::delivery::testing::{
+    use crate::sink::delivery::tests::harness::{
         assert_each_once_in_order, errno, scripted_error, unread_bytes, Harness,
     };
     use crate::sink::delivery::{

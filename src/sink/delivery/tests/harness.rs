@@ -7,8 +7,8 @@ use std::io;
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
-use super::{Delivery, Transport};
 use crate::entry::Entry;
+use crate::sink::delivery::{Delivery, Transport};
 
 /// A test's delivery to a scripted peer.
 pub trait Harness {
