@@ -24,6 +24,10 @@
 //! - [`Delivery::drain`] returns by its deadline: what is still queued (and what a TCP server
 //!   has not acknowledged, which a close would lose) goes to stderr and is counted as
 //!   undelivered; such a connection is then reset, so that none of it arrives after all.
+//!
+//! Here: the state and its public face, connecting, outages, the looks and redelivery;
+//! `peer` (what differs between peers: the traits, the errno classes), `send` (datagrams and
+//! stream frames), `tests` (against a scripted transport, and with each sink's protocol).
 
 mod peer;
 mod send;

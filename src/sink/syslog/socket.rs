@@ -1,7 +1,8 @@
-//! The system calls behind the syslog sink: a non-blocking socket to `/dev/log` (a datagram
-//! socket; a stream socket where the local syslog daemon listens on one), a UDP socket or a
-//! TCP connection, registered with the loop's poll for writable events. Nothing here waits:
-//! a TCP connect is started and finished later, a full socket says EAGAIN.
+//! The system calls behind the syslog sink (its [`Transport`] for the delivery engine): a
+//! non-blocking socket to `/dev/log` (a datagram socket; a stream socket where the local
+//! syslog daemon listens on one), a UDP socket or a TCP connection, registered with the loop's
+//! poll for writable events. Nothing here waits: a TCP connect is started and finished later,
+//! a full socket says EAGAIN.
 //!
 //! Host names: `udp://` and `tcp://` servers given by name are resolved with getaddrinfo(3),
 //! which blocks. It is called only when a connection is made after a failure (at open, and

@@ -2,5 +2,7 @@
 //! protocol against a scripted peer that reads, acknowledges, dies and comes back like the
 //! real one ([`journald`], [`syslog`]); [`harness`] is what they share.
 
-pub(in crate::sink) mod harness;
+mod harness;
+mod journald;
 mod scripted;
+mod syslog;
