@@ -32,7 +32,7 @@
 mod peer;
 mod send;
 #[cfg(test)]
-pub(super) mod tests;
+mod tests;
 
 use std::collections::VecDeque;
 use std::io::{self, Write};
@@ -63,16 +63,16 @@ pub const RETRY_INTERVAL: Duration = Duration::from_millis(250);
 /// A stream connect not done by then has failed.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How soon to retry a full queue even if no writable event arrives.
-pub(super) const FULL_QUEUE_RETRY: Duration = Duration::from_millis(50);
+const FULL_QUEUE_RETRY: Duration = Duration::from_millis(50);
 /// Buffers of forgotten entries kept for reuse: keeping up to [`IN_FLIGHT_MAX`] would hold
 /// ~0.6 MB for good after any burst (measured: +60 B per connection with 10,000 idle clients).
-pub(super) const SPARE_MAX: usize = 128;
+const SPARE_MAX: usize = 128;
 /// In-flight entries kept at most; past this the sink waits for the peer to take them.
-pub(super) const IN_FLIGHT_MAX: usize = 2048;
+const IN_FLIGHT_MAX: usize = 2048;
 /// Sends between two looks at what the peer has taken.
-pub(super) const TRIM_EVERY: u32 = 64;
+const TRIM_EVERY: u32 = 64;
 /// How soon to look again while the peer has not taken everything.
-pub(super) const TRIM_RETRY: Duration = Duration::from_millis(10);
+const TRIM_RETRY: Duration = Duration::from_millis(10);
 
 /// An entry sent that the peer may not have taken yet.
 pub(super) struct InFlight {
@@ -98,14 +98,14 @@ enum Wait {
 }
 
 /// The peer unreachable since `since`.
-pub(super) struct Outage {
+struct Outage {
     since: Instant,
     /// [`Delivery::sends`] when it began: every send after it is an entry held meanwhile.
     sends_before: u64,
     redelivered: u64,
 }
 
-/// The engine. Its fields are visible to the sinks' tests, which look at the queues.
+/// The engine, for a transport and its protocol. The queues are visible to the sinks' tests.
 pub struct Delivery<T: Transport> {
     transport: T,
     protocol: T::Protocol,
@@ -114,22 +114,22 @@ pub struct Delivery<T: Transport> {
     /// How many entries at the front of `pending` are marked as sent again already.
     pending_marked: usize,
     /// Bytes of the front entry's frame already written to the stream.
-    pub(super) written: usize,
+    written: usize,
     /// Entries sent but perhaps not yet taken by the peer, oldest first.
     pub(super) in_flight: VecDeque<InFlight>,
     /// How many of the oldest in-flight entries the last look found taken, to be forgotten
     /// at the next successful send ([`Transport::confirms_by_send`]).
     taken_unconfirmed: usize,
     /// Buffers of forgotten entries, reused so that queueing allocates nothing.
-    pub(super) spare: Vec<Vec<u8>>,
+    spare: Vec<Vec<u8>>,
     sends_since_trim: u32,
     wait: Wait,
     /// When to look again at what the peer has taken, and how long the next look waits.
     trim_at: Option<Instant>,
     trim_retry: Duration,
     /// The wait before the next reconnect after a failure.
-    pub(super) backoff: Duration,
-    pub(super) outage: Option<Outage>,
+    backoff: Duration,
+    outage: Option<Outage>,
     /// Entries sent, sends again included.
     sends: u64,
     stats: DeliveryStats,
@@ -179,7 +179,7 @@ impl<T: Transport> Delivery<T> {
     }
 
     /// In-flight entries the peer may not have taken.
-    pub(super) fn untaken(&self) -> usize {
+    fn untaken(&self) -> usize {
         self.in_flight.len() - self.taken_unconfirmed
     }
 
@@ -402,7 +402,7 @@ impl<T: Transport> Delivery<T> {
 
     /// Looks at what the peer has taken after [`TRIM_EVERY`] sends, or with
     /// [`IN_FLIGHT_MAX`] entries it may not have taken.
-    pub(super) fn maybe_trim(&mut self, now: Instant) -> io::Result<()> {
+    fn maybe_trim(&mut self, now: Instant) -> io::Result<()> {
         if self.sends_since_trim >= TRIM_EVERY || self.untaken() >= IN_FLIGHT_MAX {
             self.trim_in_flight(now)?;
         }
@@ -466,7 +466,7 @@ impl<T: Transport> Delivery<T> {
         Ok(())
     }
 
-    pub(super) fn recycle(&mut self, mut encoded: Vec<u8>) {
+    fn recycle(&mut self, mut encoded: Vec<u8>) {
         if self.spare.len() < SPARE_MAX {
             encoded.clear();
             self.spare.push(encoded);
