@@ -60,6 +60,14 @@ pub struct Config {
     /// On SIGTERM: how long the daemon may take to read and log what clients had sent.
     #[serde(deserialize_with = "stop_timeout_secs")]
     pub stop_timeout_secs: u64,
+    /// The most severe PRIORITY a remote syslog message is logged at: a message sent more
+    /// severe is logged at this one (its own severity in REMOTE_PRIORITY), so that no remote
+    /// host can make journald write to terminals. `emerg` lifts the floor.
+    pub max_remote_severity: Severity,
+    /// Put before the SYSLOG_IDENTIFIER a remote syslog message names (`remote-` makes
+    /// `sshd` `remote-sshd`); empty = as sent.
+    #[serde(deserialize_with = "identifier_prefix")]
+    pub remote_identifier_prefix: String,
     pub log: LogConfig,
     /// TLS on the port (instead of plain TCP), when present.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -171,6 +179,46 @@ fn names<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     Ok(names.iter().map(|n| n.to_ascii_lowercase()).collect())
 }
 
+/// A syslog severity, by its name in syslog.conf(5) (`err`, not `error`); its number (0–7) is
+/// journald's PRIORITY.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Emerg = 0,
+    Alert = 1,
+    Crit = 2,
+    Err = 3,
+    Warning = 4,
+    Notice = 5,
+    Info = 6,
+    Debug = 7,
+}
+
+impl Severity {
+    /// journald's PRIORITY: 0 (emerg) to 7 (debug).
+    pub fn priority(self) -> u8 {
+        self as u8
+    }
+}
+
+/// The longest `remote_identifier_prefix`.
+pub const MAX_IDENTIFIER_PREFIX: usize = 32;
+
+fn identifier_prefix<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let prefix = String::deserialize(d)?;
+    let ok = prefix.len() <= MAX_IDENTIFIER_PREFIX
+        && prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
+    if !ok {
+        return Err(serde::de::Error::custom(format!(
+            "`{prefix}`: expected at most {MAX_IDENTIFIER_PREFIX} letters, digits, `-`, `_`, \
+             `.` or `:` (such as \"remote-\"), or \"\" for identifiers as sent"
+        )));
+    }
+    Ok(prefix)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RateLimitAction {
@@ -230,6 +278,8 @@ impl Default for Config {
             max_lines_burst: 5000,
             rate_limit_action: RateLimitAction::Throttle,
             stop_timeout_secs: 10,
+            max_remote_severity: Severity::Err,
+            remote_identifier_prefix: String::new(),
             log: LogConfig::default(),
             tls: None,
         }
@@ -490,6 +540,9 @@ mod tests {
         assert_eq!(c.log.target, LogTarget::Journald);
         assert_eq!(c.log.journal_socket, Path::new(DEFAULT_JOURNAL_SOCKET));
         assert_eq!(c.log.syslog_server(), SyslogServer::Local);
+        assert_eq!(c.max_remote_severity, Severity::Err);
+        assert_eq!(c.max_remote_severity.priority(), 3);
+        assert_eq!(c.remote_identifier_prefix, "");
     }
 
     #[test]
@@ -510,6 +563,8 @@ max_lines_burst = 7
 max_connections_per_source = 3
 rate_limit_action = "drop"
 stop_timeout_secs = 4
+max_remote_severity = "emerg"
+remote_identifier_prefix = "remote-"
 [log]
 target = "syslog"
 journal_socket = "/run/systemd/journal.test/socket"
@@ -531,6 +586,8 @@ syslog_server = "udp://loghost:514"
         assert_eq!(c.max_connections_per_source, 3);
         assert_eq!(c.rate_limit_action, RateLimitAction::Drop);
         assert_eq!(c.stop_timeout_secs, 4);
+        assert_eq!(c.max_remote_severity, Severity::Emerg);
+        assert_eq!(c.remote_identifier_prefix, "remote-");
         assert_eq!(c.log.target, LogTarget::Syslog);
         assert_eq!(
             c.log.journal_socket,
@@ -676,6 +733,50 @@ syslog_server = "udp://loghost:514"
         let e = err("rate_limit_action = \"ignore\"\n");
         assert!(
             e.starts_with("test.toml:1:21: key `rate_limit_action`: unknown variant `ignore`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn every_severity_is_read_by_its_syslog_name() {
+        let names = [
+            "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
+        ];
+        for (priority, name) in names.iter().enumerate() {
+            let c = parse(&format!("max_remote_severity = \"{name}\"\n")).unwrap();
+            assert_eq!(usize::from(c.max_remote_severity.priority()), priority);
+            assert!(c
+                .to_toml()
+                .contains(&format!("max_remote_severity = \"{name}\"")));
+        }
+        let e = err("max_remote_severity = \"error\"\n");
+        assert!(
+            e.starts_with("test.toml:1:23: key `max_remote_severity`: unknown variant `error`"),
+            "{e}"
+        );
+        assert!(e.contains("`err`"), "{e}");
+        assert_eq!(
+            err("max_remote_severity = 3\n"),
+            "test.toml:1:23: key `max_remote_severity`: wanted string or table"
+        );
+    }
+
+    #[test]
+    fn a_remote_identifier_prefix_is_short_and_plain() {
+        for ok in ["", "remote-", "lan.", "pi_2:"] {
+            let c = parse(&format!("remote_identifier_prefix = \"{ok}\"\n")).unwrap();
+            assert_eq!(c.remote_identifier_prefix, ok);
+        }
+        assert_eq!(
+            err("\nremote_identifier_prefix = \"re mote\"\n"),
+            "test.toml:2:28: key `remote_identifier_prefix`: `re mote`: expected at most 32 \
+             letters, digits, `-`, `_`, `.` or `:` (such as \"remote-\"), or \"\" for \
+             identifiers as sent"
+        );
+        let long = "x".repeat(MAX_IDENTIFIER_PREFIX + 1);
+        let e = err(&format!("remote_identifier_prefix = \"{long}\"\n"));
+        assert!(
+            e.starts_with("test.toml:1:28: key `remote_identifier_prefix`:"),
             "{e}"
         );
     }

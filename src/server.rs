@@ -30,7 +30,7 @@ use crate::admission::{Admission, Refusal, REFUSAL_WINDOW};
 use crate::config::{Config, LogConfig, RateLimitAction, DEFAULT_CONFIG_PATH};
 use crate::connection::{Connection, Connections, DropReport, Line, ReadOutcome};
 use crate::control::{Command, Control};
-use crate::entry::{priority, Entry};
+use crate::entry::{priority, Entry, Remote};
 use crate::fdstore::{self, Carried, State};
 use crate::listener::{self, Accepted, Acceptor, ListenSocket};
 use crate::sink::Sink;
@@ -164,8 +164,9 @@ struct Server {
     read_buf: Vec<u8>,
     /// The text of the entry being built.
     message: String,
-    /// The SYSLOG_* fields of the syslog message being logged.
-    syslog_fields: JournalFields,
+    /// The SYSLOG_* fields of the syslog message being logged, and what is made of the
+    /// priority and program it claims.
+    syslog: SyslogLog,
     /// stderr goes to the journal already (`JOURNAL_STREAM`): announcements are not repeated
     /// there.
     stderr_is_journal: bool,
@@ -190,6 +191,10 @@ impl Server {
         let (sink, sink_notice) = open_sink(&config.log, poll.registry());
         let supervisor = Supervisor::from_env();
         let mut server = Server {
+            syslog: SyslogLog {
+                fields: JournalFields::new(),
+                remote: Remote::new(&config),
+            },
             next_tick: Instant::now() + supervisor.tick_interval(),
             read_buf: vec![0; config.buffer_size],
             admission: Admission::new(&config),
@@ -206,7 +211,6 @@ impl Server {
             summary: Summary::default(),
             next_id: 1,
             message: String::with_capacity(1024),
-            syslog_fields: JournalFields::new(),
             stderr_is_journal: std::env::var_os("JOURNAL_STREAM").is_some(),
             handed_listener: None,
             tls: None,
@@ -478,7 +482,7 @@ impl Server {
         let buffer_size = self.config.buffer_size;
         match conn.read(&mut self.read_buf[..buffer_size], now) {
             ReadOutcome::Data(n) => {
-                let log = line_logger(&mut self.sink, &mut self.message, &mut self.syslog_fields);
+                let log = line_logger(&mut self.sink, &mut self.message, &mut self.syslog);
                 let data = &self.read_buf[..n];
                 let counts = conn.frame(data, now, &mut source.budget, action, log);
                 self.summary.lines += counts.logged;
@@ -519,7 +523,7 @@ impl Server {
         self.summary.lines += conn.finish(line_logger(
             &mut self.sink,
             &mut self.message,
-            &mut self.syslog_fields,
+            &mut self.syslog,
         ));
         if let Some(report) = conn.drop_report(now, true) {
             let limit = (self.config.max_lines_per_sec, self.config.max_lines_burst);
@@ -643,6 +647,7 @@ impl Server {
         for (_, conn) in self.conns.iter_mut() {
             conn.reconfigure(&new);
         }
+        self.syslog.remote = Remote::new(&new);
         self.config = new;
         let admission = &self.admission;
         for key in self
@@ -939,8 +944,7 @@ impl Server {
             room -= 1;
             saved.push(conn.save(now));
             unfinished += conn.unfinished();
-            let (sink, message, fields) =
-                (&mut self.sink, &mut self.message, &mut self.syslog_fields);
+            let (sink, message, fields) = (&mut self.sink, &mut self.message, &mut self.syslog);
             conn.log_carried(|line| log_line(sink, message, fields, line, true));
             unread += conn.stop_quota().unwrap_or(0);
             let ip = conn.peer.addr.ip();
@@ -979,13 +983,21 @@ impl Server {
     }
 }
 
+/// What logging a syslog message takes besides the sink and the text buffer.
+struct SyslogLog {
+    /// Its SYSLOG_* fields (reused from message to message).
+    fields: JournalFields,
+    /// `max_remote_severity`, `remote_identifier_prefix`.
+    remote: Remote,
+}
+
 /// Logs each line a connection hands over.
 fn line_logger<'a>(
     sink: &'a mut Sink,
     message: &'a mut String,
-    syslog_fields: &'a mut JournalFields,
+    syslog: &'a mut SyslogLog,
 ) -> impl FnMut(Line<'_>) + 'a {
-    move |line| log_line(sink, message, syslog_fields, line, false)
+    move |line| log_line(sink, message, syslog, line, false)
 }
 
 /// Logs a line of a connection: a syslog entry if it has a syslog header; `carried`: the
@@ -993,7 +1005,7 @@ fn line_logger<'a>(
 fn log_line(
     sink: &mut Sink,
     message: &mut String,
-    syslog_fields: &mut JournalFields,
+    syslog: &mut SyslogLog,
     line: Line<'_>,
     carried: bool,
 ) {
@@ -1007,7 +1019,12 @@ fn log_line(
     } = line;
     let entry = match header {
         None => Entry::line(message, label, peer, number, &frame),
-        Some(header) => Entry::syslog(message, syslog_fields, label, peer, number, &frame, &header),
+        Some(header) => {
+            let SyslogLog { fields, remote } = syslog;
+            Entry::syslog(
+                message, fields, label, peer, number, &frame, &header, remote,
+            )
+        }
     };
     let entry = entry.with_tls(tls);
     sink.log(&if carried { entry.carried() } else { entry });

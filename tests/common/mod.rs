@@ -102,7 +102,10 @@ impl Journal {
         let name = unique("tcpl");
         std::fs::write(
             format!("/etc/systemd/journald@{name}.conf"),
-            "[Journal]\nStorage=volatile\nRateLimitIntervalSec=0\nRateLimitBurst=0\n",
+            // No wall messages: a test that logs at emerg must not write to every terminal
+            // of the machine running the tests (journald's ForwardToWall= is yes by default).
+            "[Journal]\nStorage=volatile\nRateLimitIntervalSec=0\nRateLimitBurst=0\n\
+             ForwardToWall=no\n",
         )
         .expect("write journald namespace config");
         let mut j = Journal {
@@ -205,7 +208,8 @@ impl Journal {
         self.json(&[], matches)
     }
 
-    fn json(&self, options: &[&str], matches: &[&str]) -> Vec<Fields> {
+    /// `journalctl --namespace=NAME -o json` with further `options` (such as `-p crit`).
+    pub fn json(&self, options: &[&str], matches: &[&str]) -> Vec<Fields> {
         let out = Command::new("journalctl")
             .args([
                 &format!("--namespace={}", self.name),
