@@ -247,10 +247,44 @@ pub enum Framing {
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
     pub target: LogTarget,
+    /// Where the daemon's own entries go (and, without `namespace`, every entry).
     #[serde(deserialize_with = "absolute_path")]
     pub journal_socket: PathBuf,
     #[serde(deserialize_with = "syslog_server")]
     pub syslog_server: String,
+    /// With `target = "journald"`: the journal namespace that client entries (lines and
+    /// connections) go to, at `/run/systemd/journal.NAME/socket`; none = the main journal.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "namespace"
+    )]
+    pub namespace: Option<String>,
+}
+
+/// The longest journal namespace name accepted (systemd allows more; this is plenty).
+pub const MAX_NAMESPACE: usize = 64;
+
+/// The socket a journal namespace's journald listens on for native-protocol entries
+/// (systemd-journald@NAME.socket's `ListenDatagram=`).
+pub fn namespace_socket(name: &str) -> PathBuf {
+    PathBuf::from(format!("/run/systemd/journal.{name}/socket"))
+}
+
+fn namespace<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let name = String::deserialize(d)?;
+    // A part of systemd's rule (a file name, a unit instance name), kept simple.
+    let ok = (1..=MAX_NAMESPACE).contains(&name.len())
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    if !ok {
+        return Err(serde::de::Error::custom(format!(
+            "`{name}`: expected a journal namespace name such as \"tcp-listener\": 1 to \
+             {MAX_NAMESPACE} letters, digits, `-`, `_` or `.`, not starting with `.`"
+        )));
+    }
+    Ok(Some(name))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -292,6 +326,7 @@ impl Default for LogConfig {
             target: LogTarget::Journald,
             journal_socket: PathBuf::from(DEFAULT_JOURNAL_SOCKET),
             syslog_server: String::new(),
+            namespace: None,
         }
     }
 }
@@ -307,6 +342,11 @@ pub enum SyslogServer {
 impl LogConfig {
     pub fn syslog_server(&self) -> SyslogServer {
         parse_syslog_server(&self.syslog_server).expect("validated when loaded")
+    }
+
+    /// The socket client entries go to when they do not go to `journal_socket`.
+    pub fn namespace_socket(&self) -> Option<PathBuf> {
+        self.namespace.as_deref().map(namespace_socket)
     }
 }
 
@@ -436,6 +476,16 @@ impl Config {
                 });
             }
         }
+        if config.log.namespace.is_some() && config.log.target != LogTarget::Journald {
+            let position = namespace_at(text).map(|at| line_col(text, at));
+            return Err(ConfigError {
+                path: path.to_owned(),
+                position,
+                message: "key `log.namespace`: needs `target = \"journald\"` (a journal \
+                          namespace is journald's)"
+                    .into(),
+            });
+        }
         Ok(config)
     }
 
@@ -477,6 +527,20 @@ fn allow_names_at(text: &str) -> Option<usize> {
     }
     let document: Document = toml::from_str(text).ok()?;
     Some(document.tls?.allow_names?.span().start)
+}
+
+/// Where the value of `log.namespace` starts in `text`.
+fn namespace_at(text: &str) -> Option<usize> {
+    #[derive(Deserialize)]
+    struct Document {
+        log: Option<Log>,
+    }
+    #[derive(Deserialize)]
+    struct Log {
+        namespace: Option<toml::Spanned<toml::Value>>,
+    }
+    let document: Document = toml::from_str(text).ok()?;
+    Some(document.log?.namespace?.span().start)
 }
 
 /// 1-based line and column (in characters) of a byte offset.
@@ -778,6 +842,41 @@ syslog_server = "udp://loghost:514"
         assert!(
             e.starts_with("test.toml:1:28: key `remote_identifier_prefix`:"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn a_journal_namespace_takes_the_client_entries() {
+        let c = parse("[log]\nnamespace = \"tcp-listener\"\n").unwrap();
+        assert_eq!(c.log.namespace.as_deref(), Some("tcp-listener"));
+        assert_eq!(
+            c.log.namespace_socket(),
+            Some(PathBuf::from("/run/systemd/journal.tcp-listener/socket"))
+        );
+        assert!(c.to_toml().contains("namespace = \"tcp-listener\""));
+        assert_eq!(parse(&c.to_toml()).unwrap(), c);
+        // None by default: everything in the main journal; not printed.
+        let c = parse("").unwrap();
+        assert_eq!(
+            (c.log.namespace.as_deref(), c.log.namespace_socket()),
+            (None, None)
+        );
+        assert!(!c.to_toml().contains("namespace"));
+        for bad in ["", ".hidden", "a/b", "two words", "x@y"] {
+            let e = err(&format!("[log]\nnamespace = \"{bad}\"\n"));
+            assert_eq!(
+                e,
+                format!(
+                    "test.toml:2:13: key `log.namespace`: `{bad}`: expected a journal namespace \
+                     name such as \"tcp-listener\": 1 to 64 letters, digits, `-`, `_` or `.`, \
+                     not starting with `.`"
+                )
+            );
+        }
+        assert_eq!(
+            err("[log]\n# namespace = \"x\"\ntarget = \"stderr\"\nnamespace = \"tcp-listener\"\n"),
+            "test.toml:4:13: key `log.namespace`: needs `target = \"journald\"` (a journal \
+             namespace is journald's)"
         );
     }
 

@@ -36,6 +36,22 @@ pub enum Event {
 }
 
 impl Event {
+    /// Whether the entry is about a client connection: its lines and its life (`line`,
+    /// `connected`, `disconnected`, `dropped`, `connections`), which `[log] namespace` sends
+    /// to a journal of their own. The daemon's own news (`notice`: start, reload, stop,
+    /// errors) and its admission decisions (`refused`, at most 5 per 10 s and a summary)
+    /// stay in the main journal.
+    pub fn is_client(self) -> bool {
+        match self {
+            Event::Line
+            | Event::Connected
+            | Event::Disconnected
+            | Event::Dropped
+            | Event::Connections => true,
+            Event::Refused | Event::Notice => false,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Event::Line => "line",
@@ -726,6 +742,22 @@ mod tests {
             &floor,
         );
         assert_eq!((e.priority, remote_priority(&e)), (priority::INFO, None));
+    }
+
+    #[test]
+    fn client_entries_are_the_lines_and_the_connections_life() {
+        let client = [
+            Event::Line,
+            Event::Connected,
+            Event::Disconnected,
+            Event::Dropped,
+            Event::Connections,
+        ];
+        for event in client {
+            assert!(event.is_client(), "{event:?}");
+        }
+        assert!(!Event::Notice.is_client());
+        assert!(!Event::Refused.is_client());
     }
 
     #[test]

@@ -182,13 +182,13 @@ impl Server {
         config: Config,
         config_path: Option<PathBuf>,
         mut control: Control,
-        open_sink: impl FnOnce(&LogConfig, &Registry) -> (Sink, Option<String>),
+        open_sink: impl FnOnce(&LogConfig, &Registry) -> (Sink, Vec<String>),
     ) -> io::Result<Server> {
         let poll = Poll::new()?;
         let acceptor = Acceptor::new(listen, poll.registry())?;
         poll.registry()
             .register(&mut control, CONTROL, Interest::READABLE)?;
-        let (sink, sink_notice) = open_sink(&config.log, poll.registry());
+        let (sink, sink_notices) = open_sink(&config.log, poll.registry());
         let supervisor = Supervisor::from_env();
         let mut server = Server {
             syslog: SyslogLog {
@@ -215,7 +215,7 @@ impl Server {
             handed_listener: None,
             tls: None,
         };
-        if let Some(notice) = sink_notice {
+        for notice in sink_notices {
             server.announce(priority::WARNING, &notice);
         }
         Ok(server)
@@ -636,7 +636,7 @@ impl Server {
             self.announce(priority, &notice);
         }
         if new.log != self.config.log {
-            if let Some(notice) = self.sink.replace(&new.log, self.poll.registry()) {
+            for notice in self.sink.replace(&new.log, self.poll.registry()) {
                 self.announce(priority::WARNING, &notice);
             }
         }
@@ -1116,7 +1116,7 @@ mod tests {
                 config,
                 None,
                 control,
-                |_, _| (Sink::to_writer(Box::new(out)), None),
+                |_, _| (Sink::to_writer(Box::new(out)), Vec::new()),
             )?;
             server.run()
         });

@@ -99,6 +99,14 @@ pub struct Journal {
 
 impl Journal {
     pub fn start() -> Journal {
+        let mut j = Journal::unstarted();
+        j.spawn();
+        j
+    }
+
+    /// A namespace with its configuration written and no journald yet: its socket does not
+    /// exist until [`Journal::start_again`].
+    pub fn unstarted() -> Journal {
         let name = unique("tcpl");
         std::fs::write(
             format!("/etc/systemd/journald@{name}.conf"),
@@ -108,13 +116,11 @@ impl Journal {
              ForwardToWall=no\n",
         )
         .expect("write journald namespace config");
-        let mut j = Journal {
+        Journal {
             name,
             child: None,
             keepalive: None,
-        };
-        j.spawn();
-        j
+        }
     }
 
     pub fn dir(&self) -> PathBuf {
@@ -412,6 +418,14 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .expect("a free port")
         .port()
+}
+
+/// [`test_config`] with the client entries in the journal namespace of `clients`
+/// (`[log] namespace`), the daemon's own in `main`.
+pub fn namespace_config(main: &Journal, clients: &Journal, extra: &str) -> String {
+    let mut c = test_config(Some(main), extra);
+    c.push_str(&format!("namespace = \"{}\"\n", clients.name));
+    c
 }
 
 /// A config for tests: loopback, a free port, and the journal namespace if given.
