@@ -30,9 +30,10 @@ use crate::admission::{Admission, Refusal, REFUSAL_WINDOW};
 use crate::config::{Config, LogConfig, RateLimitAction, DEFAULT_CONFIG_PATH};
 use crate::connection::{Connection, Connections, DropReport, Line, ReadOutcome};
 use crate::control::{Command, Control};
-use crate::entry::{priority, Entry, Remote};
+use crate::entry::{priority, Entry, Fields, Remote, Value};
 use crate::fdstore::{self, Carried, State};
 use crate::listener::{self, Accepted, Acceptor, ListenSocket};
+use crate::retention;
 use crate::sink::Sink;
 use crate::source::{ConnectionEvent, Sources, CONNECTION_EVENT_WINDOW};
 use crate::syslog_message::JournalFields;
@@ -240,6 +241,7 @@ impl Server {
                 self.config.max_connections
             ),
         );
+        self.announce_retention();
         self.supervisor.ready();
         self.update_status();
         let mut events = Events::with_capacity(1024);
@@ -303,6 +305,34 @@ impl Server {
     /// and stderr does not go to the journal already.
     fn announce(&mut self, priority: u8, text: &str) {
         self.sink.log(&Entry::notice(priority, text));
+        if !self.sink.is_stderr() && !self.stderr_is_journal {
+            let _ = writeln!(io::stderr(), "tcp-listener: {text}");
+        }
+    }
+
+    /// At start, one entry when the journal client lines go to is in RAM or holds less than
+    /// a day of one source at its limit ([`retention`]): how long, and the line that gives
+    /// the lines a journal of their own. Its fields say the same for a program:
+    /// JOURNAL_STORAGE (`volatile`, `persistent`, `none`), JOURNAL_MAX_USE (bytes),
+    /// JOURNAL_HOLDS_SEC (at one source's limit; absent without a limit).
+    fn announce_retention(&mut self) {
+        let Some(journal) = retention::look(&self.config) else {
+            return;
+        };
+        let per_sec = self.config.max_lines_per_sec;
+        let Some(text) = retention::notice(&journal, per_sec) else {
+            return;
+        };
+        let mut entry = Entry::notice(priority::NOTICE, &text);
+        entry.fields = Fields::new()
+            .with("JOURNAL_STORAGE", Value::Text(journal.storage.as_str()))
+            .with("JOURNAL_MAX_USE", Value::Number(journal.max_use));
+        if let Some(holds) = journal.holds(per_sec) {
+            entry
+                .fields
+                .push("JOURNAL_HOLDS_SEC", Value::Number(holds.as_secs()));
+        }
+        self.sink.log(&entry);
         if !self.sink.is_stderr() && !self.stderr_is_journal {
             let _ = writeln!(io::stderr(), "tcp-listener: {text}");
         }

@@ -364,3 +364,89 @@ fn a_reload_that_gives_up_a_stalled_namespace_hands_its_queue_to_the_main_journa
     assert!(!a.is_empty() && !b.is_empty());
     assert_eq!(on_stderr, 0);
 }
+
+/// The start entry (issue 20): when the journal client lines go to is in RAM or holds less
+/// than a day of one host at `max_lines_per_sec`, one notice in the main journal says so,
+/// how long it holds (its size over the limit × about 700 bytes an entry), and what keeps
+/// more; JOURNAL_STORAGE, JOURNAL_MAX_USE and JOURNAL_HOLDS_SEC say the same. The daemon
+/// reads the namespace's journald configuration as journald does (a drop-in overrides the
+/// main file). A persistent namespace that holds more than a day gets no such entry.
+#[test]
+fn the_start_entry_says_how_long_the_journal_of_the_lines_holds() {
+    need_journald!("the_start_entry_says_how_long_the_journal_of_the_lines_holds");
+    let main = Journal::start();
+    // In RAM (the harness's Storage=volatile), 7 MB by a drop-in.
+    let mut ram = Journal::unstarted();
+    let dropins = format!("/etc/systemd/journald@{}.conf.d", ram.name);
+    std::fs::create_dir_all(&dropins).unwrap();
+    std::fs::write(
+        format!("{dropins}/50-test.conf"),
+        "[Journal]\nRuntimeMaxUse=100M\n",
+    )
+    .unwrap();
+    std::fs::write(
+        format!("{dropins}/60-test.conf"),
+        "[Journal]\nRuntimeMaxUse=7M\n",
+    )
+    .unwrap();
+    ram.start_again();
+    let daemon = Daemon::start(&namespace_config(&main, &ram, ""));
+    let own = main.wait_for("the start entry", |e| {
+        !notices_with(e, "client lines go to").is_empty()
+    });
+    let e = events(&own, "notice")
+        .into_iter()
+        .find(|e| text(e, "MESSAGE").starts_with("client lines go to"))
+        .unwrap();
+    assert_eq!(
+        text(e, "MESSAGE"),
+        format!(
+            "client lines go to the journal namespace {0}, which is in RAM (/run/log/journal): \
+             lost at a reboot, and at most 7.0M (RuntimeMaxUse=): about 10 s of lines from one \
+             host at max_lines_per_sec = 1000 (about 700 bytes an entry) (the system's own \
+             entries are in another journal: not pushed out). To keep more: \
+             Storage=persistent in /etc/systemd/journald@{0}.conf",
+            ram.name
+        )
+    );
+    assert_eq!(text(e, "PRIORITY"), "5");
+    assert_eq!(text(e, "JOURNAL_STORAGE"), "volatile");
+    assert_eq!(text(e, "JOURNAL_MAX_USE"), (7u64 << 20).to_string());
+    assert_eq!(text(e, "JOURNAL_HOLDS_SEC"), "10");
+    assert!(daemon
+        .stderr_lines()
+        .iter()
+        .any(|l| l.contains("about 10 s of lines")));
+    drop(daemon);
+
+    // On disk, 10 GB, at 100 lines/s: about 17 days; nothing to say.
+    let mut disk = Journal::unstarted();
+    std::fs::write(
+        format!("/etc/systemd/journald@{}.conf", disk.name),
+        "[Journal]\nStorage=persistent\nSystemMaxUse=10G\nRateLimitIntervalSec=0\n\
+         ForwardToWall=no\n",
+    )
+    .unwrap();
+    disk.start_again();
+    let main = Journal::start();
+    let _daemon = Daemon::start(&namespace_config(&main, &disk, "max_lines_per_sec = 100\n"));
+    let own = main.wait_for("the listening entry", |e| {
+        !notices_with(e, "listening on").is_empty()
+    });
+    assert!(
+        notices_with(&own, "client lines go to").is_empty(),
+        "{own:?}"
+    );
+    // ... but at 1000 lines/s it holds about 4 h: said.
+    drop(_daemon);
+    let main = Journal::start();
+    let _daemon = Daemon::start(&namespace_config(&main, &disk, ""));
+    let own = main.wait_for("the start entry", |e| {
+        !notices_with(e, "client lines go to").is_empty()
+    });
+    let said = &notices_with(&own, "client lines go to")[0];
+    assert!(
+        said.contains("on disk, at most 10.0G (SystemMaxUse=): about 4 h of lines"),
+        "{said}"
+    );
+}

@@ -277,6 +277,7 @@ impl Drop for Journal {
     fn drop(&mut self) {
         self.stop();
         let _ = std::fs::remove_file(format!("/etc/systemd/journald@{}.conf", self.name));
+        let _ = std::fs::remove_dir_all(format!("/etc/systemd/journald@{}.conf.d", self.name));
         if let Ok(id) = std::fs::read_to_string("/etc/machine-id") {
             let _ =
                 std::fs::remove_dir_all(format!("/run/log/journal/{}.{}", id.trim(), self.name));
