@@ -411,6 +411,8 @@ pub fn look(config: &Config) -> Option<Journal> {
             settings.apply(&text);
         }
     }
+    // (The casts are no-ops here; on 32-bit ARM the fragment size is a 32-bit c_ulong.)
+    #[allow(clippy::unnecessary_cast)]
     let fs_size = |paths: &[&str]| {
         paths
             .iter()
