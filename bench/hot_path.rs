@@ -99,7 +99,7 @@ fn syslog_header_parser_speed() {
 fn entry_path_speed() {
     // What runs per line or message besides system calls: framer, entry, journald encoding;
     // 10,000 of them, read 1024 bytes at a time.
-    use tcp_listener::entry::{peer_label, Entry, Peer};
+    use tcp_listener::entry::{peer_label, Entry, Peer, Remote};
     use tcp_listener::sink::journald::encode::{encode_entry_cached, PeerFields};
     use tcp_listener::syslog_message::{parse, JournalFields};
     let addr = "192.0.2.7:51234".parse().unwrap();
@@ -121,6 +121,7 @@ fn entry_path_speed() {
         let mut fields = JournalFields::new();
         let mut out = Vec::with_capacity(1024);
         let mut cache = PeerFields::default();
+        let remote = Remote::default();
         let ns = ns_per(10_000, 50, || {
             let mut framer = Framer::new(framing, 4096);
             let mut n = 0;
@@ -130,7 +131,7 @@ fn entry_path_speed() {
                     let e = match f.framing {
                         Framing::Syslog => {
                             let h = parse(f.bytes);
-                            Entry::syslog(&mut text, &mut fields, &label, peer, n, &f, &h)
+                            Entry::syslog(&mut text, &mut fields, &label, peer, n, &f, &h, &remote)
                         }
                         _ => Entry::line(&mut text, &label, peer, n, &f),
                     };

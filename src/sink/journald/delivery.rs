@@ -117,6 +117,9 @@ pub struct Delivery<T: Transport> {
     /// Entries sent, redeliveries included.
     sends: u64,
     stats: DeliveryStats,
+    /// The sink's own notices (an outage over), collected for another sink to log instead
+    /// of being logged here: a journal namespace's sink says them in the main journal.
+    notices: Option<Vec<(u8, String)>>,
 }
 
 impl<T: Transport> Delivery<T> {
@@ -135,6 +138,7 @@ impl<T: Transport> Delivery<T> {
             outage: None,
             sends: 0,
             stats: DeliveryStats::default(),
+            notices: None,
         };
         if let Err(e) = delivery.transport.connect(registry) {
             delivery.went_down(now, &e);
@@ -144,6 +148,28 @@ impl<T: Transport> Delivery<T> {
 
     pub fn transport(&self) -> &T {
         &self.transport
+    }
+
+    /// From now on the sink's own notices are kept for [`Delivery::take_notices`] instead of
+    /// being logged here.
+    pub fn collect_notices(&mut self) {
+        self.notices.get_or_insert_with(Vec::new);
+    }
+
+    /// The notices collected since the last call (priority, text).
+    pub fn take_notices(&mut self) -> Vec<(u8, String)> {
+        self.notices
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// Logs a notice of the sink's own, or keeps it for another sink to log.
+    fn notice(&mut self, priority: u8, message: String) {
+        match &mut self.notices {
+            Some(notices) => notices.push((priority, message)),
+            None => self.log(&Entry::notice(priority, &message)),
+        }
     }
 
     pub fn stats(&self) -> DeliveryStats {
@@ -231,7 +257,7 @@ impl<T: Transport> Delivery<T> {
                 self.sends - outage.sends_before,
                 outage.redelivered,
             );
-            self.log(&Entry::notice(priority::WARNING, &message));
+            self.notice(priority::WARNING, message);
         }
     }
 
