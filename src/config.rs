@@ -60,6 +60,14 @@ pub struct Config {
     /// On SIGTERM: how long the daemon may take to read and log what clients had sent.
     #[serde(deserialize_with = "stop_timeout_secs")]
     pub stop_timeout_secs: u64,
+    /// The most severe PRIORITY a remote syslog message is logged at: a message sent more
+    /// severe is logged at this one (its own severity in REMOTE_PRIORITY), so that no remote
+    /// host can make journald write to terminals. `emerg` lifts the floor.
+    pub max_remote_severity: Severity,
+    /// Put before the SYSLOG_IDENTIFIER a remote syslog message names (`remote-` makes
+    /// `sshd` `remote-sshd`); empty = as sent.
+    #[serde(deserialize_with = "identifier_prefix")]
+    pub remote_identifier_prefix: String,
     pub log: LogConfig,
     /// TLS on the port (instead of plain TCP), when present.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -171,6 +179,46 @@ fn names<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     Ok(names.iter().map(|n| n.to_ascii_lowercase()).collect())
 }
 
+/// A syslog severity, by its name in syslog.conf(5) (`err`, not `error`); its number (0–7) is
+/// journald's PRIORITY.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Emerg = 0,
+    Alert = 1,
+    Crit = 2,
+    Err = 3,
+    Warning = 4,
+    Notice = 5,
+    Info = 6,
+    Debug = 7,
+}
+
+impl Severity {
+    /// journald's PRIORITY: 0 (emerg) to 7 (debug).
+    pub fn priority(self) -> u8 {
+        self as u8
+    }
+}
+
+/// The longest `remote_identifier_prefix`.
+pub const MAX_IDENTIFIER_PREFIX: usize = 32;
+
+fn identifier_prefix<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let prefix = String::deserialize(d)?;
+    let ok = prefix.len() <= MAX_IDENTIFIER_PREFIX
+        && prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
+    if !ok {
+        return Err(serde::de::Error::custom(format!(
+            "`{prefix}`: expected at most {MAX_IDENTIFIER_PREFIX} letters, digits, `-`, `_`, \
+             `.` or `:` (such as \"remote-\"), or \"\" for identifiers as sent"
+        )));
+    }
+    Ok(prefix)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RateLimitAction {
@@ -199,10 +247,44 @@ pub enum Framing {
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
     pub target: LogTarget,
+    /// Where the daemon's own entries go (and, without `namespace`, every entry).
     #[serde(deserialize_with = "absolute_path")]
     pub journal_socket: PathBuf,
     #[serde(deserialize_with = "syslog_server")]
     pub syslog_server: String,
+    /// With `target = "journald"`: the journal namespace that client entries (lines and
+    /// connections) go to, at `/run/systemd/journal.NAME/socket`; none = the main journal.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "namespace"
+    )]
+    pub namespace: Option<String>,
+}
+
+/// The longest journal namespace name accepted (systemd allows more; this is plenty).
+pub const MAX_NAMESPACE: usize = 64;
+
+/// The socket a journal namespace's journald listens on for native-protocol entries
+/// (systemd-journald@NAME.socket's `ListenDatagram=`).
+pub fn namespace_socket(name: &str) -> PathBuf {
+    PathBuf::from(format!("/run/systemd/journal.{name}/socket"))
+}
+
+fn namespace<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let name = String::deserialize(d)?;
+    // A part of systemd's rule (a file name, a unit instance name), kept simple.
+    let ok = (1..=MAX_NAMESPACE).contains(&name.len())
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    if !ok {
+        return Err(serde::de::Error::custom(format!(
+            "`{name}`: expected a journal namespace name such as \"tcp-listener\": 1 to \
+             {MAX_NAMESPACE} letters, digits, `-`, `_` or `.`, not starting with `.`"
+        )));
+    }
+    Ok(Some(name))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -230,6 +312,8 @@ impl Default for Config {
             max_lines_burst: 5000,
             rate_limit_action: RateLimitAction::Throttle,
             stop_timeout_secs: 10,
+            max_remote_severity: Severity::Err,
+            remote_identifier_prefix: String::new(),
             log: LogConfig::default(),
             tls: None,
         }
@@ -242,6 +326,7 @@ impl Default for LogConfig {
             target: LogTarget::Journald,
             journal_socket: PathBuf::from(DEFAULT_JOURNAL_SOCKET),
             syslog_server: String::new(),
+            namespace: None,
         }
     }
 }
@@ -257,6 +342,11 @@ pub enum SyslogServer {
 impl LogConfig {
     pub fn syslog_server(&self) -> SyslogServer {
         parse_syslog_server(&self.syslog_server).expect("validated when loaded")
+    }
+
+    /// The socket client entries go to when they do not go to `journal_socket`.
+    pub fn namespace_socket(&self) -> Option<PathBuf> {
+        self.namespace.as_deref().map(namespace_socket)
     }
 }
 
@@ -386,6 +476,16 @@ impl Config {
                 });
             }
         }
+        if config.log.namespace.is_some() && config.log.target != LogTarget::Journald {
+            let position = namespace_at(text).map(|at| line_col(text, at));
+            return Err(ConfigError {
+                path: path.to_owned(),
+                position,
+                message: "key `log.namespace`: needs `target = \"journald\"` (a journal \
+                          namespace is journald's)"
+                    .into(),
+            });
+        }
         Ok(config)
     }
 
@@ -427,6 +527,20 @@ fn allow_names_at(text: &str) -> Option<usize> {
     }
     let document: Document = toml::from_str(text).ok()?;
     Some(document.tls?.allow_names?.span().start)
+}
+
+/// Where the value of `log.namespace` starts in `text`.
+fn namespace_at(text: &str) -> Option<usize> {
+    #[derive(Deserialize)]
+    struct Document {
+        log: Option<Log>,
+    }
+    #[derive(Deserialize)]
+    struct Log {
+        namespace: Option<toml::Spanned<toml::Value>>,
+    }
+    let document: Document = toml::from_str(text).ok()?;
+    Some(document.log?.namespace?.span().start)
 }
 
 /// 1-based line and column (in characters) of a byte offset.
@@ -490,6 +604,9 @@ mod tests {
         assert_eq!(c.log.target, LogTarget::Journald);
         assert_eq!(c.log.journal_socket, Path::new(DEFAULT_JOURNAL_SOCKET));
         assert_eq!(c.log.syslog_server(), SyslogServer::Local);
+        assert_eq!(c.max_remote_severity, Severity::Err);
+        assert_eq!(c.max_remote_severity.priority(), 3);
+        assert_eq!(c.remote_identifier_prefix, "");
     }
 
     #[test]
@@ -510,6 +627,8 @@ max_lines_burst = 7
 max_connections_per_source = 3
 rate_limit_action = "drop"
 stop_timeout_secs = 4
+max_remote_severity = "emerg"
+remote_identifier_prefix = "remote-"
 [log]
 target = "syslog"
 journal_socket = "/run/systemd/journal.test/socket"
@@ -531,6 +650,8 @@ syslog_server = "udp://loghost:514"
         assert_eq!(c.max_connections_per_source, 3);
         assert_eq!(c.rate_limit_action, RateLimitAction::Drop);
         assert_eq!(c.stop_timeout_secs, 4);
+        assert_eq!(c.max_remote_severity, Severity::Emerg);
+        assert_eq!(c.remote_identifier_prefix, "remote-");
         assert_eq!(c.log.target, LogTarget::Syslog);
         assert_eq!(
             c.log.journal_socket,
@@ -677,6 +798,85 @@ syslog_server = "udp://loghost:514"
         assert!(
             e.starts_with("test.toml:1:21: key `rate_limit_action`: unknown variant `ignore`"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn every_severity_is_read_by_its_syslog_name() {
+        let names = [
+            "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
+        ];
+        for (priority, name) in names.iter().enumerate() {
+            let c = parse(&format!("max_remote_severity = \"{name}\"\n")).unwrap();
+            assert_eq!(usize::from(c.max_remote_severity.priority()), priority);
+            assert!(c
+                .to_toml()
+                .contains(&format!("max_remote_severity = \"{name}\"")));
+        }
+        let e = err("max_remote_severity = \"error\"\n");
+        assert!(
+            e.starts_with("test.toml:1:23: key `max_remote_severity`: unknown variant `error`"),
+            "{e}"
+        );
+        assert!(e.contains("`err`"), "{e}");
+        assert_eq!(
+            err("max_remote_severity = 3\n"),
+            "test.toml:1:23: key `max_remote_severity`: wanted string or table"
+        );
+    }
+
+    #[test]
+    fn a_remote_identifier_prefix_is_short_and_plain() {
+        for ok in ["", "remote-", "lan.", "pi_2:"] {
+            let c = parse(&format!("remote_identifier_prefix = \"{ok}\"\n")).unwrap();
+            assert_eq!(c.remote_identifier_prefix, ok);
+        }
+        assert_eq!(
+            err("\nremote_identifier_prefix = \"re mote\"\n"),
+            "test.toml:2:28: key `remote_identifier_prefix`: `re mote`: expected at most 32 \
+             letters, digits, `-`, `_`, `.` or `:` (such as \"remote-\"), or \"\" for \
+             identifiers as sent"
+        );
+        let long = "x".repeat(MAX_IDENTIFIER_PREFIX + 1);
+        let e = err(&format!("remote_identifier_prefix = \"{long}\"\n"));
+        assert!(
+            e.starts_with("test.toml:1:28: key `remote_identifier_prefix`:"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_journal_namespace_takes_the_client_entries() {
+        let c = parse("[log]\nnamespace = \"tcp-listener\"\n").unwrap();
+        assert_eq!(c.log.namespace.as_deref(), Some("tcp-listener"));
+        assert_eq!(
+            c.log.namespace_socket(),
+            Some(PathBuf::from("/run/systemd/journal.tcp-listener/socket"))
+        );
+        assert!(c.to_toml().contains("namespace = \"tcp-listener\""));
+        assert_eq!(parse(&c.to_toml()).unwrap(), c);
+        // None by default: everything in the main journal; not printed.
+        let c = parse("").unwrap();
+        assert_eq!(
+            (c.log.namespace.as_deref(), c.log.namespace_socket()),
+            (None, None)
+        );
+        assert!(!c.to_toml().contains("namespace"));
+        for bad in ["", ".hidden", "a/b", "two words", "x@y"] {
+            let e = err(&format!("[log]\nnamespace = \"{bad}\"\n"));
+            assert_eq!(
+                e,
+                format!(
+                    "test.toml:2:13: key `log.namespace`: `{bad}`: expected a journal namespace \
+                     name such as \"tcp-listener\": 1 to 64 letters, digits, `-`, `_` or `.`, \
+                     not starting with `.`"
+                )
+            );
+        }
+        assert_eq!(
+            err("[log]\n# namespace = \"x\"\ntarget = \"stderr\"\nnamespace = \"tcp-listener\"\n"),
+            "test.toml:4:13: key `log.namespace`: needs `target = \"journald\"` (a journal \
+             namespace is journald's)"
         );
     }
 

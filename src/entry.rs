@@ -36,6 +36,22 @@ pub enum Event {
 }
 
 impl Event {
+    /// Whether the entry is about a client connection: its lines and its life (`line`,
+    /// `connected`, `disconnected`, `dropped`, `connections`), which `[log] namespace` sends
+    /// to a journal of their own. The daemon's own news (`notice`: start, reload, stop,
+    /// errors) and its admission decisions (`refused`, at most 5 per 10 s and a summary)
+    /// stay in the main journal.
+    pub fn is_client(self) -> bool {
+        match self {
+            Event::Line
+            | Event::Connected
+            | Event::Disconnected
+            | Event::Dropped
+            | Event::Connections => true,
+            Event::Refused | Event::Notice => false,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Event::Line => "line",
@@ -114,8 +130,9 @@ pub enum Value<'a> {
 }
 
 /// The most further fields an entry has (a syslog message's piece: LINE_NUMBER, LINE_PART,
-/// LINE_CONTINUED or LINE_PARTIAL, six SYSLOG_* fields, and LINE_CARRIED when carried).
-const MAX_FIELDS: usize = 10;
+/// LINE_CONTINUED or LINE_PARTIAL, REMOTE_PRIORITY, six SYSLOG_* fields, and LINE_CARRIED
+/// when carried).
+const MAX_FIELDS: usize = 11;
 
 /// Further fields of an entry beyond the ones every entry has, such as `LINE_PART`.
 #[derive(Debug, Clone, Copy)]
@@ -213,6 +230,42 @@ impl Origin<'_> {
     }
 }
 
+/// What the daemon makes of the priority and program a remote syslog message claims
+/// (`max_remote_severity`, `remote_identifier_prefix`): what a remote host sends is data, and
+/// a priority is what journald (and rsyslog behind it) acts on, writing `emerg` to every
+/// terminal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Remote {
+    /// The most severe PRIORITY a remote message is logged at (0 = no floor).
+    pub max_severity: u8,
+    /// Put before the SYSLOG_IDENTIFIER the message names.
+    pub identifier_prefix: String,
+}
+
+impl Remote {
+    pub fn new(config: &crate::config::Config) -> Remote {
+        Remote {
+            max_severity: config.max_remote_severity.priority(),
+            identifier_prefix: config.remote_identifier_prefix.clone(),
+        }
+    }
+
+    /// The PRIORITY of a message sent with `severity`: never more severe than the floor.
+    pub fn priority(&self, severity: u8) -> u8 {
+        severity.max(self.max_severity)
+    }
+}
+
+impl Default for Remote {
+    fn default() -> Remote {
+        Remote::new(&crate::config::Config::default())
+    }
+}
+
+/// The field that keeps the severity a syslog message was sent with (0–7), whatever
+/// PRIORITY the floor made of it.
+pub const REMOTE_PRIORITY: &str = "REMOTE_PRIORITY";
+
 /// Marks a piece of a line: `[continued]` when more pieces follow, `[partial]` when the
 /// connection ended (or the daemon stopped) before the line did.
 pub const CONTINUED_MARK: &str = " [continued]";
@@ -266,11 +319,12 @@ impl<'a> Entry<'a> {
 
     /// A syslog message (or a piece of one) of a `framing = "syslog"` connection, with the
     /// `header` parsed from it (or, for a piece after the first, its first piece's): MESSAGE
-    /// as [`write_message`] writes it (`peer host: text`); PRIORITY the message's severity
-    /// (the line priority if it had no valid `<PRI>`); SYSLOG_IDENTIFIER and SYSLOG_FACILITY
-    /// the message's where it has them ([`Origin`]); the other fields of [`JournalFields`];
-    /// and the fields of a line (`LISTENER_EVENT=line`, LINE_NUMBER, LINE_PART, …). `fields`
-    /// holds the escaped values.
+    /// as [`write_message`] writes it (`peer host: text`); PRIORITY the message's severity,
+    /// but never more severe than `remote`'s floor (the line priority if it had no valid
+    /// `<PRI>`), and REMOTE_PRIORITY the severity as sent; SYSLOG_IDENTIFIER (with
+    /// `remote`'s prefix) and SYSLOG_FACILITY the message's where it has them ([`Origin`]);
+    /// the other fields of [`JournalFields`]; and the fields of a line
+    /// (`LISTENER_EVENT=line`, LINE_NUMBER, LINE_PART, …). `fields` holds the escaped values.
     #[allow(clippy::too_many_arguments)]
     pub fn syslog(
         buf: &'a mut String,
@@ -280,11 +334,19 @@ impl<'a> Entry<'a> {
         number: u64,
         frame: &Frame<'_>,
         header: &Header<'_>,
+        remote: &Remote,
     ) -> Entry<'a> {
         buf.clear();
         write_message(buf, label, header);
         let mut entry_fields = piece_fields(buf, number, frame);
-        fields.set(header);
+        let priority = match header.pri {
+            Some(pri) => {
+                entry_fields.push(REMOTE_PRIORITY, Value::Number(pri.severity.into()));
+                remote.priority(pri.severity)
+            }
+            None => priority::INFO,
+        };
+        fields.set_prefixed(header, &remote.identifier_prefix);
         let fields: &'a JournalFields = fields;
         let mut origin = Origin::DAEMON;
         for (name, value) in fields.iter() {
@@ -295,7 +357,7 @@ impl<'a> Entry<'a> {
             }
         }
         Entry {
-            priority: header.priority(priority::INFO),
+            priority,
             event: Event::Line,
             message: buf,
             peer: Some(peer),
@@ -565,6 +627,7 @@ mod tests {
             4,
             &frame,
             &header,
+            &Remote::default(),
         );
         assert_eq!(e.message, "192.0.2.7:51234 vm: disk \\x1b [continued]");
         assert_eq!(e.priority, 3, "local0.err");
@@ -582,6 +645,7 @@ mod tests {
                 ("LINE_NUMBER", Value::Number(4)),
                 ("LINE_PART", Value::Number(1)),
                 ("LINE_CONTINUED", Value::Text("1")),
+                ("REMOTE_PRIORITY", Value::Number(3)),
                 ("SYSLOG_PID", Value::Text("4242")),
                 ("SYSLOG_HOSTNAME", Value::Text("vm")),
                 ("SYSLOG_TIMESTAMP", Value::Text("2026-11-27T16:09:48+00:00")),
@@ -599,7 +663,17 @@ mod tests {
             framing: crate::config::Framing::Syslog,
         };
         let header = crate::syslog_message::parse(bytes);
-        let e = Entry::syslog(&mut buf, &mut fields, "p", peer(), 5, &frame, &header);
+        let remote = Remote::default();
+        let e = Entry::syslog(
+            &mut buf,
+            &mut fields,
+            "p",
+            peer(),
+            5,
+            &frame,
+            &header,
+            &remote,
+        );
         assert_eq!(e.message, "p: just text [partial]");
         assert_eq!((e.priority, e.origin), (priority::INFO, Origin::DAEMON));
         assert_eq!(
@@ -613,6 +687,77 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn a_remote_priority_is_never_above_the_floor_and_the_sent_one_is_kept() {
+        let mut buf = String::new();
+        let mut fields = JournalFields::new();
+        let frame = |bytes| Frame {
+            bytes,
+            part: 0,
+            continued: false,
+            partial: false,
+            framing: crate::config::Framing::Syslog,
+        };
+        fn remote_priority(e: &Entry<'_>) -> Option<u64> {
+            e.fields.iter().find_map(|&(k, v)| match v {
+                Value::Number(n) if k == REMOTE_PRIORITY => Some(n),
+                _ => None,
+            })
+        }
+        let floor = Remote::default();
+        assert_eq!(floor.max_severity, 3, "err by default");
+        let lifted = Remote {
+            max_severity: 0,
+            identifier_prefix: "remote-".into(),
+        };
+        // (severity sent, PRIORITY under the default floor)
+        let texts: Vec<String> = (0..8)
+            .map(|sent| format!("<{}>Nov 27 16:09:47 pi sshd[1]: x", 32 + sent))
+            .collect();
+        for (sent, floored) in [(0, 3), (1, 3), (2, 3), (3, 3), (4, 4), (6, 6), (7, 7)] {
+            let bytes = &texts[usize::from(sent)];
+            let header = crate::syslog_message::parse(bytes.as_bytes());
+            let f = frame(bytes.as_bytes());
+            let e = Entry::syslog(&mut buf, &mut fields, "p", peer(), 1, &f, &header, &floor);
+            assert_eq!(e.priority, floored, "sent {sent}");
+            assert_eq!(remote_priority(&e), Some(sent.into()));
+            assert_eq!(e.origin.identifier, Some("sshd"));
+            let e = Entry::syslog(&mut buf, &mut fields, "p", peer(), 1, &f, &header, &lifted);
+            assert_eq!(e.priority, sent, "with the floor lifted");
+            assert_eq!(remote_priority(&e), Some(sent.into()));
+            assert_eq!(e.origin.identifier, Some("remote-sshd"));
+        }
+        // No <PRI>: nothing was claimed; the line priority, no REMOTE_PRIORITY.
+        let header = crate::syslog_message::parse(b"x");
+        let e = Entry::syslog(
+            &mut buf,
+            &mut fields,
+            "p",
+            peer(),
+            1,
+            &frame(b"x"),
+            &header,
+            &floor,
+        );
+        assert_eq!((e.priority, remote_priority(&e)), (priority::INFO, None));
+    }
+
+    #[test]
+    fn client_entries_are_the_lines_and_the_connections_life() {
+        let client = [
+            Event::Line,
+            Event::Connected,
+            Event::Disconnected,
+            Event::Dropped,
+            Event::Connections,
+        ];
+        for event in client {
+            assert!(event.is_client(), "{event:?}");
+        }
+        assert!(!Event::Notice.is_client());
+        assert!(!Event::Refused.is_client());
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod fdstore;
 pub mod framing;
 pub mod listener;
 pub mod ratelimit;
+pub mod retention;
 pub mod server;
 pub mod sink;
 pub mod source;

@@ -74,6 +74,25 @@ fn main() -> ExitCode {
                 );
             }
         }
+        if let (Some(namespace), Some(path)) = (
+            config.log.namespace.as_deref(),
+            config.log.namespace_socket(),
+        ) {
+            println!(
+                "# client entries (lines, connections) go to the journal namespace {namespace} \
+                 ({}), the daemon's own to {}: journalctl --namespace={namespace}",
+                path.display(),
+                config.log.journal_socket.display()
+            );
+            if let Err(why) = check_journal_socket(&path) {
+                eprintln!(
+                    "tcp-listener: warning: the socket of the journal namespace {namespace}, \
+                     {}, {why}: here client entries would go to the main journal until it can \
+                     be used (systemctl start systemd-journald@{namespace}.socket)",
+                    path.display()
+                );
+            }
+        }
         return ExitCode::SUCCESS;
     }
     // Descriptors from systemd: a socket unit's, or what the previous process stored.

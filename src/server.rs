@@ -30,9 +30,10 @@ use crate::admission::{Admission, Refusal, REFUSAL_WINDOW};
 use crate::config::{Config, LogConfig, RateLimitAction, DEFAULT_CONFIG_PATH};
 use crate::connection::{Connection, Connections, DropReport, Line, ReadOutcome};
 use crate::control::{Command, Control};
-use crate::entry::{priority, Entry};
+use crate::entry::{priority, Entry, Fields, Remote, Value};
 use crate::fdstore::{self, Carried, State};
 use crate::listener::{self, Accepted, Acceptor, ListenSocket};
+use crate::retention;
 use crate::sink::Sink;
 use crate::source::{ConnectionEvent, Sources, CONNECTION_EVENT_WINDOW};
 use crate::syslog_message::JournalFields;
@@ -164,8 +165,9 @@ struct Server {
     read_buf: Vec<u8>,
     /// The text of the entry being built.
     message: String,
-    /// The SYSLOG_* fields of the syslog message being logged.
-    syslog_fields: JournalFields,
+    /// The SYSLOG_* fields of the syslog message being logged, and what is made of the
+    /// priority and program it claims.
+    syslog: SyslogLog,
     /// stderr goes to the journal already (`JOURNAL_STREAM`): announcements are not repeated
     /// there.
     stderr_is_journal: bool,
@@ -181,15 +183,19 @@ impl Server {
         config: Config,
         config_path: Option<PathBuf>,
         mut control: Control,
-        open_sink: impl FnOnce(&LogConfig, &Registry) -> (Sink, Option<String>),
+        open_sink: impl FnOnce(&LogConfig, &Registry) -> (Sink, Vec<String>),
     ) -> io::Result<Server> {
         let poll = Poll::new()?;
         let acceptor = Acceptor::new(listen, poll.registry())?;
         poll.registry()
             .register(&mut control, CONTROL, Interest::READABLE)?;
-        let (sink, sink_notice) = open_sink(&config.log, poll.registry());
+        let (sink, sink_notices) = open_sink(&config.log, poll.registry());
         let supervisor = Supervisor::from_env();
         let mut server = Server {
+            syslog: SyslogLog {
+                fields: JournalFields::new(),
+                remote: Remote::new(&config),
+            },
             next_tick: Instant::now() + supervisor.tick_interval(),
             read_buf: vec![0; config.buffer_size],
             admission: Admission::new(&config),
@@ -206,12 +212,11 @@ impl Server {
             summary: Summary::default(),
             next_id: 1,
             message: String::with_capacity(1024),
-            syslog_fields: JournalFields::new(),
             stderr_is_journal: std::env::var_os("JOURNAL_STREAM").is_some(),
             handed_listener: None,
             tls: None,
         };
-        if let Some(notice) = sink_notice {
+        for notice in sink_notices {
             server.announce(priority::WARNING, &notice);
         }
         Ok(server)
@@ -236,6 +241,7 @@ impl Server {
                 self.config.max_connections
             ),
         );
+        self.announce_retention();
         self.supervisor.ready();
         self.update_status();
         let mut events = Events::with_capacity(1024);
@@ -299,6 +305,34 @@ impl Server {
     /// and stderr does not go to the journal already.
     fn announce(&mut self, priority: u8, text: &str) {
         self.sink.log(&Entry::notice(priority, text));
+        if !self.sink.is_stderr() && !self.stderr_is_journal {
+            let _ = writeln!(io::stderr(), "tcp-listener: {text}");
+        }
+    }
+
+    /// At start, one entry when the journal client lines go to is in RAM or holds less than
+    /// a day of one source at its limit ([`retention`]): how long, and the line that gives
+    /// the lines a journal of their own. Its fields say the same for a program:
+    /// JOURNAL_STORAGE (`volatile`, `persistent`, `none`), JOURNAL_MAX_USE (bytes),
+    /// JOURNAL_HOLDS_SEC (at one source's limit; absent without a limit).
+    fn announce_retention(&mut self) {
+        let Some(journal) = retention::look(&self.config) else {
+            return;
+        };
+        let per_sec = self.config.max_lines_per_sec;
+        let Some(text) = retention::notice(&journal, per_sec) else {
+            return;
+        };
+        let mut entry = Entry::notice(priority::NOTICE, &text);
+        entry.fields = Fields::new()
+            .with("JOURNAL_STORAGE", Value::Text(journal.storage.as_str()))
+            .with("JOURNAL_MAX_USE", Value::Number(journal.max_use));
+        if let Some(holds) = journal.holds(per_sec) {
+            entry
+                .fields
+                .push("JOURNAL_HOLDS_SEC", Value::Number(holds.as_secs()));
+        }
+        self.sink.log(&entry);
         if !self.sink.is_stderr() && !self.stderr_is_journal {
             let _ = writeln!(io::stderr(), "tcp-listener: {text}");
         }
@@ -478,7 +512,7 @@ impl Server {
         let buffer_size = self.config.buffer_size;
         match conn.read(&mut self.read_buf[..buffer_size], now) {
             ReadOutcome::Data(n) => {
-                let log = line_logger(&mut self.sink, &mut self.message, &mut self.syslog_fields);
+                let log = line_logger(&mut self.sink, &mut self.message, &mut self.syslog);
                 let data = &self.read_buf[..n];
                 let counts = conn.frame(data, now, &mut source.budget, action, log);
                 self.summary.lines += counts.logged;
@@ -519,7 +553,7 @@ impl Server {
         self.summary.lines += conn.finish(line_logger(
             &mut self.sink,
             &mut self.message,
-            &mut self.syslog_fields,
+            &mut self.syslog,
         ));
         if let Some(report) = conn.drop_report(now, true) {
             let limit = (self.config.max_lines_per_sec, self.config.max_lines_burst);
@@ -632,7 +666,7 @@ impl Server {
             self.announce(priority, &notice);
         }
         if new.log != self.config.log {
-            if let Some(notice) = self.sink.replace(&new.log, self.poll.registry()) {
+            for notice in self.sink.replace(&new.log, self.poll.registry()) {
                 self.announce(priority::WARNING, &notice);
             }
         }
@@ -643,6 +677,7 @@ impl Server {
         for (_, conn) in self.conns.iter_mut() {
             conn.reconfigure(&new);
         }
+        self.syslog.remote = Remote::new(&new);
         self.config = new;
         let admission = &self.admission;
         for key in self
@@ -939,8 +974,7 @@ impl Server {
             room -= 1;
             saved.push(conn.save(now));
             unfinished += conn.unfinished();
-            let (sink, message, fields) =
-                (&mut self.sink, &mut self.message, &mut self.syslog_fields);
+            let (sink, message, fields) = (&mut self.sink, &mut self.message, &mut self.syslog);
             conn.log_carried(|line| log_line(sink, message, fields, line, true));
             unread += conn.stop_quota().unwrap_or(0);
             let ip = conn.peer.addr.ip();
@@ -979,13 +1013,21 @@ impl Server {
     }
 }
 
+/// What logging a syslog message takes besides the sink and the text buffer.
+struct SyslogLog {
+    /// Its SYSLOG_* fields (reused from message to message).
+    fields: JournalFields,
+    /// `max_remote_severity`, `remote_identifier_prefix`.
+    remote: Remote,
+}
+
 /// Logs each line a connection hands over.
 fn line_logger<'a>(
     sink: &'a mut Sink,
     message: &'a mut String,
-    syslog_fields: &'a mut JournalFields,
+    syslog: &'a mut SyslogLog,
 ) -> impl FnMut(Line<'_>) + 'a {
-    move |line| log_line(sink, message, syslog_fields, line, false)
+    move |line| log_line(sink, message, syslog, line, false)
 }
 
 /// Logs a line of a connection: a syslog entry if it has a syslog header; `carried`: the
@@ -993,7 +1035,7 @@ fn line_logger<'a>(
 fn log_line(
     sink: &mut Sink,
     message: &mut String,
-    syslog_fields: &mut JournalFields,
+    syslog: &mut SyslogLog,
     line: Line<'_>,
     carried: bool,
 ) {
@@ -1007,7 +1049,12 @@ fn log_line(
     } = line;
     let entry = match header {
         None => Entry::line(message, label, peer, number, &frame),
-        Some(header) => Entry::syslog(message, syslog_fields, label, peer, number, &frame, &header),
+        Some(header) => {
+            let SyslogLog { fields, remote } = syslog;
+            Entry::syslog(
+                message, fields, label, peer, number, &frame, &header, remote,
+            )
+        }
     };
     let entry = entry.with_tls(tls);
     sink.log(&if carried { entry.carried() } else { entry });
@@ -1099,7 +1146,7 @@ mod tests {
                 config,
                 None,
                 control,
-                |_, _| (Sink::to_writer(Box::new(out)), None),
+                |_, _| (Sink::to_writer(Box::new(out)), Vec::new()),
             )?;
             server.run()
         });

@@ -671,6 +671,12 @@ impl JournalFields {
     /// Replaces the fields with those of `header` (of a whole message, a first piece, or a
     /// continuation piece from [`Sticky::continuation`]).
     pub fn set(&mut self, header: &Header<'_>) {
+        self.set_prefixed(header, "");
+    }
+
+    /// [`JournalFields::set`], with `identifier_prefix` (plain text, checked by the
+    /// configuration) before the SYSLOG_IDENTIFIER the message names: `remote-sshd`.
+    pub fn set_prefixed(&mut self, header: &Header<'_>, identifier_prefix: &str) {
         self.text.clear();
         self.len = 0;
         if let Some(pri) = header.pri {
@@ -694,6 +700,9 @@ impl JournalFields {
         for (name, value) in values {
             if let Some(value) = value {
                 let start = self.text.len();
+                if name == field::IDENTIFIER {
+                    self.text.push_str(identifier_prefix);
+                }
                 if name == field::STRUCTURED_DATA {
                     escape_structured_data_into(&mut self.text, value);
                 } else {
@@ -1558,6 +1567,24 @@ mod tests {
         assert_eq!(f.len(), 2);
         assert_eq!(f.get("SYSLOG_FACILITY"), Some("1"));
         assert_eq!(f.get("SYSLOG_PID"), None);
+    }
+
+    #[test]
+    fn a_prefix_goes_before_the_identifier_sent_and_only_there() {
+        let mut f = JournalFields::new();
+        f.set_prefixed(
+            &parse(b"<38>Nov 27 16:09:47 pi sshd[1]: Accepted\x1b"),
+            "remote-",
+        );
+        assert_eq!(f.get("SYSLOG_IDENTIFIER"), Some("remote-sshd"));
+        assert_eq!(f.get("SYSLOG_HOSTNAME"), Some("pi"));
+        assert_eq!(f.get("SYSLOG_PID"), Some("1"));
+        // The sender's bytes after it are escaped as always.
+        f.set_prefixed(&parse(b"<38>Nov 27 16:09:47 pi s\xff: x"), "remote-");
+        assert_eq!(f.get("SYSLOG_IDENTIFIER"), Some("remote-s\\xff"));
+        // No identifier sent: none made up (the entry stays the daemon's, tcp-listener).
+        f.set_prefixed(&parse(b"<38>x"), "remote-");
+        assert_eq!(f.get("SYSLOG_IDENTIFIER"), None);
     }
 
     #[test]

@@ -51,6 +51,49 @@ fn check_config_warns_of_a_journal_socket_that_is_not_a_socket() {
     );
 }
 
+/// Issue 20: `--check-config` says where client entries go with `[log] namespace`, and
+/// warns when the namespace's socket is not there (its journald socket unit not started).
+#[test]
+fn check_config_reports_the_journal_namespace() {
+    let dir = TempDir::new();
+    let path = dir.0.join("ns.toml");
+    std::fs::write(&path, "[log]\nnamespace = \"tcpl-absent\"\n").unwrap();
+    let o = run(&["--check-config", "--config", path.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("namespace = \"tcpl-absent\""), "{out}");
+    assert!(
+        out.contains(
+            "# client entries (lines, connections) go to the journal namespace tcpl-absent \
+             (/run/systemd/journal.tcpl-absent/socket), the daemon's own to \
+             /run/systemd/journal/socket: journalctl --namespace=tcpl-absent"
+        ),
+        "{out}"
+    );
+    assert!(
+        stderr(&o).contains(
+            "warning: the socket of the journal namespace tcpl-absent, \
+             /run/systemd/journal.tcpl-absent/socket, does not exist: here client entries would \
+             go to the main journal until it can be used (systemctl start \
+             systemd-journald@tcpl-absent.socket)"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    // Only journald has namespaces.
+    std::fs::write(&path, "[log]\ntarget = \"stderr\"\nnamespace = \"x\"\n").unwrap();
+    let o = run(&["--check-config", "--config", path.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(78));
+    assert!(
+        stderr(&o).contains(
+            "ns.toml:3:13: key `log.namespace`: needs `target = \"journald\"` (a journal \
+             namespace is journald's)"
+        ),
+        "{}",
+        stderr(&o)
+    );
+}
+
 #[test]
 fn a_bad_config_exits_78_naming_path_line_column_and_key() {
     let dir = TempDir::new();

@@ -263,6 +263,86 @@ fn logger_over_tcp_gives_the_fields_it_sent() {
     assert!(view.contains(&line), "no {line:?} in\n{view}");
 }
 
+/// Issue 20: what a remote host claims cannot reach terminals. util-linux `logger` sends
+/// `auth.emerg`, `alert`, `crit`, `err` and `warning` as `sshd`: by default nothing is logged
+/// more severe than err (journald writes emerg to every terminal, `ForwardToWall=yes`,
+/// `MaxLevelWall=emerg`; rsyslog's `*.emerg :omusrmsg:*` too), and REMOTE_PRIORITY keeps what
+/// was sent. After a reload with `max_remote_severity = "emerg"` the sent priority is logged,
+/// and with `remote_identifier_prefix = "remote-"` the program is `remote-sshd`.
+#[test]
+fn a_remote_emerg_is_logged_at_the_floor_and_keeps_its_severity() {
+    need_tools!(
+        "a_remote_emerg_is_logged_at_the_floor_and_keeps_its_severity",
+        &["logger"]
+    );
+    let journal = Journal::start();
+    let daemon = Daemon::start(&test_config(Some(&journal), "framing = \"syslog\"\n"));
+    // (logger's -p, the severity sent, PRIORITY logged under the default floor)
+    let cases = [
+        ("auth.emerg", 0, 3),
+        ("auth.alert", 1, 3),
+        ("auth.crit", 2, 3),
+        ("auth.err", 3, 3),
+        ("auth.warning", 4, 4),
+    ];
+    for (priority, sent, _) in cases {
+        let token = format!("floored-{sent} Accepted password for root");
+        logger(&daemon, &["-p", priority, "-t", "sshd", "--", &token], None);
+    }
+    let entries = messages(&journal, cases.len());
+    for (priority, sent, logged) in cases {
+        let e = entry_with(&entries, &format!("floored-{sent} "));
+        assert_eq!(
+            single(e, "PRIORITY"),
+            logged.to_string(),
+            "{priority}: {e:?}"
+        );
+        assert_eq!(single(e, "REMOTE_PRIORITY"), sent.to_string(), "{priority}");
+        assert_eq!(single(e, "SYSLOG_IDENTIFIER"), "sshd");
+        assert_eq!(single(e, "SYSLOG_FACILITY"), "4", "auth");
+        assert_eq!(single(e, "REMOTE_ADDR"), "127.0.0.1");
+    }
+    // `journalctl -p crit` (emerg to crit) finds none of them; REMOTE_PRIORITY=0 finds the
+    // one sent as emerg.
+    let severe = journal.json(&["--all", "-p", "crit"], &["LISTENER_EVENT=line"]);
+    assert!(severe.is_empty(), "{severe:?}");
+    let sent_emerg = journal.matching(&["REMOTE_PRIORITY=0"]);
+    assert_eq!(sent_emerg.len(), 1, "{sent_emerg:?}");
+
+    daemon.reload_with(&test_config(
+        Some(&journal),
+        "framing = \"syslog\"\nmax_remote_severity = \"emerg\"\n\
+         remote_identifier_prefix = \"remote-\"\n",
+    ));
+    daemon.wait_stderr("configuration reloaded");
+    logger(
+        &daemon,
+        &[
+            "-p",
+            "auth.emerg",
+            "-t",
+            "sshd",
+            "--",
+            "lifted-0 disk on fire",
+        ],
+        None,
+    );
+    let entries = messages(&journal, cases.len() + 1);
+    let e = entry_with(&entries, "lifted-0 ");
+    assert_eq!(single(e, "PRIORITY"), "0", "{e:?}");
+    assert_eq!(single(e, "REMOTE_PRIORITY"), "0");
+    assert_eq!(single(e, "SYSLOG_IDENTIFIER"), "remote-sshd");
+    // `journalctl -t remote-sshd` finds the remote program's lines, `-t sshd` the others.
+    assert_eq!(
+        journal.matching(&["SYSLOG_IDENTIFIER=remote-sshd"]).len(),
+        1
+    );
+    assert_eq!(
+        journal.matching(&["SYSLOG_IDENTIFIER=sshd"]).len(),
+        cases.len()
+    );
+}
+
 /// A real Python 3 process logging through `logging.handlers.SysLogHandler` over TCP to the
 /// daemon, with the formatter `%(name)s[%(process)d]: %(message)s`: `steps` in order (`info`:
 /// an info line; `exception`: `logger.exception` of a ValueError whose text holds an LF, so

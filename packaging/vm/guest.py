@@ -13,6 +13,7 @@ API:
         g.host_port                       # 127.0.0.1:host_port -> guest TCP 8888
         rc, out = g.run("systemctl is-active tcp-listener")
         g.put("target/debs/x.deb", "/root/x.deb")
+        g.reboot()                        # poweroff, boot again: the guest's disk is kept
         g.shutdown()                      # poweroff; QEMU is killed if it does not exit
 
 The control channel is a virtio-serial port (/dev/virtio-ports/ctl in the guest) whose
@@ -124,9 +125,9 @@ class Guest:
             "-kernel", os.path.join(self.image, "vmlinuz"),
             "-initrd", os.path.join(self.image, "initrd.img"),
             "-append", append,
-            # A throw-away overlay: the cached image is never modified.
-            "-drive", "file=%s,if=none,id=hd,format=qcow2,snapshot=on"
-                      % os.path.join(self.image, "disk.qcow2"),
+            # A throw-away overlay in the work directory: the cached image is never
+            # modified, and what the guest writes survives its reboot (reboot()).
+            "-drive", "file=%s,if=none,id=hd,format=qcow2" % self._overlay(),
             "-device", "virtio-blk-pci,drive=hd",
             "-netdev", "user,id=n0,hostfwd=tcp:127.0.0.1:%d-:8888" % self.host_port,
             "-device", "virtio-net-pci,netdev=n0,romfile=",
@@ -140,6 +141,39 @@ class Guest:
         else:
             cmd += ["-serial", "file:%s" % self.console_log]
         return cmd
+
+    def _overlay(self):
+        """The guest's disk: a qcow2 overlay over the cached image, made once per Guest."""
+        path = os.path.join(self.workdir, "overlay.qcow2")
+        if not os.path.exists(path):
+            r = subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b",
+                                os.path.join(self.image, "disk.qcow2"), path],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            if r.returncode != 0:
+                raise GuestError("qemu-img create (overlay) failed: %s"
+                                 % r.stdout.decode(errors="replace").strip())
+        return path
+
+    def reboot(self, timeout=None):
+        """Power the guest off cleanly and boot it again on the same disk (the overlay), as
+        a reboot does. Returns the boot seconds (QEMU start -> agent READY). Raises
+        GuestError if the guest does not power off in 90 s."""
+        if self.proc is None or self.proc.poll() is not None:
+            raise GuestError("reboot: the guest is not running")
+        cmd = b"systemctl --no-block poweroff\n"
+        self._send(b"RUN %d 30 %d\n" % (self._new_id(), len(cmd)) + cmd)
+        try:
+            self.proc.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            raise GuestError("reboot: the guest did not power off in 90 s" + self._diag())
+        _live.discard(self)
+        for s in (self.conn, self.listener):
+            if s is not None:
+                s.close()
+        self.conn = self.listener = None
+        os.unlink(self.sock_path)
+        self._buf = b""
+        return self.start()
 
     def _listen(self):
         self.sock_path = os.path.join(self.workdir, "ctl.sock")

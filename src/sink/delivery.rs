@@ -133,6 +133,9 @@ pub struct Delivery<T: Transport> {
     /// Entries sent, sends again included.
     sends: u64,
     stats: DeliveryStats,
+    /// The sink's own notices (an outage over), collected for another sink to log instead
+    /// of being logged here: a journal namespace's sink says them in the main journal.
+    notices: Option<Vec<(u8, String)>>,
 }
 
 impl<T: Transport> Delivery<T> {
@@ -155,6 +158,7 @@ impl<T: Transport> Delivery<T> {
             outage: None,
             sends: 0,
             stats: DeliveryStats::default(),
+            notices: None,
         };
         delivery.connected(now, registry);
         delivery
@@ -162,6 +166,28 @@ impl<T: Transport> Delivery<T> {
 
     pub fn transport(&self) -> &T {
         &self.transport
+    }
+
+    /// From now on the sink's own notices are kept for [`Delivery::take_notices`] instead of
+    /// being logged here.
+    pub fn collect_notices(&mut self) {
+        self.notices.get_or_insert_with(Vec::new);
+    }
+
+    /// The notices collected since the last call (priority, text).
+    pub fn take_notices(&mut self) -> Vec<(u8, String)> {
+        self.notices
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// Logs a notice of the sink's own, or keeps it for another sink to log.
+    fn notice(&mut self, priority: u8, message: String) {
+        match &mut self.notices {
+            Some(notices) => notices.push((priority, message)),
+            None => self.log(&Entry::notice(priority, &message)),
+        }
     }
 
     pub fn describe(&self) -> String {
@@ -254,7 +280,7 @@ impl<T: Transport> Delivery<T> {
                 T::Protocol::PEER,
                 T::Protocol::MARK,
             );
-            self.log(&Entry::notice(priority::WARNING, &message));
+            self.notice(priority::WARNING, message);
         }
     }
 

@@ -1,5 +1,10 @@
 //! Where entries go: journald (native protocol), syslog, or stderr.
 //!
+//! With `[log] namespace` the sink is two journald sinks, one per socket: client entries
+//! (lines and connections, [`crate::entry::Event::is_client`]) go to the journal namespace's,
+//! everything else (the daemon's own news) to the main one; both queue, hold and redeliver
+//! alike, and the loop reads clients only while both have room.
+//!
 //! A sink takes an entry at once or queues it. While it has no room ([`Sink::has_room`]) the
 //! server reads nothing more from clients, so a slow sink slows the clients down (TCP flow
 //! control) instead of making the daemon drop lines or grow. Each sink owns its poll
@@ -19,11 +24,13 @@ use std::time::{Duration, Instant};
 
 use mio::Token;
 
-use crate::config::{LogConfig, LogTarget};
+use crate::config::{namespace_socket, LogConfig, LogTarget};
 use crate::entry::Entry;
 
 /// The poll token a sink registers its socket with.
 pub const TOKEN: Token = Token(usize::MAX - 3);
+/// The poll token of the journal namespace's sink (`[log] namespace`).
+pub const CLIENT_TOKEN: Token = Token(usize::MAX - 4);
 
 /// Counters a sink keeps about delivery, for the daemon's summary.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -46,11 +53,88 @@ pub fn decimal_bytes(buf: &mut [u8; 20], mut v: u64) -> &[u8] {
     }
 }
 
-/// The sink the loop writes to: one of the targets, and what the sinks it replaced counted.
+/// The sink the loop writes to: one of the targets (and with `[log] namespace` the journal
+/// namespace's sink for client entries), and what the sinks it replaced counted.
 pub struct Sink {
     out: Out,
+    /// With `[log] namespace`: where client entries go.
+    clients: Option<Clients>,
+    /// The `[log]` it was opened with (none for a test's writer): a reload replaces only the
+    /// part that changed, the other keeps its queue and its state.
+    config: Option<LogConfig>,
     /// Delivery counters of the sinks this one took over from (a reload, a fallback ended).
     earlier: DeliveryStats,
+}
+
+/// The journal namespace client entries go to (`[log] namespace`). While its socket cannot
+/// be used they go to the main sink (they are kept, in the main journal, as without a
+/// namespace), and the socket is looked at again every [`FALLBACK_RETRY`].
+struct Clients {
+    namespace: String,
+    path: PathBuf,
+    /// None while the socket cannot be used.
+    journald: Option<journald::JournaldSink>,
+    /// Since when client entries go to the main sink.
+    since: Instant,
+    next_look: Instant,
+    /// Client entries that went to the main sink meanwhile.
+    diverted: u64,
+}
+
+impl Clients {
+    /// Opens the namespace's sink; if its socket cannot be used, the notice says so.
+    fn open(namespace: &str, registry: &mio::Registry, now: Instant) -> (Clients, Option<String>) {
+        let path = namespace_socket(namespace);
+        let mut clients = Clients {
+            namespace: namespace.to_string(),
+            path,
+            journald: None,
+            since: now,
+            next_look: now + FALLBACK_RETRY,
+            diverted: 0,
+        };
+        match check_journal_socket(&clients.path) {
+            Ok(()) => {
+                clients.connect(registry);
+                (clients, None)
+            }
+            Err(why) => {
+                let notice = format!(
+                    "the socket of the journal namespace {}, {}, {why}: client entries go to \
+                     the main journal meanwhile, looking again every {} s (is \
+                     systemd-journald@{}.socket started?)",
+                    clients.namespace,
+                    clients.path.display(),
+                    FALLBACK_RETRY.as_secs(),
+                    clients.namespace
+                );
+                (clients, Some(notice))
+            }
+        }
+    }
+
+    fn connect(&mut self, registry: &mio::Registry) {
+        let mut journald = journald::open(&self.path, CLIENT_TOKEN, registry);
+        // Its outages are the daemon's news: said in the main journal.
+        journald.collect_notices();
+        self.journald = Some(journald);
+    }
+
+    fn describe(&self) -> String {
+        match self.journald {
+            Some(_) => format!(
+                "client entries to the journal namespace {} ({})",
+                self.namespace,
+                self.path.display()
+            ),
+            None => format!(
+                "client entries to the main journal until the socket of the journal \
+                 namespace {} ({}) can be used",
+                self.namespace,
+                self.path.display()
+            ),
+        }
+    }
 }
 
 enum Out {
@@ -81,6 +165,17 @@ struct Queued {
     encoded: Option<Vec<u8>>,
 }
 
+impl Queued {
+    /// An entry the journald sink had encoded.
+    fn encoded(encoded: Vec<u8>) -> Queued {
+        Queued {
+            priority: journald::encode::priority_of(&encoded).unwrap_or(6),
+            message: journald::encode::message_of(&encoded).into_owned(),
+            encoded: Some(encoded),
+        }
+    }
+}
+
 /// Whether the journal socket at `path` can take entries: `Err` says why not. A socket that
 /// refuses connections is taken as usable: journald is restarting (its socket unit keeps the
 /// path), and the sink holds entries for it.
@@ -107,56 +202,168 @@ impl Sink {
     /// Opens the configured sink. A journald target whose socket cannot be used, or a syslog
     /// target on `/dev/log` where there is none, falls back to stderr; the returned notice
     /// says so.
-    pub fn open(config: &LogConfig, registry: &mio::Registry) -> (Sink, Option<String>) {
-        let (out, notice) = Out::open(config, registry, Instant::now());
-        (
-            Sink {
-                out,
-                earlier: DeliveryStats::default(),
-            },
-            notice,
-        )
+    /// With `namespace`, client entries go to its journal (or to the main one meanwhile, if
+    /// its socket cannot be used; the notices say so).
+    pub fn open(config: &LogConfig, registry: &mio::Registry) -> (Sink, Vec<String>) {
+        let now = Instant::now();
+        let (out, notice) = Out::open(config, registry, now);
+        let mut notices: Vec<String> = notice.into_iter().collect();
+        let clients = config.namespace.as_deref().map(|namespace| {
+            let (clients, notice) = Clients::open(namespace, registry, now);
+            notices.extend(notice);
+            clients
+        });
+        let sink = Sink {
+            out,
+            clients,
+            config: Some(config.clone()),
+            earlier: DeliveryStats::default(),
+        };
+        (sink, notices)
     }
 
     /// A sink writing lines to `out` as the stderr sink does (tests capture them).
     pub fn to_writer(out: Box<dyn std::io::Write + Send>) -> Sink {
         Sink {
             out: Out::Stderr(stderr::StderrSink::to(out)),
+            clients: None,
+            config: None,
             earlier: DeliveryStats::default(),
         }
     }
 
-    /// A reload changed `[log]`: the new sink takes over what this one had queued and not
-    /// sent (nothing waits and nothing goes to stderr for it). Returns the new sink's notice.
-    pub fn replace(&mut self, config: &LogConfig, registry: &mio::Registry) -> Option<String> {
-        let queued = self.out.take_queued();
-        let (out, notice) = Out::open(config, registry, Instant::now());
-        let old = std::mem::replace(&mut self.out, out);
-        let s = old.stats();
-        self.earlier.delivered += s.delivered;
-        self.earlier.undelivered += s.undelivered;
-        drop(old);
-        self.out.adopt(queued);
-        notice
+    /// A reload changed `[log]`: the part that changed (the main sink: `target`,
+    /// `journal_socket`, `syslog_server`; the namespace's: `namespace`) is opened anew and
+    /// takes over what the old one had queued and not sent (nothing waits and nothing goes
+    /// to stderr for it): the queue of a namespace given up goes to the main sink, that of a
+    /// namespace renamed to the new one. The part that did not change keeps its queue and
+    /// its state (an outage in progress, what is in flight). Returns the notices of what was
+    /// opened.
+    pub fn replace(&mut self, config: &LogConfig, registry: &mio::Registry) -> Vec<String> {
+        let now = Instant::now();
+        let old = self.config.replace(config.clone());
+        let main_changed = old.as_ref().is_none_or(|old| {
+            (&old.target, &old.journal_socket, &old.syslog_server)
+                != (
+                    &config.target,
+                    &config.journal_socket,
+                    &config.syslog_server,
+                )
+        });
+        let clients_changed = old
+            .as_ref()
+            .is_none_or(|old| old.namespace != config.namespace);
+        let mut notices = Vec::new();
+        if main_changed {
+            let queued = self.out.take_queued();
+            let (out, notice) = Out::open(config, registry, now);
+            notices.extend(notice);
+            let old = std::mem::replace(&mut self.out, out);
+            self.add_earlier(old.stats());
+            drop(old);
+            self.out.adopt(queued);
+        }
+        if clients_changed {
+            let mut queued = Vec::new();
+            if let Some(mut journald) = self.clients.take().and_then(|c| c.journald) {
+                queued = journald.take_pending();
+                for (priority, text) in journald.take_notices() {
+                    self.out.log(&Entry::notice(priority, &text));
+                }
+                self.add_earlier(journald.stats());
+            }
+            if let Some(namespace) = config.namespace.as_deref() {
+                let (clients, notice) = Clients::open(namespace, registry, now);
+                notices.extend(notice);
+                self.clients = Some(clients);
+            }
+            match self.clients.as_mut().and_then(|c| c.journald.as_mut()) {
+                Some(journald) => queued.into_iter().for_each(|e| journald.adopt(e)),
+                None => self
+                    .out
+                    .adopt(queued.into_iter().map(Queued::encoded).collect()),
+            }
+        }
+        notices
     }
 
+    fn add_earlier(&mut self, s: DeliveryStats) {
+        self.earlier.delivered += s.delivered;
+        self.earlier.undelivered += s.undelivered;
+    }
+
+    /// Logs an entry: a client entry to the journal namespace's sink if there is one (and
+    /// its socket can be used), anything else to the main sink.
     pub fn log(&mut self, entry: &Entry<'_>) {
+        if entry.event.is_client() {
+            if let Some(clients) = &mut self.clients {
+                if let Some(journald) = &mut clients.journald {
+                    return journald.log(entry);
+                }
+                clients.diverted += 1;
+            }
+        }
         self.out.log(entry);
     }
 
-    /// True while the server may read more from clients.
+    /// True while the server may read more from clients: while both sinks have room.
     pub fn has_room(&self) -> bool {
-        match &self.out {
-            Out::Journald(s) => s.has_room(),
-            Out::Syslog(s) => s.has_room(),
-            Out::Stderr(_) | Out::Fallback(_) => true,
-        }
+        let clients = self
+            .clients
+            .as_ref()
+            .and_then(|c| c.journald.as_ref())
+            .is_none_or(|j| j.has_room());
+        clients
+            && match &self.out {
+                Out::Journald(s) => s.has_room(),
+                Out::Syslog(s) => s.has_room(),
+                Out::Stderr(_) | Out::Fallback(_) => true,
+            }
     }
 
     /// Tries to deliver what is queued (after a writable event or when a retry is due), and
     /// flushes buffered output. A fallback whose journal socket has become usable switches
-    /// back to journald, with a notice.
+    /// back to journald, with a notice; so does a journal namespace whose socket could not
+    /// be used.
     pub fn flush(&mut self, now: Instant, registry: &mio::Registry) {
+        self.flush_clients(now, registry);
+        self.flush_main(now, registry);
+    }
+
+    /// The journal namespace's part of [`Sink::flush`]; its notices go to the main sink.
+    fn flush_clients(&mut self, now: Instant, registry: &mio::Registry) {
+        let Some(clients) = &mut self.clients else {
+            return;
+        };
+        if let Some(journald) = &mut clients.journald {
+            journald.flush(now, registry);
+            for (priority, text) in journald.take_notices() {
+                self.out.log(&Entry::notice(priority, &text));
+            }
+            return;
+        }
+        if now < clients.next_look {
+            return;
+        }
+        clients.next_look = now + FALLBACK_RETRY;
+        if check_journal_socket(&clients.path).is_err() {
+            return;
+        }
+        clients.connect(registry);
+        let notice = format!(
+            "the socket of the journal namespace {}, {}, can be used again: client entries \
+             go there again after {:.0} s in the main journal ({} went there meanwhile)",
+            clients.namespace,
+            clients.path.display(),
+            now.duration_since(clients.since).as_secs_f64(),
+            clients.diverted
+        );
+        clients.diverted = 0;
+        self.out
+            .log(&Entry::notice(crate::entry::priority::NOTICE, &notice));
+    }
+
+    fn flush_main(&mut self, now: Instant, registry: &mio::Registry) {
         match &mut self.out {
             Out::Journald(s) => s.flush(now, registry),
             Out::Syslog(s) => s.flush(now, registry),
@@ -182,24 +389,38 @@ impl Sink {
                     now.duration_since(since).as_secs_f64()
                 );
                 self.log(&Entry::notice(crate::entry::priority::NOTICE, &notice));
-                self.flush(now, registry);
+                self.flush_main(now, registry);
             }
         }
     }
 
     /// When the sink wants [`Sink::flush`] called again even without an event.
     pub fn wake_at(&self) -> Option<Instant> {
-        match &self.out {
+        let main = match &self.out {
             Out::Journald(s) => s.wake_at(),
             Out::Syslog(s) => s.wake_at(),
             Out::Stderr(_) => None,
             Out::Fallback(f) => Some(f.next_look),
+        };
+        let clients = self.clients.as_ref().and_then(|c| match &c.journald {
+            Some(journald) => journald.wake_at(),
+            None => Some(c.next_look),
+        });
+        match (main, clients) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
     /// Delivers everything queued before `deadline`; what cannot be delivered by then is
     /// written to stderr and counted as undelivered.
     pub fn drain(&mut self, deadline: Instant, registry: &mio::Registry) {
+        if let Some(journald) = self.clients.as_mut().and_then(|c| c.journald.as_mut()) {
+            journald.drain(deadline, registry);
+            for (priority, text) in journald.take_notices() {
+                self.out.log(&Entry::notice(priority, &text));
+            }
+        }
         match &mut self.out {
             Out::Journald(s) => s.drain(deadline, registry),
             Out::Syslog(s) => s.drain(deadline, registry),
@@ -210,9 +431,15 @@ impl Sink {
 
     pub fn stats(&self) -> DeliveryStats {
         let s = self.out.stats();
+        let c = self
+            .clients
+            .as_ref()
+            .and_then(|c| c.journald.as_ref())
+            .map(|j| j.stats())
+            .unwrap_or_default();
         DeliveryStats {
-            delivered: self.earlier.delivered + s.delivered,
-            undelivered: self.earlier.undelivered + s.undelivered,
+            delivered: self.earlier.delivered + s.delivered + c.delivered,
+            undelivered: self.earlier.undelivered + s.undelivered + c.undelivered,
         }
     }
 
@@ -222,6 +449,14 @@ impl Sink {
     }
 
     pub fn describe(&self) -> String {
+        let main = self.describe_main();
+        match &self.clients {
+            Some(clients) => format!("{main}; {}", clients.describe()),
+            None => main,
+        }
+    }
+
+    fn describe_main(&self) -> String {
         match &self.out {
             Out::Journald(s) => format!("journald at {}", s.socket_path().display()),
             Out::Syslog(s) => s.describe(),
@@ -294,15 +529,7 @@ impl Out {
     /// What is queued and not sent, taken out.
     fn take_queued(&mut self) -> Vec<Queued> {
         match self {
-            Out::Journald(s) => s
-                .take_pending()
-                .into_iter()
-                .map(|encoded| Queued {
-                    priority: journald::encode::priority_of(&encoded).unwrap_or(6),
-                    message: journald::encode::message_of(&encoded).into_owned(),
-                    encoded: Some(encoded),
-                })
-                .collect(),
+            Out::Journald(s) => s.take_pending().into_iter().map(Queued::encoded).collect(),
             Out::Syslog(s) => s
                 .take_pending()
                 .into_iter()

@@ -99,19 +99,28 @@ pub struct Journal {
 
 impl Journal {
     pub fn start() -> Journal {
+        let mut j = Journal::unstarted();
+        j.spawn();
+        j
+    }
+
+    /// A namespace with its configuration written and no journald yet: its socket does not
+    /// exist until [`Journal::start_again`].
+    pub fn unstarted() -> Journal {
         let name = unique("tcpl");
         std::fs::write(
             format!("/etc/systemd/journald@{name}.conf"),
-            "[Journal]\nStorage=volatile\nRateLimitIntervalSec=0\nRateLimitBurst=0\n",
+            // No wall messages: a test that logs at emerg must not write to every terminal
+            // of the machine running the tests (journald's ForwardToWall= is yes by default).
+            "[Journal]\nStorage=volatile\nRateLimitIntervalSec=0\nRateLimitBurst=0\n\
+             ForwardToWall=no\n",
         )
         .expect("write journald namespace config");
-        let mut j = Journal {
+        Journal {
             name,
             child: None,
             keepalive: None,
-        };
-        j.spawn();
-        j
+        }
     }
 
     pub fn dir(&self) -> PathBuf {
@@ -205,7 +214,8 @@ impl Journal {
         self.json(&[], matches)
     }
 
-    fn json(&self, options: &[&str], matches: &[&str]) -> Vec<Fields> {
+    /// `journalctl --namespace=NAME -o json` with further `options` (such as `-p crit`).
+    pub fn json(&self, options: &[&str], matches: &[&str]) -> Vec<Fields> {
         let out = Command::new("journalctl")
             .args([
                 &format!("--namespace={}", self.name),
@@ -267,6 +277,7 @@ impl Drop for Journal {
     fn drop(&mut self) {
         self.stop();
         let _ = std::fs::remove_file(format!("/etc/systemd/journald@{}.conf", self.name));
+        let _ = std::fs::remove_dir_all(format!("/etc/systemd/journald@{}.conf.d", self.name));
         if let Ok(id) = std::fs::read_to_string("/etc/machine-id") {
             let _ =
                 std::fs::remove_dir_all(format!("/run/log/journal/{}.{}", id.trim(), self.name));
@@ -408,6 +419,14 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .expect("a free port")
         .port()
+}
+
+/// [`test_config`] with the client entries in the journal namespace of `clients`
+/// (`[log] namespace`), the daemon's own in `main`.
+pub fn namespace_config(main: &Journal, clients: &Journal, extra: &str) -> String {
+    let mut c = test_config(Some(main), extra);
+    c.push_str(&format!("namespace = \"{}\"\n", clients.name));
+    c
 }
 
 /// A config for tests: loopback, a free port, and the journal namespace if given.

@@ -1,7 +1,8 @@
-//! Rough speed figures for the framer and the syslog header parser, printed, never asserted
-//! (the machine is shared and timings are noisy):
+//! The hot path's speed without system calls (framer, syslog header parser, entry and journald
+//! encoding), in ns per line or message: a part of the benchmark, printed as a markdown table
+//! by `bench/run` and never asserted (the machine is shared and timings are noisy):
 //!
-//!     cargo test --release --test syslog_speed -- --ignored --nocapture
+//!     cargo bench --bench hot_path
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -20,8 +21,6 @@ fn ns_per(n: usize, rounds: usize, mut f: impl FnMut()) -> f64 {
     best
 }
 
-#[test]
-#[ignore = "prints timings; run in release mode"]
 fn line_mode_framer_speed() {
     // 10,000 lines of 80 bytes, read 1024 bytes at a time, as the daemon reads them.
     let line = [b"x".repeat(79), b"\n".to_vec()].concat();
@@ -34,11 +33,9 @@ fn line_mode_framer_speed() {
         }
         black_box(n);
     });
-    println!("line mode: {ns:.1} ns per 80-byte line");
+    row("framer, line mode", "80-byte line", ns);
 }
 
-#[test]
-#[ignore = "prints timings; run in release mode"]
 fn syslog_mode_framer_speed() {
     // The same 10,000 messages octet-counted and LF-framed, read 1024 bytes at a time.
     let msg = br#"<131>1 2026-11-27T16:09:48.908392+00:00 vm nas 4242 - [timeQuality tzKnown="1" isSynced="0"] disk failing"#;
@@ -55,15 +52,14 @@ fn syslog_mode_framer_speed() {
             }
             black_box(n);
         });
-        println!(
-            "syslog mode, {name}: {ns:.1} ns per {}-byte message",
-            msg.len()
+        row(
+            &format!("framer, syslog mode, {name}"),
+            &format!("{}-byte message", msg.len()),
+            ns,
         );
     }
 }
 
-#[test]
-#[ignore = "prints timings; run in release mode"]
 fn syslog_header_parser_speed() {
     use tcp_listener::syslog_message::{parse, write_message, JournalFields};
     let messages: [(&str, &[u8]); 3] = [
@@ -94,19 +90,16 @@ fn syslog_header_parser_speed() {
                 black_box((&fields, &message));
             }
         });
-        println!(
-            "{name}: parse {parse_ns:.0} ns, parse + fields + MESSAGE {all_ns:.0} ns ({} bytes)",
-            msg.len()
-        );
+        let over = format!("{name} message, {} bytes", msg.len());
+        row("syslog header parser", &over, parse_ns);
+        row("parser + fields + MESSAGE", &over, all_ns);
     }
 }
 
-#[test]
-#[ignore = "prints timings; run in release mode"]
 fn entry_path_speed() {
     // What runs per line or message besides system calls: framer, entry, journald encoding;
     // 10,000 of them, read 1024 bytes at a time.
-    use tcp_listener::entry::{peer_label, Entry, Peer};
+    use tcp_listener::entry::{peer_label, Entry, Peer, Remote};
     use tcp_listener::sink::journald::encode::{encode_entry_cached, PeerFields};
     use tcp_listener::syslog_message::{parse, JournalFields};
     let addr = "192.0.2.7:51234".parse().unwrap();
@@ -128,6 +121,7 @@ fn entry_path_speed() {
         let mut fields = JournalFields::new();
         let mut out = Vec::with_capacity(1024);
         let mut cache = PeerFields::default();
+        let remote = Remote::default();
         let ns = ns_per(10_000, 50, || {
             let mut framer = Framer::new(framing, 4096);
             let mut n = 0;
@@ -137,7 +131,7 @@ fn entry_path_speed() {
                     let e = match f.framing {
                         Framing::Syslog => {
                             let h = parse(f.bytes);
-                            Entry::syslog(&mut text, &mut fields, &label, peer, n, &f, &h)
+                            Entry::syslog(&mut text, &mut fields, &label, peer, n, &f, &h, &remote)
                         }
                         _ => Entry::line(&mut text, &label, peer, n, &f),
                     };
@@ -147,6 +141,20 @@ fn entry_path_speed() {
                 });
             }
         });
-        println!("framer + entry + encoding: {ns:.1} ns per {name}");
+        row("framer + entry + journald encoding", name, ns);
     }
+}
+
+/// One row of the table: what runs, over what, in ns each.
+fn row(what: &str, over: &str, ns: f64) {
+    println!("| {what} | {over} | {ns:.1} |");
+}
+
+fn main() {
+    println!("| hot path (no system calls) | per | ns |");
+    println!("|---|---|---:|");
+    line_mode_framer_speed();
+    syslog_mode_framer_speed();
+    syslog_header_parser_speed();
+    entry_path_speed();
 }
