@@ -501,3 +501,23 @@ fn drain_at_stop_counts_what_a_stream_peer_never_took_and_resets_the_connection(
     assert_eq!(s.delivery.stats().undelivered, 0);
     assert!(!s.script().discarded);
 }
+
+#[test]
+fn collected_notices_are_kept_for_another_sink_not_sent() {
+    let t0 = Instant::now();
+    let script = Script {
+        connects: [libc::ECONNREFUSED].into(),
+        ..Script::default()
+    };
+    let mut s = start(script, t0);
+    s.delivery.collect_notices();
+    s.log(0..2);
+    s.flush(t0 + RETRY_INTERVAL);
+    s.flush(t0 + RETRY_INTERVAL);
+    assert_eq!(s.texts(), numbered(0..2), "the notice is not sent here");
+    let notices = s.delivery.take_notices();
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert_eq!(notices[0].0, crate::entry::priority::WARNING);
+    assert!(notices[0].1.contains("2 entries were held meanwhile"));
+    assert!(s.delivery.take_notices().is_empty(), "taken once");
+}
