@@ -264,20 +264,26 @@ fn parse_syslog_server(s: &str) -> Result<SyslogServer, String> {
     if s.is_empty() {
         return Ok(SyslogServer::Local);
     }
+    const FORMS: &str = "\"\" (the local /dev/log), \"udp://host:port\" or \"tcp://host:port\"";
     let (scheme, rest) = s
         .split_once("://")
-        .ok_or_else(|| format!("`{s}` is not \"\", \"udp://host:port\" or \"tcp://host:port\""))?;
+        .ok_or_else(|| format!("`{s}` is not {FORMS}"))?;
+    let server: fn(String) -> SyslogServer = match scheme {
+        "udp" => SyslogServer::Udp,
+        "tcp" => SyslogServer::Tcp,
+        _ => {
+            return Err(format!(
+                "`{s}`: the scheme {scheme}:// is not supported: expected {FORMS}"
+            ))
+        }
+    };
     let has_port = rest
         .rsplit_once(':')
         .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
     if !has_port {
         return Err(format!("`{s}`: expected host:port after {scheme}://"));
     }
-    match scheme {
-        "udp" => Ok(SyslogServer::Udp(rest.to_string())),
-        "tcp" => Ok(SyslogServer::Tcp(rest.to_string())),
-        _ => Err(format!("`{s}`: scheme must be udp:// or tcp://")),
-    }
+    Ok(server(rest.to_string()))
 }
 
 fn syslog_server<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
@@ -732,7 +738,25 @@ syslog_server = "udp://loghost:514"
             e.starts_with("test.toml:2:17: key `log.syslog_server`:"),
             "{e}"
         );
-        assert!(e.contains("udp:// or tcp://"), "{e}");
+        // Issue 17 item 13: an unknown scheme is named as such, whatever follows it (before,
+        // `ftp://x` was told it lacked a port).
+        for (value, scheme) in [
+            ("http://x:1", "http"),
+            ("ftp://x", "ftp"),
+            ("tls://", "tls"),
+        ] {
+            let e = err(&format!("[log]\nsyslog_server = \"{value}\"\n"));
+            assert_eq!(
+                e,
+                format!(
+                    "test.toml:2:17: key `log.syslog_server`: `{value}`: the scheme {scheme}:// \
+                     is not supported: expected \"\" (the local /dev/log), \"udp://host:port\" \
+                     or \"tcp://host:port\""
+                )
+            );
+        }
+        let e = err("[log]\nsyslog_server = \"loghost:514\"\n");
+        assert!(e.ends_with("`loghost:514` is not \"\" (the local /dev/log), \"udp://host:port\" or \"tcp://host:port\""), "{e}");
         let e = err("[log]\nsyslog_server = \"udp://nohost\"\n");
         assert!(e.contains("expected host:port"), "{e}");
         assert_eq!(

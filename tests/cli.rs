@@ -290,3 +290,97 @@ fn a_reload_from_a_fifo_or_a_device_keeps_the_running_config_and_serves_on() {
     daemon.signal(libc::SIGTERM);
     assert!(daemon.wait_exit(Duration::from_secs(10)).success());
 }
+
+/// Issue 17 items 8 and 13 (one source for each fact): every document that lists the
+/// configuration keys names every key the daemon reads (they are the effective configuration
+/// `--check-config` prints, `[tls]` included). doc/INTERFACE.md, a second copy of the
+/// interface that had gone stale (no `stop_timeout_secs`, no `rate_limit_action`), failed it
+/// and is gone: README.md, the man page and `--check-config` are the interface.
+#[test]
+fn every_document_listing_the_keys_names_every_key() {
+    let text =
+        "[tls]\ncertificate = \"/c.pem\"\nprivate_key = \"/k.pem\"\nclient_ca = \"/ca.pem\"\n";
+    let config = tcp_listener::config::Config::parse(text, Path::new("tls.toml")).unwrap();
+    let keys: Vec<String> = config
+        .to_toml()
+        .lines()
+        .filter_map(|l| l.split_once(" = ").map(|(k, _)| k.trim().to_string()))
+        .collect();
+    assert!(keys.len() >= 24, "{keys:?}");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut documents = vec![
+        root.join("README.md"),
+        root.join("packaging/tcp-listener.8"),
+        root.join("config/tcp-listener.toml"),
+    ];
+    if let Ok(dir) = std::fs::read_dir(root.join("doc")) {
+        documents.extend(dir.map(|e| e.unwrap().path()));
+    }
+    for document in documents {
+        let text = std::fs::read_to_string(&document).unwrap();
+        let missing: Vec<&String> = keys.iter().filter(|k| !text.contains(k.as_str())).collect();
+        assert!(
+            missing.is_empty(),
+            "{} does not name {missing:?}",
+            document.display()
+        );
+    }
+}
+
+/// Issue 17 item 13: the unit's comment on LogRateLimitIntervalSec= says what the daemon
+/// does over the limit by default (it throttles: nothing is dropped), not only what `drop`
+/// does.
+#[test]
+fn the_units_rate_limit_comment_says_what_the_default_does() {
+    let unit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/packaging/tcp-listener.service"
+    ))
+    .unwrap();
+    let before = unit.split("\nLogRateLimitIntervalSec=0").next().unwrap();
+    let comment: String = before
+        .lines()
+        .rev()
+        .take_while(|l| l.starts_with('#'))
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .map(|l| l.trim_start_matches('#').trim())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let default = tcp_listener::config::Config::default();
+    assert_eq!(
+        default.rate_limit_action,
+        tcp_listener::config::RateLimitAction::Throttle
+    );
+    for words in [
+        "rate_limit_action",
+        "by default it throttles",
+        "nothing is lost",
+        "rate_limit_action = \"drop\"",
+        "LISTENER_EVENT=dropped",
+    ] {
+        assert!(comment.contains(words), "no {words:?} in: {comment}");
+    }
+}
+
+/// Issue 17 item 13: a `syslog_server` with a scheme the daemon does not speak is told so,
+/// and which schemes it does (before: "expected host:port after ftp://").
+#[test]
+fn an_unsupported_syslog_scheme_is_named_with_the_supported_ones() {
+    let dir = TempDir::new();
+    let path = dir.0.join("ftp.toml");
+    std::fs::write(
+        &path,
+        "[log]\ntarget = \"syslog\"\nsyslog_server = \"ftp://x\"\n",
+    )
+    .unwrap();
+    let o = run(&["--check-config", "--config", path.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(78));
+    let want = format!(
+        "tcp-listener: {}:3:17: key `log.syslog_server`: `ftp://x`: the scheme ftp:// is not \
+         supported: expected \"\" (the local /dev/log), \"udp://host:port\" or \"tcp://host:port\"",
+        path.display()
+    );
+    assert!(stderr(&o).starts_with(&want), "{}", stderr(&o));
+}
