@@ -56,7 +56,11 @@ pub struct Summary {
     pub lines: u64,
     pub refused: u64,
     pub dropped: u64,
-    /// Entries that could not be delivered where configured (they went to stderr).
+    /// Entries written to stderr as the fallback while the journal socket could not be used
+    /// (delivered there, as announced: not lost).
+    pub to_stderr: u64,
+    /// Entries not delivered: the log target did not take them in time (printed on stderr
+    /// as a last resort), or stderr could not be written.
     pub undelivered: u64,
     /// Bytes clients had sent before the stop that it could not read in time, and the line
     /// ends among them.
@@ -768,31 +772,21 @@ impl Server {
         self.log_connection_summaries(Instant::now(), true);
         let drain_until = deadline.max(Instant::now() + STOP_DRAIN_MIN);
         self.sink.drain(drain_until, self.poll.registry());
-        self.summary.undelivered = self.sink.stats().undelivered;
-        let s = self.summary;
-        let mut text = format!(
-            "stopping: served {} connections, logged {} lines, refused {}, dropped {} over the \
-             rate limit",
-            s.connections, s.lines, s.refused, s.dropped
+        let stats = self.sink.stats();
+        self.summary.undelivered = stats.undelivered;
+        self.summary.to_stderr = stats.fallback;
+        let (priority, text) = stop_report(
+            &self.summary,
+            handed.as_deref(),
+            self.config.stop_timeout_secs,
         );
-        if let Some(handed) = &handed {
-            text.push_str(&format!("; {handed}"));
-        }
-        let lost = s.unread_bytes > 0 || s.undelivered > 0;
-        if lost {
-            text.push_str(&format!(
-                "; NOT LOGGED: {} bytes ({} line ends) received before the stop and not read \
-                 within stop_timeout_secs ({} s), {} entries not delivered (written to stderr)",
-                s.unread_bytes, s.unread_lines, self.config.stop_timeout_secs, s.undelivered
-            ));
-        } else {
-            text.push_str("; everything received before the stop was logged");
-        }
-        self.announce(if lost { priority::ERR } else { priority::INFO }, &text);
+        self.announce(priority, &text);
         self.sink
             .drain(Instant::now() + STOP_DRAIN_MIN, self.poll.registry());
+        let stats = self.sink.stats();
         let mut summary = self.summary;
-        summary.undelivered = self.sink.stats().undelivered;
+        summary.undelivered = stats.undelivered;
+        summary.to_stderr = stats.fallback;
         summary
     }
 }
@@ -977,6 +971,53 @@ impl Server {
             }
         ))
     }
+}
+
+/// The last entry of a stop: its priority and text. NOT LOGGED, at err, only for what really
+/// was not: bytes not read in time, entries the target did not take. Entries written to stderr
+/// as the announced fallback (no usable journal socket) were printed as intended: said, at
+/// notice.
+fn stop_report(s: &Summary, handed: Option<&str>, stop_timeout_secs: u64) -> (u8, String) {
+    let mut text = format!(
+        "stopping: served {} connections, logged {} lines, refused {}, dropped {} over the \
+         rate limit",
+        s.connections, s.lines, s.refused, s.dropped
+    );
+    if let Some(handed) = handed {
+        text.push_str(&format!("; {handed}"));
+    }
+    let mut lost = Vec::new();
+    if s.unread_bytes > 0 {
+        lost.push(format!(
+            "{} bytes ({} line ends) received before the stop and not read within \
+             stop_timeout_secs ({stop_timeout_secs} s)",
+            s.unread_bytes, s.unread_lines
+        ));
+    }
+    if s.undelivered > 0 {
+        lost.push(format!(
+            "{} entries the log target did not take in time (printed on stderr instead)",
+            s.undelivered
+        ));
+    }
+    if s.to_stderr > 0 {
+        text.push_str(&format!(
+            "; {} entries before this one were written to stderr, as announced, while the \
+             journal socket could not be used",
+            s.to_stderr
+        ));
+    }
+    if !lost.is_empty() {
+        text.push_str(&format!("; NOT LOGGED: {}", lost.join(", ")));
+        return (priority::ERR, text);
+    }
+    text.push_str("; everything received before the stop was logged");
+    let priority = if s.to_stderr > 0 {
+        priority::NOTICE
+    } else {
+        priority::INFO
+    };
+    (priority, text)
 }
 
 /// Logs each line a connection hands over.
@@ -1176,6 +1217,71 @@ mod tests {
                 &"refused 2 more connections in the last 10 s (not logged one by one)".to_string()
             ),
             "{lines:?}"
+        );
+    }
+
+    /// Issue 17 item 10: entries printed by the stderr fallback are not "NOT LOGGED"; the stop
+    /// says NOT LOGGED, at err, only for what really was not, naming only what it was.
+    #[test]
+    fn the_stop_report_says_not_logged_only_for_what_was_not() {
+        let base = Summary {
+            connections: 1,
+            lines: 3,
+            ..Summary::default()
+        };
+        let (p, text) = stop_report(&base, None, 10);
+        assert_eq!(p, priority::INFO);
+        assert_eq!(
+            text,
+            "stopping: served 1 connections, logged 3 lines, refused 0, dropped 0 over the rate \
+             limit; everything received before the stop was logged"
+        );
+        let fallback = Summary {
+            to_stderr: 6,
+            ..base
+        };
+        let (p, text) = stop_report(&fallback, None, 10);
+        assert_eq!(p, priority::NOTICE);
+        assert!(!text.contains("NOT LOGGED"), "{text}");
+        assert!(
+            text.ends_with(
+                "; 6 entries before this one were written to stderr, as announced, while the \
+                 journal socket could not be used; everything received before the stop was logged"
+            ),
+            "{text}"
+        );
+        let (p, text) = stop_report(
+            &Summary {
+                undelivered: 2,
+                ..fallback
+            },
+            None,
+            10,
+        );
+        assert_eq!(p, priority::ERR);
+        assert!(
+            text.ends_with(
+                "; NOT LOGGED: 2 entries the log target did not take in time (printed on stderr \
+                 instead)"
+            ),
+            "{text}"
+        );
+        let (p, text) = stop_report(
+            &Summary {
+                unread_bytes: 100,
+                unread_lines: 4,
+                ..base
+            },
+            None,
+            7,
+        );
+        assert_eq!(p, priority::ERR);
+        assert!(
+            text.ends_with(
+                "; NOT LOGGED: 100 bytes (4 line ends) received before the stop and not read \
+                 within stop_timeout_secs (7 s)"
+            ),
+            "{text}"
         );
     }
 
