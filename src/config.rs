@@ -57,7 +57,7 @@ pub struct Config {
     pub max_lines_burst: u32,
     /// What happens to lines over the limit.
     pub rate_limit_action: RateLimitAction,
-    /// On SIGTERM: how long the daemon may take to read and log what clients had sent.
+    /// On SIGTERM: how long the daemon may take to read and log what it had received.
     #[serde(deserialize_with = "stop_timeout_secs")]
     pub stop_timeout_secs: u64,
     pub log: LogConfig,

@@ -319,6 +319,12 @@ impl Connection {
         self.stop_quota = Some(if rc == 0 { n.max(0) as u64 } else { 0 });
     }
 
+    /// Makes the close a reset (SO_LINGER 0): for a connection closed with bytes it sent not
+    /// logged, so that its sender learns of it rather than reading a plain end of file.
+    pub fn reset_on_close(&self) {
+        let _ = socket2::SockRef::from(&self.stream).set_linger(Some(Duration::ZERO));
+    }
+
     /// Bytes of those not read yet, once the daemon is stopping.
     pub fn stop_quota(&self) -> Option<u64> {
         self.stop_quota

@@ -744,7 +744,8 @@ impl Server {
         self.announce(
             priority::INFO,
             &format!(
-                "{signal}: stopped accepting; reading the {bytes} bytes {} clients had sent",
+                "{signal}: stopped accepting; reading the {bytes} bytes the kernel had received from {} \
+                 clients",
                 self.conns.len()
             ),
         );
@@ -758,12 +759,17 @@ impl Server {
             Phase::Serving => Instant::now(),
         };
         let handed = self.hand_over();
-        // Clients not read to the end in time: what they had sent is counted, not logged.
+        // Clients not read to the end in time: what they had sent is counted, not logged, and
+        // they are reset (even when the count emptied their socket, which a plain close would
+        // end with an end of file: the sign that everything was read).
         for key in self.conns.keys_where(|_| true) {
             if let Some(conn) = self.conns.get_mut(key) {
                 let (bytes, lines) = conn.discard_quota(&mut self.read_buf);
                 self.summary.unread_bytes += bytes;
                 self.summary.unread_lines += lines;
+                if bytes > 0 {
+                    conn.reset_on_close();
+                }
             }
             self.close(key, "daemon stopping");
         }
