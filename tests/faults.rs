@@ -1553,3 +1553,64 @@ fn a_stop_under_load_promises_what_the_daemon_had_received_not_what_clients_had_
         "{message}"
     );
 }
+
+/// The receive queue of the daemon's side of a loopback connection (its kernel holds these
+/// bytes, unread), from /proc/net/tcp.
+fn daemon_rx_queue(daemon_port: u16, client_port: u16) -> Option<u64> {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let (local, remote) = (
+        format!("0100007F:{daemon_port:04X}"),
+        format!("0100007F:{client_port:04X}"),
+    );
+    table.lines().skip(1).find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f[1] == local && f[2] == remote)
+            .then(|| u64::from_str_radix(f[4].split(':').nth(1).unwrap(), 16).unwrap())
+    })
+}
+
+/// Issue 17 item 12, what a sender can rely on: a connection whose bytes the daemon had
+/// received but could not log by the deadline (journald frozen, so the sink has no room) is
+/// reset, not ended with a plain end of file, even when counting those bytes emptied its
+/// socket. An end of file after a stop means the daemon read everything the client sent.
+#[test]
+fn a_client_whose_bytes_were_not_logged_at_a_stop_is_reset_not_ended() {
+    need_journald!("a_client_whose_bytes_were_not_logged_at_a_stop_is_reset_not_ended");
+    let journal = Journal::start();
+    let mut daemon = Daemon::start(&test_config(
+        Some(&journal),
+        "max_lines_per_sec = 0\nstop_timeout_secs = 1\n",
+    ));
+    let mut s = daemon.connect();
+    let port = s.local_addr().unwrap().port();
+    journal.pause();
+    // More lines than the daemon can queue for a frozen journald: the rest stays unread in
+    // the daemon's socket, all of it acknowledged (nothing left in the client's own buffer).
+    let text: String = (1..=5000).map(|i| format!("line {i:05}\n")).collect();
+    send(&mut s, text.as_bytes());
+    let held = poll(
+        Duration::from_secs(10),
+        || (unacked(&s), daemon_rx_queue(daemon.port, port).unwrap_or(0)),
+        |&(waiting, held)| waiting == 0 && held > 0,
+    );
+    assert!(held.0 == 0 && held.1 > 0, "{held:?}");
+    daemon.signal(libc::SIGTERM);
+    let status = daemon.wait_exit(Duration::from_secs(10));
+    journal.resume();
+    assert_eq!(status.code(), Some(0));
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0; 16];
+    let end = std::io::Read::read(&mut s, &mut buf);
+    let summary = daemon
+        .stderr_lines()
+        .into_iter()
+        .find(|l| l.contains("stopping: served"))
+        .unwrap_or_default();
+    println!(
+        "{} bytes unread in the daemon's socket at the stop; the client read {end:?}; {summary}",
+        held.1
+    );
+    assert!(summary.contains("NOT LOGGED: "), "{summary}");
+    let err = end.expect_err("a reset, not an end of file");
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "{err}");
+}
