@@ -805,10 +805,12 @@ impl Server {
     fn take_back(&mut self, mut carried: Carried) {
         let forget = carried.stored_names().to_vec();
         let now = Instant::now();
+        let config = &self.config;
         let state = carried.state.take().map(|fd| {
             fdstore::read_memfd(fd)
                 .map_err(|e| format!("cannot read it: {e}"))
                 .and_then(|bytes| State::decode(&bytes))
+                .and_then(|state| state.check(config).map(|()| state))
         });
         let (mut saved, state_note) = match state {
             Some(Ok(state)) => {
@@ -900,12 +902,16 @@ impl Server {
                 "; {restored} go on where they were, with {unfinished} bytes of unfinished lines"
             ));
         }
-        if let Some(why) = state_note {
-            text.push_str(&format!(
-                "; its state could not be used ({why}): {fresh} go on as new connections"
-            ));
-        }
-        self.announce(priority::NOTICE, &text);
+        let priority = match state_note {
+            Some(why) => {
+                text.push_str(&format!(
+                    "; its state could not be used ({why}): {fresh} go on as new connections"
+                ));
+                priority::WARNING
+            }
+            None => priority::NOTICE,
+        };
+        self.announce(priority, &text);
     }
 
     /// At the end of a stop, with a file descriptor store to hand them to: every client

@@ -334,6 +334,78 @@ fn a_corrupt_state_is_refused_with_a_reason_and_the_connections_are_served_on() 
     drop(second);
 }
 
+/// Issue 17 item 7: a state whose values are out of range is refused with its reason in a
+/// warning, and its connections are served on as new ones: every line logged. Before, a
+/// source budget of -1e300 made the first line from that source panic (`cannot convert float
+/// seconds to Duration`), and -1e9 was taken silently and throttled the source for 10^6 s.
+#[test]
+fn a_state_with_a_budget_out_of_range_is_refused_and_every_line_is_logged() {
+    need_journald!("a_state_with_a_budget_out_of_range_is_refused_and_every_line_is_logged");
+    for tokens in [-1e300, -1e9, f64::NAN] {
+        let journal = Journal::start();
+        let mut manager = Manager::new();
+        let env = manager.env();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        // The default budget (1000 lines/s, throttled): the one the state is about.
+        let config = test_config(Some(&journal), "");
+        let mut first = Daemon::start_with_env(&config, &env);
+        let port = first.port;
+        let mut client = first.connect();
+        send(&mut client, b"before\n");
+        journal.wait_for("the first line", |e| lines_of(e).len() == 1);
+        first.signal(libc::SIGTERM);
+        assert_eq!(first.wait_exit(Duration::from_secs(15)).code(), Some(0));
+        manager.receive();
+        // The daemon's own state, with the client's source budget replaced.
+        let mut fds: Vec<(String, OwnedFd)> = std::mem::take(&mut manager.store);
+        let at = fds.iter().position(|(n, _)| n == "state").expect("a state");
+        let (_, fd) = fds.remove(at);
+        let bytes = tcp_listener::fdstore::read_memfd(fd).unwrap();
+        let mut state = tcp_listener::fdstore::State::decode(&bytes).unwrap();
+        let ip: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+        state.budgets.retain(|(i, _)| *i != ip);
+        state.budgets.push((ip, tokens));
+        let crafted =
+            tcp_listener::fdstore::sealed_memfd(&state.encode(), c"crafted-state").unwrap();
+        fds.push(("state".into(), crafted));
+        let mut second = Daemon::start_passing(&config.replace(PORT, &port.to_string()), &env, fds);
+        let notice = second.wait_stderr("its state could not be used");
+        println!("budget {tokens:e}: {notice}");
+        for i in 1..=5 {
+            send(&mut client, format!("after {i}\n").as_bytes());
+        }
+        let entries = poll(
+            Duration::from_secs(10),
+            || journal.ours(),
+            |e| lines_of(e).len() == 6,
+        );
+        let lines = lines_of(&entries);
+        assert_eq!(
+            lines.len(),
+            6,
+            "budget {tokens:e}: {lines:?} {:?}",
+            second.stderr_lines()
+        );
+        let why = if tokens.is_nan() {
+            "the line budget of 127.0.0.1 is NaN, not a finite number".to_string()
+        } else {
+            format!(
+                "the line budget of 127.0.0.1 is {tokens:e} lines, a debt that would take more \
+                 than 86400 s to pay at max_lines_per_sec = 1000 (at most 8.64e7 lines)"
+            )
+        };
+        assert!(notice.contains(&why), "{notice}");
+        assert!(notice.contains("1 go on as new connections"), "{notice}");
+        let warning = entries
+            .iter()
+            .find(|e| text(e, "MESSAGE").contains("its state could not be used"))
+            .expect("the refusal in the journal");
+        assert_eq!(text(warning, "PRIORITY"), "4", "a warning");
+        second.signal(libc::SIGTERM);
+        assert_eq!(second.wait_exit(Duration::from_secs(15)).code(), Some(0));
+    }
+}
+
 #[test]
 fn without_a_store_the_stop_closes_the_connections_as_before() {
     need_journald!("without_a_store_the_stop_closes_the_connections_as_before");
