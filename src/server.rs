@@ -62,6 +62,8 @@ pub struct Summary {
     /// Entries not delivered: the log target did not take them in time (printed on stderr
     /// as a last resort), or stderr could not be written.
     pub undelivered: u64,
+    /// Notifications the service manager never took (its notify queue full), at the stop.
+    pub unsent_notifications: u64,
     /// Bytes clients had sent before the stop that it could not read in time, and the line
     /// ends among them.
     pub unread_bytes: u64,
@@ -242,6 +244,7 @@ impl Server {
         );
         self.supervisor.ready();
         self.update_status();
+        self.warn_of_the_manager(Instant::now());
         let mut events = Events::with_capacity(1024);
         loop {
             let timeout = self.poll_timeout(Instant::now());
@@ -584,6 +587,14 @@ impl Server {
         self.log_connection_summaries(now, false);
         let status = self.status();
         self.supervisor.tick(status);
+        self.warn_of_the_manager(now);
+    }
+
+    /// A service manager that does not read its notify socket: said, at most once per 10 s.
+    fn warn_of_the_manager(&mut self, now: Instant) {
+        if let Some(text) = self.supervisor.take_warning(now) {
+            self.announce(priority::WARNING, &text);
+        }
     }
 
     /// Connection events of a source that were not logged one by one, as one entry each.
@@ -758,7 +769,8 @@ impl Server {
             Phase::Stopping { deadline } => deadline,
             Phase::Serving => Instant::now(),
         };
-        let handed = self.hand_over();
+        // The manager's queue is waited on until the stop's deadline, no longer.
+        let handed = self.hand_over(deadline.max(Instant::now() + STOP_DRAIN_MIN));
         // Clients not read to the end in time: what they had sent is counted, not logged, and
         // they are reset (even when the count emptied their socket, which a plain close would
         // end with an end of file: the sign that everything was read).
@@ -781,9 +793,10 @@ impl Server {
         let stats = self.sink.stats();
         self.summary.undelivered = stats.undelivered;
         self.summary.to_stderr = stats.fallback;
+        self.summary.unsent_notifications = self.supervisor.unsent().0;
         let (priority, text) = stop_report(
             &self.summary,
-            handed.as_deref(),
+            handed.as_ref(),
             self.config.stop_timeout_secs,
         );
         self.announce(priority, &text);
@@ -916,16 +929,19 @@ impl Server {
 
     /// At the end of a stop, with a file descriptor store to hand them to: every client
     /// connection (what it had sent is read and logged; an unfinished line goes with it), the
-    /// listening socket and the state. Returns what to say in the last entry; the
-    /// connections that did not fit in the store are closed as usual by the caller.
-    fn hand_over(&mut self) -> Option<String> {
+    /// listening socket and the state, each waiting for room in the manager's queue until
+    /// `until` at the latest. Returns what to say in the last entry; the connections that did
+    /// not fit in the store, or that the manager did not take in time, are closed as usual by
+    /// the caller.
+    fn hand_over(&mut self, until: Instant) -> Option<HandOver> {
         let room = self.supervisor.fd_store()?;
         let now = Instant::now();
         let listener = self.handed_listener.take();
         // The state and the listening socket take a place each.
         let mut room = room.saturating_sub(1 + usize::from(listener.is_some()));
         let mut saved = Vec::new();
-        let (mut unfinished, mut unread) = (0, 0);
+        let (mut unfinished, mut unread, mut not_taken) = (0, 0, 0);
+        let mut why_not = None;
         // A TLS session cannot be carried over: those are closed properly (close_notify) by
         // the caller, after what they sent was read and logged.
         let mut keys = self.conns.keys_where(|c| !c.is_tls());
@@ -938,8 +954,9 @@ impl Server {
                 continue;
             };
             let name = fdstore::connection_name(conn.peer.connection_id);
-            if let Err(e) = self.supervisor.store(&name, conn.socket()) {
-                let _ = writeln!(io::stderr(), "tcp-listener: cannot store {name}: {e}");
+            if let Err(e) = self.supervisor.store(&name, conn.socket(), until) {
+                not_taken += 1;
+                why_not.get_or_insert(e.to_string());
                 continue;
             }
             room -= 1;
@@ -953,9 +970,21 @@ impl Server {
             drop(self.conns.remove(key, self.poll.registry()));
             self.sources.disconnected(ip);
         }
-        if let Some(listener) = &listener {
-            let _ = self.supervisor.store(fdstore::LISTENER, listener.as_fd());
-        }
+        let listener_stored = match &listener {
+            Some(listener) => {
+                match self
+                    .supervisor
+                    .store(fdstore::LISTENER, listener.as_fd(), until)
+                {
+                    Ok(()) => true,
+                    Err(e) => {
+                        why_not.get_or_insert(e.to_string());
+                        false
+                    }
+                }
+            }
+            None => false,
+        };
         let state = State {
             next_id: self.next_id,
             summary: self.summary,
@@ -963,40 +992,75 @@ impl Server {
             connections: saved,
         };
         let handed = state.connections.len();
-        let stored = fdstore::sealed_memfd(&state.encode(), c"tcp-listener-state")
-            .and_then(|fd| self.supervisor.store(fdstore::STATE, fd.as_fd()));
-        if let Err(e) = stored {
-            return Some(format!(
-                "handed {handed} connections to systemd's file descriptor store, but not their \
-                 state ({e}): a restart serves them as new connections"
+        let mut not_handed = String::new();
+        if not_taken > 0 {
+            not_handed.push_str(&format!(
+                "; {not_taken} connections could not be handed over ({}): closed now, what \
+                 they sent logged",
+                why_not.as_deref().unwrap_or("")
             ));
         }
-        Some(format!(
+        if listener.is_some() && !listener_stored {
+            not_handed.push_str(&format!(
+                "; the listening socket could not be handed over ({}): clients waiting in its \
+                 queue are reset",
+                why_not.as_deref().unwrap_or("")
+            ));
+        }
+        let stored = fdstore::sealed_memfd(&state.encode(), c"tcp-listener-state")
+            .and_then(|fd| self.supervisor.store(fdstore::STATE, fd.as_fd(), until));
+        if handed == 0 && !listener_stored && !not_handed.is_empty() {
+            return Some(HandOver {
+                text: format!("handed nothing to systemd's file descriptor store{not_handed}"),
+                whole: false,
+            });
+        }
+        if let Err(e) = stored {
+            return Some(HandOver {
+                text: format!(
+                    "handed {handed} connections to systemd's file descriptor store, but not \
+                     their state ({e}): a restart serves them as new connections{not_handed}"
+                ),
+                whole: false,
+            });
+        }
+        let text = format!(
             "handed {handed} connections{} to systemd's file descriptor store, with {unfinished} \
              bytes of unfinished lines (logged now as partial, LINE_CARRIED=1; a restart logs \
              them whole) and {unread} bytes not read yet (a restart goes on with them; a plain \
-             stop closes them)",
-            if listener.is_some() {
+             stop closes them){not_handed}",
+            if listener_stored {
                 " and the listening socket"
             } else {
                 ""
             }
-        ))
+        );
+        Some(HandOver {
+            text,
+            whole: not_handed.is_empty(),
+        })
     }
+}
+
+/// What a stop handed to the file descriptor store, as its last entry says it.
+struct HandOver {
+    text: String,
+    /// Everything that was to be handed over was (else the entry is a warning).
+    whole: bool,
 }
 
 /// The last entry of a stop: its priority and text. NOT LOGGED, at err, only for what really
 /// was not: bytes not read in time, entries the target did not take. Entries written to stderr
 /// as the announced fallback (no usable journal socket) were printed as intended: said, at
 /// notice.
-fn stop_report(s: &Summary, handed: Option<&str>, stop_timeout_secs: u64) -> (u8, String) {
+fn stop_report(s: &Summary, handed: Option<&HandOver>, stop_timeout_secs: u64) -> (u8, String) {
     let mut text = format!(
         "stopping: served {} connections, logged {} lines, refused {}, dropped {} over the \
          rate limit",
         s.connections, s.lines, s.refused, s.dropped
     );
     if let Some(handed) = handed {
-        text.push_str(&format!("; {handed}"));
+        text.push_str(&format!("; {}", handed.text));
     }
     let mut lost = Vec::new();
     if s.unread_bytes > 0 {
@@ -1019,12 +1083,21 @@ fn stop_report(s: &Summary, handed: Option<&str>, stop_timeout_secs: u64) -> (u8
             s.to_stderr
         ));
     }
+    if s.unsent_notifications > 0 {
+        text.push_str(&format!(
+            "; {} notifications to the service manager could not be sent (its notify socket \
+             was full)",
+            s.unsent_notifications
+        ));
+    }
     if !lost.is_empty() {
         text.push_str(&format!("; NOT LOGGED: {}", lost.join(", ")));
         return (priority::ERR, text);
     }
     text.push_str("; everything received before the stop was logged");
-    let priority = if s.to_stderr > 0 {
+    let priority = if s.unsent_notifications > 0 || handed.is_some_and(|h| !h.whole) {
+        priority::WARNING
+    } else if s.to_stderr > 0 {
         priority::NOTICE
     } else {
         priority::INFO
