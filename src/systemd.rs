@@ -1,6 +1,7 @@
-//! The systemd side: readiness and status notifications (`sd_notify`, a non-blocking datagram to
-//! `$NOTIFY_SOCKET`), the watchdog interval, descriptors passed at start (socket activation,
-//! the file descriptor store) and handed to the store at a stop.
+//! The systemd side: readiness and status notifications (`sd_notify`, a datagram to
+//! `$NOTIFY_SOCKET`, sent non-blocking: the daemon never waits for its manager), the watchdog
+//! interval, descriptors passed at start (socket activation, the file descriptor store) and
+//! handed to the store at a stop.
 
 use std::collections::VecDeque;
 use std::fmt;
