@@ -57,7 +57,7 @@ pub struct Config {
     pub max_lines_burst: u32,
     /// What happens to lines over the limit.
     pub rate_limit_action: RateLimitAction,
-    /// On SIGTERM: how long the daemon may take to read and log what clients had sent.
+    /// On SIGTERM: how long the daemon may take to read and log what it had received.
     #[serde(deserialize_with = "stop_timeout_secs")]
     pub stop_timeout_secs: u64,
     /// The most severe PRIORITY a remote syslog message is logged at: a message sent more
@@ -354,20 +354,26 @@ fn parse_syslog_server(s: &str) -> Result<SyslogServer, String> {
     if s.is_empty() {
         return Ok(SyslogServer::Local);
     }
+    const FORMS: &str = "\"\" (the local /dev/log), \"udp://host:port\" or \"tcp://host:port\"";
     let (scheme, rest) = s
         .split_once("://")
-        .ok_or_else(|| format!("`{s}` is not \"\", \"udp://host:port\" or \"tcp://host:port\""))?;
+        .ok_or_else(|| format!("`{s}` is not {FORMS}"))?;
+    let server: fn(String) -> SyslogServer = match scheme {
+        "udp" => SyslogServer::Udp,
+        "tcp" => SyslogServer::Tcp,
+        _ => {
+            return Err(format!(
+                "`{s}`: the scheme {scheme}:// is not supported: expected {FORMS}"
+            ))
+        }
+    };
     let has_port = rest
         .rsplit_once(':')
         .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
     if !has_port {
         return Err(format!("`{s}`: expected host:port after {scheme}://"));
     }
-    match scheme {
-        "udp" => Ok(SyslogServer::Udp(rest.to_string())),
-        "tcp" => Ok(SyslogServer::Tcp(rest.to_string())),
-        _ => Err(format!("`{s}`: scheme must be udp:// or tcp://")),
-    }
+    Ok(server(rest.to_string()))
 }
 
 fn syslog_server<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
@@ -451,13 +457,17 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 impl Config {
-    /// Reads and checks a configuration file.
+    /// Reads and checks a configuration file: a regular file of at most
+    /// [`MAX_CONFIG_BYTES`]. Anything else (a FIFO, a device such as `/dev/zero`, a
+    /// directory) is refused with the path and what it is, without blocking on it or reading
+    /// it: the file is opened non-blocking and looked at (fstat) before a byte is read.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        let error = |message: String| ConfigError {
             path: path.to_owned(),
             position: None,
-            message: format!("cannot read: {e}"),
-        })?;
+            message,
+        };
+        let text = read_config_file(path).map_err(error)?;
         Config::parse(&text, path)
     }
 
@@ -513,6 +523,81 @@ impl Config {
     pub fn to_toml(&self) -> String {
         toml::to_string(self).expect("a Config always serializes")
     }
+}
+
+/// The largest configuration file read: the shipped one, every comment included, is under
+/// 10 KiB.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+/// What a file that is not a regular file is, in words.
+fn not_regular(kind: std::fs::FileType) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    Some(if kind.is_file() {
+        return None;
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "a special file"
+    })
+}
+
+/// The text of a configuration file, or why it cannot be one, in words.
+fn read_config_file(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let not_a_file = |what: &str| {
+        format!("cannot read: it is {what}, not a regular file: a configuration must be a file")
+    };
+    // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, for ever.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| {
+            // A socket cannot be opened at all (ENXIO): say what it is rather than that.
+            match std::fs::metadata(path)
+                .ok()
+                .and_then(|m| not_regular(m.file_type()))
+            {
+                Some(what) => not_a_file(what),
+                None => format!("cannot read: {e}"),
+            }
+        })?;
+    let meta = file.metadata().map_err(|e| format!("cannot read: {e}"))?;
+    if let Some(what) = not_regular(meta.file_type()) {
+        return Err(not_a_file(what));
+    }
+    let too_large = |size: u64| {
+        format!(
+            "cannot read: the file is {size} bytes, more than the {MAX_CONFIG_BYTES} (1 MiB) \
+             a configuration may be"
+        )
+    };
+    if meta.len() > MAX_CONFIG_BYTES {
+        return Err(too_large(meta.len()));
+    }
+    // Bounded again while reading: the file may grow after the fstat.
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(too_large(bytes.len() as u64));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "cannot read: the file is not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
 }
 
 /// Where the value of `tls.allow_names` starts in `text`, as toml reports its own errors.
@@ -774,7 +859,25 @@ syslog_server = "udp://loghost:514"
             e.starts_with("test.toml:2:17: key `log.syslog_server`:"),
             "{e}"
         );
-        assert!(e.contains("udp:// or tcp://"), "{e}");
+        // Issue 17 item 13: an unknown scheme is named as such, whatever follows it (before,
+        // `ftp://x` was told it lacked a port).
+        for (value, scheme) in [
+            ("http://x:1", "http"),
+            ("ftp://x", "ftp"),
+            ("tls://", "tls"),
+        ] {
+            let e = err(&format!("[log]\nsyslog_server = \"{value}\"\n"));
+            assert_eq!(
+                e,
+                format!(
+                    "test.toml:2:17: key `log.syslog_server`: `{value}`: the scheme {scheme}:// \
+                     is not supported: expected \"\" (the local /dev/log), \"udp://host:port\" \
+                     or \"tcp://host:port\""
+                )
+            );
+        }
+        let e = err("[log]\nsyslog_server = \"loghost:514\"\n");
+        assert!(e.ends_with("`loghost:514` is not \"\" (the local /dev/log), \"udp://host:port\" or \"tcp://host:port\""), "{e}");
         let e = err("[log]\nsyslog_server = \"udp://nohost\"\n");
         assert!(e.contains("expected host:port"), "{e}");
         assert_eq!(

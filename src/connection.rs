@@ -105,6 +105,14 @@ pub struct Connection {
     tls: Option<Box<Session>>,
 }
 
+/// The zone of a link-local IPv6 peer (0 for any other).
+fn scope_of(addr: SocketAddr) -> u32 {
+    match addr {
+        SocketAddr::V6(v6) => v6.scope_id(),
+        SocketAddr::V4(_) => 0,
+    }
+}
+
 impl Connection {
     pub fn new(
         stream: TcpStream,
@@ -187,6 +195,23 @@ impl Connection {
         config: &Config,
         now: Instant,
     ) -> Result<Connection, (TcpStream, String)> {
+        // The state's peer must be the socket's: it is what every entry names.
+        let actual = stream.peer_addr().map(crate::entry::canonical);
+        let same = actual.as_ref().is_ok_and(|a| {
+            a.ip() == saved.peer.ip()
+                && a.port() == saved.peer.port()
+                && scope_of(*a) == scope_of(saved.peer)
+        });
+        if !same {
+            let actual = actual.map_or_else(|e| e.to_string(), |a| a.to_string());
+            return Err((
+                stream,
+                format!(
+                    "the state names {} as its peer, the socket {actual}",
+                    saved.peer
+                ),
+            ));
+        }
         let sticky = match saved.sticky.as_deref().map(Sticky::restore) {
             None => None,
             Some(Some(sticky)) => Some(Box::new(sticky)),
@@ -317,6 +342,12 @@ impl Connection {
         // SAFETY: FIONREAD writes one c_int.
         let rc = unsafe { libc::ioctl(self.stream.as_raw_fd(), libc::FIONREAD, &mut n) };
         self.stop_quota = Some(if rc == 0 { n.max(0) as u64 } else { 0 });
+    }
+
+    /// Makes the close a reset (SO_LINGER 0): for a connection closed with bytes it sent not
+    /// logged, so that its sender learns of it rather than reading a plain end of file.
+    pub fn reset_on_close(&self) {
+        let _ = socket2::SockRef::from(&self.stream).set_linger(Some(Duration::ZERO));
     }
 
     /// Bytes of those not read yet, once the daemon is stopping.
@@ -876,8 +907,11 @@ mod tests {
             ..Default::default()
         };
         let state = crate::fdstore::State::decode(&state.encode()).unwrap();
-        let (_client2, stream2, _) = pair();
-        let mut next = Connection::restore(stream2, &state.connections[0], &cfg, t0)
+        // (Another socket pair stands for the same connection: the state names its peer.)
+        let (_client2, stream2, addr2) = pair();
+        let mut saved = state.connections[0].clone();
+        saved.peer = addr2;
+        let mut next = Connection::restore(stream2, &saved, &cfg, t0)
             .map_err(|(_, why)| why)
             .unwrap();
         got.clear();
@@ -890,6 +924,25 @@ mod tests {
         );
         assert_eq!(counts.logged, 1, "line 2 was counted when it began");
         assert_eq!(next.totals(t0).lines, 3);
+    }
+
+    /// Issue 17 item 7: the peer a state names must be the socket's (it is what every entry
+    /// of the connection names); another is refused and the connection served as new.
+    #[test]
+    fn a_carried_connection_whose_state_names_another_peer_is_refused() {
+        let t0 = Instant::now();
+        let (_client, stream, addr) = pair();
+        let mut saved = Connection::new(stream, addr, 1, &config(""), t0).save(t0);
+        saved.peer = "192.0.2.7:4000".parse().unwrap();
+        let (_client2, stream2, addr2) = pair();
+        let why = Connection::restore(stream2, &saved, &config(""), t0)
+            .map(|_| ())
+            .map_err(|(_, why)| why)
+            .unwrap_err();
+        assert_eq!(
+            why,
+            format!("the state names 192.0.2.7:4000 as its peer, the socket {addr2}")
+        );
     }
 
     #[test]

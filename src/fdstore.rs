@@ -8,9 +8,10 @@
 //! them to the next start (`LISTEN_FDS`, `LISTEN_FDNAMES`), which takes them back and reads on;
 //! a client sees no reset and loses no byte. On a plain stop systemd closes them.
 //!
-//! The state is versioned ([`VERSION`]): a state this version cannot read is refused with a
-//! reason, and the connections are served on as new ones (nothing that can still be served is
-//! closed).
+//! The state is versioned ([`VERSION`]): a state this version cannot read, or one with a
+//! value out of range ([`State::check`]: it is data, checked before anything is taken from
+//! it), is refused with a reason, and the connections are served on as new ones (nothing that
+//! can still be served is closed). `fuzz/run` fuzzes the decoder and the checks (`state`).
 
 use std::fs::File;
 use std::io::{self, Read, Seek, Write};
@@ -211,6 +212,117 @@ impl State {
             budgets,
             connections,
         })
+    }
+}
+
+/// The largest counter a state may carry (2^62): far above any a daemon reaches, and far
+/// enough below `u64::MAX` that counting on from it never overflows.
+pub const MAX_COUNTER: u64 = 1 << 62;
+
+/// The most pieces of one line a state may say were logged (2^30): counting on from it never
+/// overflows.
+const MAX_PARTS: u32 = 1 << 30;
+
+/// How long a carried rate-limit debt may take to pay off at the rate in force: longer, and
+/// the budget did not come from a daemon (one in debt by a stop's reading takes minutes).
+pub const MAX_DEBT: Duration = Duration::from_secs(24 * 3600);
+
+/// A connection may be this old, or idle this long, at most (ten years).
+const MAX_AGE: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
+impl State {
+    /// Checks every value of a decoded state before anything is taken from it: counters in
+    /// range, connection ids below the next id and each once, ages and idle times in range,
+    /// the budgets finite and within what the configuration in force (`max_lines_per_sec`,
+    /// `max_lines_burst`) could give, each framer and syslog header usable. `Err` says which
+    /// value is out of range, in words; the whole state is then refused (the connections are
+    /// served on as new ones).
+    pub fn check(&self, config: &crate::config::Config) -> Result<(), String> {
+        let counter = |what: &str, n: u64| -> Result<(), String> {
+            if n > MAX_COUNTER {
+                return Err(format!("{what} {n} is out of range (at most 2^62)"));
+            }
+            Ok(())
+        };
+        if self.next_id == 0 {
+            return Err("the next connection id is 0 (ids start at 1)".into());
+        }
+        counter("the next connection id", self.next_id)?;
+        let s = &self.summary;
+        counter("the count of connections", s.connections)?;
+        counter("the count of lines", s.lines)?;
+        counter("the count of refusals", s.refused)?;
+        counter("the count of dropped lines", s.dropped)?;
+        let rate = f64::from(config.max_lines_per_sec);
+        let max_debt = rate * MAX_DEBT.as_secs_f64();
+        for (ip, tokens) in &self.budgets {
+            if !tokens.is_finite() {
+                return Err(format!(
+                    "the line budget of {ip} is {tokens}, not a finite number"
+                ));
+            }
+            // More than the burst is taken as the burst (a reload may have lowered it); the
+            // burst a u32 could hold is the most any configuration gives.
+            if *tokens > f64::from(u32::MAX) {
+                return Err(format!(
+                    "the line budget of {ip} is {tokens:e} lines, more than any max_lines_burst"
+                ));
+            }
+            if rate > 0.0 && *tokens < -max_debt {
+                return Err(format!(
+                    "the line budget of {ip} is {tokens:e} lines, a debt that would take more \
+                     than {} s to pay at max_lines_per_sec = {} (at most {max_debt:e} lines)",
+                    MAX_DEBT.as_secs(),
+                    config.max_lines_per_sec
+                ));
+            }
+        }
+        let mut ids = std::collections::HashSet::new();
+        for c in &self.connections {
+            let at = format!("connection {}", c.id);
+            if c.id == 0 || c.id >= self.next_id {
+                return Err(format!(
+                    "{at}: its id is not below the next connection id {}",
+                    self.next_id
+                ));
+            }
+            if !ids.insert(c.id) {
+                return Err(format!("{at} is in the state twice"));
+            }
+            if c.peer.port() == 0 || c.peer.ip().is_unspecified() {
+                return Err(format!("{at}: its peer {} is no client's address", c.peer));
+            }
+            if c.age > MAX_AGE || c.idle > c.age {
+                return Err(format!(
+                    "{at}: open for {} ms and idle for {} ms, out of range",
+                    c.age.as_millis(),
+                    c.idle.as_millis()
+                ));
+            }
+            counter(&format!("{at}: its count of bytes"), c.bytes)?;
+            counter(&format!("{at}: its count of lines"), c.lines)?;
+            counter(&format!("{at}: its count of dropped lines"), c.dropped)?;
+            if c.unreported_drops > c.dropped {
+                return Err(format!(
+                    "{at}: {} dropped lines not reported, of {} dropped",
+                    c.unreported_drops, c.dropped
+                ));
+            }
+            if c.framer.parts > MAX_PARTS {
+                return Err(format!(
+                    "{at}: {} pieces of one line, out of range (at most 2^30)",
+                    c.framer.parts
+                ));
+            }
+            crate::framing::Framer::restore(c.framer.clone(), crate::framing::MIN_PIECE)
+                .map_err(|why| format!("{at}: {why}"))?;
+            if let Some(sticky) = &c.sticky {
+                if crate::syslog_message::Sticky::restore(sticky).is_none() {
+                    return Err(format!("{at}: a syslog header that cannot be read"));
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -443,7 +555,7 @@ mod tests {
                     syslog: (2, 17),
                     terminator: Terminator::Nul,
                 },
-                sticky: Some(b"\x01\x10\x03sticky".to_vec()),
+                sticky: Some(crate::syslog_message::Sticky::new().save()),
             }],
         }
     }
@@ -485,6 +597,72 @@ mod tests {
             bad[i] ^= 0xa5;
             let _ = State::decode(&bad);
         }
+    }
+
+    /// Issue 17 item 7: every value is checked before it is used; one out of range refuses
+    /// the state, with which value and why.
+    #[test]
+    fn a_state_out_of_range_is_refused_with_the_value_and_why() {
+        let config = crate::config::Config::default();
+        assert_eq!(sample().check(&config), Ok(()));
+        let refused = |change: &dyn Fn(&mut State)| {
+            let mut state = sample();
+            change(&mut state);
+            // Through the wire format, as the next process reads it.
+            State::decode(&state.encode())
+                .unwrap()
+                .check(&config)
+                .unwrap_err()
+        };
+        let budget = |tokens: f64| move |s: &mut State| s.budgets[0].1 = tokens;
+        assert_eq!(
+            refused(&budget(-1e300)),
+            "the line budget of 192.0.2.7 is -1e300 lines, a debt that would take more than \
+             86400 s to pay at max_lines_per_sec = 1000 (at most 8.64e7 lines)"
+        );
+        assert!(refused(&budget(-1e9)).starts_with("the line budget of 192.0.2.7 is -1e9"));
+        assert!(refused(&budget(f64::NAN)).contains("NaN, not a finite number"));
+        assert!(refused(&budget(f64::INFINITY)).contains("inf, not a finite number"));
+        assert!(refused(&budget(1e12)).contains("more than any max_lines_burst"));
+        // A debt a stop can run up is taken; without a rate any finite budget is harmless.
+        let mut in_debt = sample();
+        in_debt.budgets[0].1 = -1e6;
+        assert_eq!(in_debt.check(&config), Ok(()));
+        let unlimited = crate::config::Config {
+            max_lines_per_sec: 0,
+            ..Default::default()
+        };
+        in_debt.budgets[0].1 = -1e300;
+        assert_eq!(in_debt.check(&unlimited), Ok(()));
+        assert!(refused(&|s| s.next_id = 0).contains("is 0"));
+        assert!(refused(&|s| s.next_id = u64::MAX).contains("out of range"));
+        assert!(refused(&|s| s.summary.lines = u64::MAX).contains("the count of lines"));
+        assert!(refused(&|s| s.connections[0].id = 43).contains("not below the next"));
+        assert!(refused(&|s| {
+            let c = s.connections[0].clone();
+            s.connections.push(c)
+        })
+        .contains("twice"));
+        assert!(
+            refused(&|s| s.connections[0].peer = "0.0.0.0:1".parse().unwrap())
+                .contains("no client's address")
+        );
+        assert!(
+            refused(&|s| s.connections[0].idle = Duration::from_secs(100)).contains("idle for")
+        );
+        assert!(
+            refused(&|s| s.connections[0].age = Duration::from_millis(u64::MAX))
+                .contains("out of range")
+        );
+        assert!(refused(&|s| s.connections[0].lines = u64::MAX).contains("its count of lines"));
+        assert!(refused(&|s| s.connections[0].unreported_drops = 3).contains("not reported"));
+        assert!(refused(&|s| s.connections[0].framer.parts = u32::MAX).contains("pieces"));
+        assert!(
+            refused(&|s| s.connections[0].framer.syslog = (2, 1 << 40)).contains("an octet count")
+        );
+        assert!(
+            refused(&|s| s.connections[0].sticky = Some(vec![9; 13])).contains("a syslog header")
+        );
     }
 
     /// A state as version 1 (main before issue 17) wrote it: one connection with a line cut in

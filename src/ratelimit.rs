@@ -2,6 +2,9 @@
 
 use std::time::{Duration, Instant};
 
+/// The longest [`TokenBucket::ready_at`] waits: a day.
+const MAX_WAIT: Duration = Duration::from_secs(24 * 3600);
+
 /// Allows `rate` events per second on average and bursts of up to `burst`.
 #[derive(Debug, Clone)]
 pub struct TokenBucket {
@@ -76,7 +79,12 @@ impl TokenBucket {
             return None;
         }
         self.refill(now);
-        (self.tokens < 1.0).then(|| now + Duration::from_secs_f64((1.0 - self.tokens) / self.rate))
+        // (Bounded: a debt no daemon runs up must not overflow a Duration or an Instant.)
+        (self.tokens < 1.0).then(|| {
+            let wait = Duration::try_from_secs_f64((1.0 - self.tokens) / self.rate)
+                .map_or(MAX_WAIT, |w| w.min(MAX_WAIT));
+            now + wait
+        })
     }
 
     /// The tokens left now (negative: in debt), to carry to another process.
@@ -149,6 +157,17 @@ mod tests {
         assert!(b.try_take(t1));
         assert!(!b.try_take(t1));
         assert!(b.is_full(t1 + Duration::from_secs(1)));
+    }
+
+    /// Issue 17 item 7: however deep the debt (a budget from a state that was not checked),
+    /// the wait is bounded and nothing panics.
+    #[test]
+    fn a_debt_no_daemon_runs_up_waits_at_most_a_day() {
+        let t0 = Instant::now();
+        for tokens in [-1e300, -1e9, f64::MIN] {
+            let mut b = TokenBucket::with_tokens(100, 100, tokens, t0);
+            assert_eq!(b.ready_at(t0), Some(t0 + MAX_WAIT), "{tokens:e}");
+        }
     }
 
     #[test]

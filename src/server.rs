@@ -57,8 +57,14 @@ pub struct Summary {
     pub lines: u64,
     pub refused: u64,
     pub dropped: u64,
-    /// Entries that could not be delivered where configured (they went to stderr).
+    /// Entries written to stderr as the fallback while the journal socket could not be used
+    /// (delivered there, as announced: not lost).
+    pub to_stderr: u64,
+    /// Entries not delivered: the log target did not take them in time (printed on stderr
+    /// as a last resort), or stderr could not be written.
     pub undelivered: u64,
+    /// Notifications the service manager never took (its notify queue full), at the stop.
+    pub unsent_notifications: u64,
     /// Bytes clients had sent before the stop that it could not read in time, and the line
     /// ends among them.
     pub unread_bytes: u64,
@@ -244,6 +250,7 @@ impl Server {
         self.announce_retention();
         self.supervisor.ready();
         self.update_status();
+        self.warn_of_the_manager(Instant::now());
         let mut events = Events::with_capacity(1024);
         loop {
             let timeout = self.poll_timeout(Instant::now());
@@ -614,6 +621,14 @@ impl Server {
         self.log_connection_summaries(now, false);
         let status = self.status();
         self.supervisor.tick(status);
+        self.warn_of_the_manager(now);
+    }
+
+    /// A service manager that does not read its notify socket: said, at most once per 10 s.
+    fn warn_of_the_manager(&mut self, now: Instant) {
+        if let Some(text) = self.supervisor.take_warning(now) {
+            self.announce(priority::WARNING, &text);
+        }
     }
 
     /// Connection events of a source that were not logged one by one, as one entry each.
@@ -775,7 +790,8 @@ impl Server {
         self.announce(
             priority::INFO,
             &format!(
-                "{signal}: stopped accepting; reading the {bytes} bytes {} clients had sent",
+                "{signal}: stopped accepting; reading the {bytes} bytes the kernel had received from {} \
+                 clients",
                 self.conns.len()
             ),
         );
@@ -788,13 +804,19 @@ impl Server {
             Phase::Stopping { deadline } => deadline,
             Phase::Serving => Instant::now(),
         };
-        let handed = self.hand_over();
-        // Clients not read to the end in time: what they had sent is counted, not logged.
+        // The manager's queue is waited on until the stop's deadline, no longer.
+        let handed = self.hand_over(deadline.max(Instant::now() + STOP_DRAIN_MIN));
+        // Clients not read to the end in time: what they had sent is counted, not logged, and
+        // they are reset (even when the count emptied their socket, which a plain close would
+        // end with an end of file: the sign that everything was read).
         for key in self.conns.keys_where(|_| true) {
             if let Some(conn) = self.conns.get_mut(key) {
                 let (bytes, lines) = conn.discard_quota(&mut self.read_buf);
                 self.summary.unread_bytes += bytes;
                 self.summary.unread_lines += lines;
+                if bytes > 0 {
+                    conn.reset_on_close();
+                }
             }
             self.close(key, "daemon stopping");
         }
@@ -803,31 +825,22 @@ impl Server {
         self.log_connection_summaries(Instant::now(), true);
         let drain_until = deadline.max(Instant::now() + STOP_DRAIN_MIN);
         self.sink.drain(drain_until, self.poll.registry());
-        self.summary.undelivered = self.sink.stats().undelivered;
-        let s = self.summary;
-        let mut text = format!(
-            "stopping: served {} connections, logged {} lines, refused {}, dropped {} over the \
-             rate limit",
-            s.connections, s.lines, s.refused, s.dropped
+        let stats = self.sink.stats();
+        self.summary.undelivered = stats.undelivered;
+        self.summary.to_stderr = stats.fallback;
+        self.summary.unsent_notifications = self.supervisor.unsent().0;
+        let (priority, text) = stop_report(
+            &self.summary,
+            handed.as_ref(),
+            self.config.stop_timeout_secs,
         );
-        if let Some(handed) = &handed {
-            text.push_str(&format!("; {handed}"));
-        }
-        let lost = s.unread_bytes > 0 || s.undelivered > 0;
-        if lost {
-            text.push_str(&format!(
-                "; NOT LOGGED: {} bytes ({} line ends) received before the stop and not read \
-                 within stop_timeout_secs ({} s), {} entries not delivered (written to stderr)",
-                s.unread_bytes, s.unread_lines, self.config.stop_timeout_secs, s.undelivered
-            ));
-        } else {
-            text.push_str("; everything received before the stop was logged");
-        }
-        self.announce(if lost { priority::ERR } else { priority::INFO }, &text);
+        self.announce(priority, &text);
         self.sink
             .drain(Instant::now() + STOP_DRAIN_MIN, self.poll.registry());
+        let stats = self.sink.stats();
         let mut summary = self.summary;
-        summary.undelivered = self.sink.stats().undelivered;
+        summary.undelivered = stats.undelivered;
+        summary.to_stderr = stats.fallback;
         summary
     }
 }
@@ -840,10 +853,12 @@ impl Server {
     fn take_back(&mut self, mut carried: Carried) {
         let forget = carried.stored_names().to_vec();
         let now = Instant::now();
+        let config = &self.config;
         let state = carried.state.take().map(|fd| {
             fdstore::read_memfd(fd)
                 .map_err(|e| format!("cannot read it: {e}"))
                 .and_then(|bytes| State::decode(&bytes))
+                .and_then(|state| state.check(config).map(|()| state))
         });
         let (mut saved, state_note) = match state {
             Some(Ok(state)) => {
@@ -935,26 +950,33 @@ impl Server {
                 "; {restored} go on where they were, with {unfinished} bytes of unfinished lines"
             ));
         }
-        if let Some(why) = state_note {
-            text.push_str(&format!(
-                "; its state could not be used ({why}): {fresh} go on as new connections"
-            ));
-        }
-        self.announce(priority::NOTICE, &text);
+        let priority = match state_note {
+            Some(why) => {
+                text.push_str(&format!(
+                    "; its state could not be used ({why}): {fresh} go on as new connections"
+                ));
+                priority::WARNING
+            }
+            None => priority::NOTICE,
+        };
+        self.announce(priority, &text);
     }
 
     /// At the end of a stop, with a file descriptor store to hand them to: every client
     /// connection (what it had sent is read and logged; an unfinished line goes with it), the
-    /// listening socket and the state. Returns what to say in the last entry; the
-    /// connections that did not fit in the store are closed as usual by the caller.
-    fn hand_over(&mut self) -> Option<String> {
+    /// listening socket and the state, each waiting for room in the manager's queue until
+    /// `until` at the latest. Returns what to say in the last entry; the connections that did
+    /// not fit in the store, or that the manager did not take in time, are closed as usual by
+    /// the caller.
+    fn hand_over(&mut self, until: Instant) -> Option<HandOver> {
         let room = self.supervisor.fd_store()?;
         let now = Instant::now();
         let listener = self.handed_listener.take();
         // The state and the listening socket take a place each.
         let mut room = room.saturating_sub(1 + usize::from(listener.is_some()));
         let mut saved = Vec::new();
-        let (mut unfinished, mut unread) = (0, 0);
+        let (mut unfinished, mut unread, mut not_taken) = (0, 0, 0);
+        let mut why_not = None;
         // A TLS session cannot be carried over: those are closed properly (close_notify) by
         // the caller, after what they sent was read and logged.
         let mut keys = self.conns.keys_where(|c| !c.is_tls());
@@ -967,8 +989,9 @@ impl Server {
                 continue;
             };
             let name = fdstore::connection_name(conn.peer.connection_id);
-            if let Err(e) = self.supervisor.store(&name, conn.socket()) {
-                let _ = writeln!(io::stderr(), "tcp-listener: cannot store {name}: {e}");
+            if let Err(e) = self.supervisor.store(&name, conn.socket(), until) {
+                not_taken += 1;
+                why_not.get_or_insert(e.to_string());
                 continue;
             }
             room -= 1;
@@ -981,9 +1004,21 @@ impl Server {
             drop(self.conns.remove(key, self.poll.registry()));
             self.sources.disconnected(ip);
         }
-        if let Some(listener) = &listener {
-            let _ = self.supervisor.store(fdstore::LISTENER, listener.as_fd());
-        }
+        let listener_stored = match &listener {
+            Some(listener) => {
+                match self
+                    .supervisor
+                    .store(fdstore::LISTENER, listener.as_fd(), until)
+                {
+                    Ok(()) => true,
+                    Err(e) => {
+                        why_not.get_or_insert(e.to_string());
+                        false
+                    }
+                }
+            }
+            None => false,
+        };
         let state = State {
             next_id: self.next_id,
             summary: self.summary,
@@ -991,25 +1026,53 @@ impl Server {
             connections: saved,
         };
         let handed = state.connections.len();
-        let stored = fdstore::sealed_memfd(&state.encode(), c"tcp-listener-state")
-            .and_then(|fd| self.supervisor.store(fdstore::STATE, fd.as_fd()));
-        if let Err(e) = stored {
-            return Some(format!(
-                "handed {handed} connections to systemd's file descriptor store, but not their \
-                 state ({e}): a restart serves them as new connections"
+        let mut not_handed = String::new();
+        if not_taken > 0 {
+            not_handed.push_str(&format!(
+                "; {not_taken} connections could not be handed over ({}): closed now, what \
+                 they sent logged",
+                why_not.as_deref().unwrap_or("")
             ));
         }
-        Some(format!(
+        if listener.is_some() && !listener_stored {
+            not_handed.push_str(&format!(
+                "; the listening socket could not be handed over ({}): clients waiting in its \
+                 queue are reset",
+                why_not.as_deref().unwrap_or("")
+            ));
+        }
+        let stored = fdstore::sealed_memfd(&state.encode(), c"tcp-listener-state")
+            .and_then(|fd| self.supervisor.store(fdstore::STATE, fd.as_fd(), until));
+        if handed == 0 && !listener_stored && !not_handed.is_empty() {
+            return Some(HandOver {
+                text: format!("handed nothing to systemd's file descriptor store{not_handed}"),
+                whole: false,
+            });
+        }
+        if let Err(e) = stored {
+            return Some(HandOver {
+                text: format!(
+                    "handed {handed} connections to systemd's file descriptor store, but not \
+                     their state ({e}): a restart serves them as new connections{not_handed}"
+                ),
+                whole: false,
+            });
+        }
+        let text = format!(
             "handed {handed} connections{} to systemd's file descriptor store, with {unfinished} \
              bytes of unfinished lines (logged now as partial, LINE_CARRIED=1; a restart logs \
              them whole) and {unread} bytes not read yet (a restart goes on with them; a plain \
-             stop closes them)",
-            if listener.is_some() {
+             stop closes them){not_handed}",
+            if listener_stored {
                 " and the listening socket"
             } else {
                 ""
             }
-        ))
+        );
+        Some(HandOver {
+            text,
+            whole: not_handed.is_empty(),
+        })
     }
 }
 
@@ -1019,6 +1082,69 @@ struct SyslogLog {
     fields: JournalFields,
     /// `max_remote_severity`, `remote_identifier_prefix`.
     remote: Remote,
+}
+
+/// What a stop handed to the file descriptor store, as its last entry says it.
+struct HandOver {
+    text: String,
+    /// Everything that was to be handed over was (else the entry is a warning).
+    whole: bool,
+}
+
+/// The last entry of a stop: its priority and text. NOT LOGGED, at err, only for what really
+/// was not: bytes not read in time, entries the target did not take. Entries written to stderr
+/// as the announced fallback (no usable journal socket) were printed as intended: said, at
+/// notice.
+fn stop_report(s: &Summary, handed: Option<&HandOver>, stop_timeout_secs: u64) -> (u8, String) {
+    let mut text = format!(
+        "stopping: served {} connections, logged {} lines, refused {}, dropped {} over the \
+         rate limit",
+        s.connections, s.lines, s.refused, s.dropped
+    );
+    if let Some(handed) = handed {
+        text.push_str(&format!("; {}", handed.text));
+    }
+    let mut lost = Vec::new();
+    if s.unread_bytes > 0 {
+        lost.push(format!(
+            "{} bytes ({} line ends) received before the stop and not read within \
+             stop_timeout_secs ({stop_timeout_secs} s)",
+            s.unread_bytes, s.unread_lines
+        ));
+    }
+    if s.undelivered > 0 {
+        lost.push(format!(
+            "{} entries the log target did not take in time (printed on stderr instead)",
+            s.undelivered
+        ));
+    }
+    if s.to_stderr > 0 {
+        text.push_str(&format!(
+            "; {} entries before this one were written to stderr, as announced, while the \
+             journal socket could not be used",
+            s.to_stderr
+        ));
+    }
+    if s.unsent_notifications > 0 {
+        text.push_str(&format!(
+            "; {} notifications to the service manager could not be sent (its notify socket \
+             was full)",
+            s.unsent_notifications
+        ));
+    }
+    if !lost.is_empty() {
+        text.push_str(&format!("; NOT LOGGED: {}", lost.join(", ")));
+        return (priority::ERR, text);
+    }
+    text.push_str("; everything received before the stop was logged");
+    let priority = if s.unsent_notifications > 0 || handed.is_some_and(|h| !h.whole) {
+        priority::WARNING
+    } else if s.to_stderr > 0 {
+        priority::NOTICE
+    } else {
+        priority::INFO
+    };
+    (priority, text)
 }
 
 /// Logs each line a connection hands over.
@@ -1223,6 +1349,71 @@ mod tests {
                 &"refused 2 more connections in the last 10 s (not logged one by one)".to_string()
             ),
             "{lines:?}"
+        );
+    }
+
+    /// Issue 17 item 10: entries printed by the stderr fallback are not "NOT LOGGED"; the stop
+    /// says NOT LOGGED, at err, only for what really was not, naming only what it was.
+    #[test]
+    fn the_stop_report_says_not_logged_only_for_what_was_not() {
+        let base = Summary {
+            connections: 1,
+            lines: 3,
+            ..Summary::default()
+        };
+        let (p, text) = stop_report(&base, None, 10);
+        assert_eq!(p, priority::INFO);
+        assert_eq!(
+            text,
+            "stopping: served 1 connections, logged 3 lines, refused 0, dropped 0 over the rate \
+             limit; everything received before the stop was logged"
+        );
+        let fallback = Summary {
+            to_stderr: 6,
+            ..base
+        };
+        let (p, text) = stop_report(&fallback, None, 10);
+        assert_eq!(p, priority::NOTICE);
+        assert!(!text.contains("NOT LOGGED"), "{text}");
+        assert!(
+            text.ends_with(
+                "; 6 entries before this one were written to stderr, as announced, while the \
+                 journal socket could not be used; everything received before the stop was logged"
+            ),
+            "{text}"
+        );
+        let (p, text) = stop_report(
+            &Summary {
+                undelivered: 2,
+                ..fallback
+            },
+            None,
+            10,
+        );
+        assert_eq!(p, priority::ERR);
+        assert!(
+            text.ends_with(
+                "; NOT LOGGED: 2 entries the log target did not take in time (printed on stderr \
+                 instead)"
+            ),
+            "{text}"
+        );
+        let (p, text) = stop_report(
+            &Summary {
+                unread_bytes: 100,
+                unread_lines: 4,
+                ..base
+            },
+            None,
+            7,
+        );
+        assert_eq!(p, priority::ERR);
+        assert!(
+            text.ends_with(
+                "; NOT LOGGED: 100 bytes (4 line ends) received before the stop and not read \
+                 within stop_timeout_secs (7 s)"
+            ),
+            "{text}"
         );
     }
 

@@ -2,9 +2,12 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
-use common::{TempDir, BIN};
+use common::{test_config, Daemon, TempDir, BIN};
 
 fn run(args: &[&str]) -> Output {
     Command::new(BIN)
@@ -189,4 +192,238 @@ fn every_shipped_config_is_valid() {
         }
     }
     assert!(checked >= 2, "config/tcp-listener.toml and config/dev.toml");
+}
+
+/// Runs the binary with its address space bounded (so that reading `/dev/zero` into memory
+/// fails fast instead of taking the machine's), and kills it if it has not exited within
+/// `timeout`: `Err` then says it was still running.
+fn run_bounded(args: &[&str], timeout: Duration) -> Result<Output, String> {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: only setrlimit, which is async-signal-safe, between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 1 << 30,
+                rlim_max: 1 << 30,
+            };
+            if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().expect("run tcp-listener");
+    let deadline = Instant::now() + timeout;
+    while child.try_wait().expect("wait for tcp-listener").is_none() {
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("still running after {timeout:?}: {args:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut out = Output {
+        status: child.wait().unwrap(),
+        stdout: Vec::new(),
+        stderr: Vec::new(),
+    };
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_end(&mut out.stdout)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_end(&mut out.stderr)
+        .unwrap();
+    Ok(out)
+}
+
+fn mkfifo(path: &Path) {
+    let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+}
+
+/// Issue 17 item 8: `--config` on a FIFO blocked for ever, on `/dev/zero` read until memory
+/// ran out. Each is refused at once, exit 78, with its path and what it is, by `--check-config`
+/// and by the daemon's start alike.
+#[test]
+fn a_config_that_is_not_a_regular_file_or_is_too_large_is_refused_at_once() {
+    let dir = TempDir::new();
+    let fifo = dir.0.join("fifo.toml");
+    mkfifo(&fifo);
+    let large = dir.0.join("large.toml");
+    // Valid TOML (comments), 2 MiB: refused for its size, not its content.
+    let mut f = std::fs::File::create(&large).unwrap();
+    let comment = format!("# {}\n", "x".repeat(1021));
+    for _ in 0..2048 {
+        f.write_all(comment.as_bytes()).unwrap();
+    }
+    drop(f);
+    let cases = [
+        (
+            fifo.to_str().unwrap(),
+            "it is a FIFO (named pipe), not a regular file",
+        ),
+        ("/dev/zero", "it is a character device, not a regular file"),
+        (
+            dir.0.to_str().unwrap(),
+            "it is a directory, not a regular file",
+        ),
+        (
+            large.to_str().unwrap(),
+            "the file is 2097152 bytes, more than the 1048576 (1 MiB) a configuration may be",
+        ),
+    ];
+    for (path, why) in cases {
+        for check in [true, false] {
+            let mut args = vec!["--config", path];
+            if check {
+                args.insert(0, "--check-config");
+            }
+            let o = run_bounded(&args, Duration::from_secs(10)).unwrap_or_else(|e| panic!("{e}"));
+            let want = format!("tcp-listener: {path}: cannot read: {why}");
+            assert_eq!(o.status.code(), Some(78), "{args:?}: {}", stderr(&o));
+            assert!(stderr(&o).contains(&want), "{args:?}: {}", stderr(&o));
+        }
+    }
+}
+
+/// Issue 17 item 8, on SIGHUP: a configuration replaced by a FIFO (or `/dev/zero`) is
+/// reported in words and the running configuration stays; the daemon serves on (before, the
+/// reload blocked the whole loop for ever in open(2)).
+#[test]
+fn a_reload_from_a_fifo_or_a_device_keeps_the_running_config_and_serves_on() {
+    let mut daemon = Daemon::start(&test_config(None, ""));
+    let mut client = daemon.connect();
+    let fifo = daemon.config_path.with_file_name("fifo.toml");
+    mkfifo(&fifo);
+    let zero = daemon.config_path.with_file_name("zero.toml");
+    std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+    for (n, (path, why)) in [
+        (&fifo, "it is a FIFO (named pipe), not a regular file"),
+        (&zero, "it is a character device, not a regular file"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        std::fs::rename(path, &daemon.config_path).unwrap();
+        daemon.signal(libc::SIGHUP);
+        let line = daemon.wait_stderr(why);
+        assert!(
+            line.contains(&format!(
+                "reload failed, the running configuration stays in force: {}: cannot read: {why}",
+                daemon.config_path.display()
+            )),
+            "{line}"
+        );
+        // Still serving: a line sent now is logged.
+        let text = format!("after reload {n}");
+        client.write_all(format!("{text}\n").as_bytes()).unwrap();
+        daemon.wait_stderr(&format!(": {text}"));
+    }
+    daemon.signal(libc::SIGTERM);
+    assert!(daemon.wait_exit(Duration::from_secs(10)).success());
+}
+
+/// Issue 17 items 8 and 13 (one source for each fact): every document that lists the
+/// configuration keys names every key the daemon reads (they are the effective configuration
+/// `--check-config` prints, `[tls]` included). doc/INTERFACE.md, a second copy of the
+/// interface that had gone stale (no `stop_timeout_secs`, no `rate_limit_action`), failed it
+/// and is gone: README.md, the man page and `--check-config` are the interface.
+#[test]
+fn every_document_listing_the_keys_names_every_key() {
+    let text =
+        "[tls]\ncertificate = \"/c.pem\"\nprivate_key = \"/k.pem\"\nclient_ca = \"/ca.pem\"\n";
+    let config = tcp_listener::config::Config::parse(text, Path::new("tls.toml")).unwrap();
+    let keys: Vec<String> = config
+        .to_toml()
+        .lines()
+        .filter_map(|l| l.split_once(" = ").map(|(k, _)| k.trim().to_string()))
+        .collect();
+    assert!(keys.len() >= 24, "{keys:?}");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut documents = vec![
+        root.join("README.md"),
+        root.join("packaging/tcp-listener.8"),
+        root.join("config/tcp-listener.toml"),
+    ];
+    if let Ok(dir) = std::fs::read_dir(root.join("doc")) {
+        documents.extend(dir.map(|e| e.unwrap().path()));
+    }
+    for document in documents {
+        let text = std::fs::read_to_string(&document).unwrap();
+        let missing: Vec<&String> = keys.iter().filter(|k| !text.contains(k.as_str())).collect();
+        assert!(
+            missing.is_empty(),
+            "{} does not name {missing:?}",
+            document.display()
+        );
+    }
+}
+
+/// Issue 17 item 13: the unit's comment on LogRateLimitIntervalSec= says what the daemon
+/// does over the limit by default (it throttles: nothing is dropped), not only what `drop`
+/// does.
+#[test]
+fn the_units_rate_limit_comment_says_what_the_default_does() {
+    let unit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/packaging/tcp-listener.service"
+    ))
+    .unwrap();
+    let before = unit.split("\nLogRateLimitIntervalSec=0").next().unwrap();
+    let comment: String = before
+        .lines()
+        .rev()
+        .take_while(|l| l.starts_with('#'))
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .map(|l| l.trim_start_matches('#').trim())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let default = tcp_listener::config::Config::default();
+    assert_eq!(
+        default.rate_limit_action,
+        tcp_listener::config::RateLimitAction::Throttle
+    );
+    for words in [
+        "rate_limit_action",
+        "by default it throttles",
+        "nothing is lost",
+        "rate_limit_action = \"drop\"",
+        "LISTENER_EVENT=dropped",
+    ] {
+        assert!(comment.contains(words), "no {words:?} in: {comment}");
+    }
+}
+
+/// Issue 17 item 13: a `syslog_server` with a scheme the daemon does not speak is told so,
+/// and which schemes it does (before: "expected host:port after ftp://").
+#[test]
+fn an_unsupported_syslog_scheme_is_named_with_the_supported_ones() {
+    let dir = TempDir::new();
+    let path = dir.0.join("ftp.toml");
+    std::fs::write(
+        &path,
+        "[log]\ntarget = \"syslog\"\nsyslog_server = \"ftp://x\"\n",
+    )
+    .unwrap();
+    let o = run(&["--check-config", "--config", path.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(78));
+    let want = format!(
+        "tcp-listener: {}:3:17: key `log.syslog_server`: `ftp://x`: the scheme ftp:// is not \
+         supported: expected \"\" (the local /dev/log), \"udp://host:port\" or \"tcp://host:port\"",
+        path.display()
+    );
+    assert!(stderr(&o).starts_with(&want), "{}", stderr(&o));
 }

@@ -159,7 +159,9 @@ fn case1_sigterm_mid_stream_every_line_read_is_in_the_journal() {
             .then_some(())
     });
     daemon.signal(libc::SIGTERM);
-    let status = daemon.wait_exit(Duration::from_secs(5));
+    // The promise is an exit within stop_timeout_secs (10 s by default), whatever the load:
+    // a shorter wait failed on a loaded machine though the daemon kept it.
+    let status = daemon.wait_exit(Duration::from_secs(12));
     stop.store(true, Ordering::Relaxed);
     assert_eq!(status.code(), Some(0));
     let sent: Vec<(u16, u64)> = senders.into_iter().map(|h| h.join().unwrap()).collect();
@@ -1375,4 +1377,242 @@ fn a_link_local_ipv6_client_keeps_its_zone() {
         text(line, "MESSAGE"),
         format!("[fe80::a%{name}]:{port}: from a link-local address")
     );
+}
+
+/// Issue 17 item 12: what a stop promises under load, measured. 24 clients stream lines
+/// into a daemon that throttles them (one source, 50 lines/s), so their data waits in the
+/// daemon's sockets and in their own send buffers; once every sender has been blocked by a
+/// full buffer they stop writing, and the daemon is stopped with `stop_timeout_secs = 1`,
+/// less than it needs to read it all. What the README promises holds: every byte the kernel
+/// had accepted into the daemon's socket before the stop (each client's `send()`s less what
+/// its send queue still held, SIOCOUTQ) is read and logged, or counted in the last entry as
+/// NOT LOGGED. What a `send()` had returned for but was still in the client's own buffer is
+/// the gap the promise leaves out: printed. A client that read a plain end of file had
+/// everything it sent read; one with bytes unread got a reset.
+#[test]
+fn a_stop_under_load_promises_what_the_daemon_had_received_not_what_clients_had_sent() {
+    need_journald!(
+        "a_stop_under_load_promises_what_the_daemon_had_received_not_what_clients_had_sent"
+    );
+    use std::os::fd::AsRawFd;
+    let journal = Journal::start();
+    let mut daemon = Daemon::start(&test_config(
+        Some(&journal),
+        "max_lines_per_sec = 50\nmax_lines_burst = 50\nstop_timeout_secs = 1\nmax_connections_per_source = 64\n",
+    ));
+    let clients = 24;
+    // Send buffers of 256 KiB (set before connecting: no autotuning to 4 MiB), so that the
+    // test fills them quickly and cheaply.
+    let streams: Vec<TcpStream> = (0..clients)
+        .map(|_| {
+            let socket =
+                socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+            socket.set_send_buffer_size(256 << 10).unwrap();
+            socket.connect(&daemon.addr.into()).unwrap();
+            socket.into()
+        })
+        .collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let blocked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let senders: Vec<_> = streams
+        .iter()
+        .enumerate()
+        .map(|(c, s)| {
+            let mut s = s.try_clone().unwrap();
+            s.set_nonblocking(true).unwrap();
+            let (stop, blocked) = (Arc::clone(&stop), Arc::clone(&blocked));
+            std::thread::spawn(move || {
+                let (mut sent, mut next, mut was_blocked) = (0u64, 1u64, false);
+                let mut batch = Vec::new();
+                let mut at = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    if at == batch.len() {
+                        batch.clear();
+                        for _ in 0..100 {
+                            batch.extend(
+                                format!("client {c} line {next:08} {}\n", "x".repeat(20)).bytes(),
+                            );
+                            next += 1;
+                        }
+                        at = 0;
+                    }
+                    match s.write(&batch[at..]) {
+                        Ok(n) => {
+                            sent += n as u64;
+                            at += n;
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                            if !was_blocked {
+                                was_blocked = true;
+                                blocked.fetch_add(1, Ordering::SeqCst);
+                            }
+                            // Until there is room again, or 20 ms to look at `stop`.
+                            let mut p = libc::pollfd {
+                                fd: s.as_raw_fd(),
+                                events: libc::POLLOUT,
+                                revents: 0,
+                            };
+                            unsafe { libc::poll(&mut p, 1, 20) };
+                        }
+                        Err(e) => panic!("client {c}: {e}"),
+                    }
+                }
+                sent
+            })
+        })
+        .collect();
+    wait_until(Duration::from_secs(20), "every sender blocked", || {
+        (blocked.load(Ordering::SeqCst) == clients).then_some(())
+    });
+    stop.store(true, Ordering::SeqCst);
+    let sent: Vec<u64> = senders.into_iter().map(|h| h.join().unwrap()).collect();
+    // Nothing is written any more: what each client's kernel has not had acknowledged yet is
+    // in its own buffer; the rest the daemon's kernel has (or the daemon read). Measured
+    // before the signal, so at the signal the daemon has at least this much.
+    let waiting: Vec<u64> = streams.iter().map(|s| unacked(s) as u64).collect();
+    let accepted: u64 = sent.iter().zip(&waiting).map(|(s, w)| s - w).sum();
+    daemon.signal(libc::SIGTERM);
+    let status = daemon.wait_exit(Duration::from_secs(15));
+    assert_eq!(status.code(), Some(0));
+    // What each client sees: a plain end of file, or a reset.
+    let mut ends = Vec::new();
+    for mut s in streams {
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = [0; 16];
+        let port = s.local_addr().unwrap().port();
+        ends.push((port, matches!(std::io::Read::read(&mut s, &mut buf), Ok(0))));
+    }
+    let entries = wait_until(
+        Duration::from_secs(60),
+        "every disconnect and the summary",
+        || {
+            let byes = journal.matching(&["LISTENER_EVENT=disconnected"]);
+            let notices = journal.matching(&["LISTENER_EVENT=notice"]);
+            let done = byes.len() == clients
+                && notices
+                    .iter()
+                    .any(|e| text(e, "MESSAGE").starts_with("stopping: served"));
+            done.then(|| [byes, notices].concat())
+        },
+    );
+    let summary = entries
+        .iter()
+        .find(|e| text(e, "MESSAGE").starts_with("stopping: served"))
+        .unwrap();
+    let message = text(summary, "MESSAGE");
+    let not_logged: u64 = message
+        .split("NOT LOGGED: ")
+        .nth(1)
+        .map_or(0, |rest| rest.split(' ').next().unwrap().parse().unwrap());
+    let mut read = 0;
+    for ((port, clean_end), (sent, waiting)) in ends.iter().zip(sent.iter().zip(&waiting)) {
+        let bye = disconnect_of(&entries, *port).expect("a disconnect entry");
+        let got: u64 = text(bye, "BYTES_RECEIVED").parse().unwrap();
+        read += got;
+        assert!(got <= *sent);
+        if *clean_end {
+            assert_eq!(
+                got, *sent,
+                "port {port}: an end of file, yet not all read ({waiting} were waiting)"
+            );
+        }
+    }
+    let sent_total: u64 = sent.iter().sum();
+    let resets = ends.iter().filter(|(_, clean)| !clean).count();
+    println!(
+        "stop under load: {clients} clients' send()s returned for {sent_total} bytes before the \
+         stop, {accepted} of them (at least) in the daemon's kernel; the daemon read {read} and \
+         counted {not_logged} as NOT LOGGED; {} bytes ({:.1}%) neither logged nor counted (still \
+         in the clients' buffers); {resets} clients reset, {} saw an end of file; {message}",
+        sent_total - read - not_logged.min(sent_total - read),
+        100.0 * (sent_total - read - not_logged.min(sent_total - read)) as f64 / sent_total as f64,
+        clients - resets,
+    );
+    // The promise: what the daemon's kernel had is logged or counted.
+    assert!(
+        read + not_logged >= accepted,
+        "read {read} + counted {not_logged} < accepted {accepted}"
+    );
+    // The words say the same: README, man page, and the stop entry's "received".
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for doc in ["README.md", "packaging/tcp-listener.8"] {
+        let text = std::fs::read_to_string(root.join(doc))
+            .unwrap()
+            .replace('\n', " ");
+        assert!(
+            text.contains("accepted into the daemon's socket"),
+            "{doc} does not say what is promised"
+        );
+        assert!(
+            !text.contains("everything sent before the stop is logged")
+                && !text.contains("everything a client sent before the stop is logged"),
+            "{doc} promises what a stop does not keep"
+        );
+    }
+    assert!(
+        message.ends_with("everything received before the stop was logged")
+            || message.contains("received before the stop and not read"),
+        "{message}"
+    );
+}
+
+/// The receive queue of the daemon's side of a loopback connection (its kernel holds these
+/// bytes, unread), from /proc/net/tcp.
+fn daemon_rx_queue(daemon_port: u16, client_port: u16) -> Option<u64> {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let (local, remote) = (
+        format!("0100007F:{daemon_port:04X}"),
+        format!("0100007F:{client_port:04X}"),
+    );
+    table.lines().skip(1).find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f[1] == local && f[2] == remote)
+            .then(|| u64::from_str_radix(f[4].split(':').nth(1).unwrap(), 16).unwrap())
+    })
+}
+
+/// Issue 17 item 12, what a sender can rely on: a connection whose bytes the daemon had
+/// received but could not log by the deadline (journald frozen, so the sink has no room) is
+/// reset, not ended with a plain end of file, even when counting those bytes emptied its
+/// socket. An end of file after a stop means the daemon read everything the client sent.
+#[test]
+fn a_client_whose_bytes_were_not_logged_at_a_stop_is_reset_not_ended() {
+    need_journald!("a_client_whose_bytes_were_not_logged_at_a_stop_is_reset_not_ended");
+    let journal = Journal::start();
+    let mut daemon = Daemon::start(&test_config(
+        Some(&journal),
+        "max_lines_per_sec = 0\nstop_timeout_secs = 1\n",
+    ));
+    let mut s = daemon.connect();
+    let port = s.local_addr().unwrap().port();
+    journal.pause();
+    // More lines than the daemon can queue for a frozen journald: the rest stays unread in
+    // the daemon's socket, all of it acknowledged (nothing left in the client's own buffer).
+    let text: String = (1..=5000).map(|i| format!("line {i:05}\n")).collect();
+    send(&mut s, text.as_bytes());
+    let held = poll(
+        Duration::from_secs(10),
+        || (unacked(&s), daemon_rx_queue(daemon.port, port).unwrap_or(0)),
+        |&(waiting, held)| waiting == 0 && held > 0,
+    );
+    assert!(held.0 == 0 && held.1 > 0, "{held:?}");
+    daemon.signal(libc::SIGTERM);
+    let status = daemon.wait_exit(Duration::from_secs(10));
+    journal.resume();
+    assert_eq!(status.code(), Some(0));
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0; 16];
+    let end = std::io::Read::read(&mut s, &mut buf);
+    let summary = daemon
+        .stderr_lines()
+        .into_iter()
+        .find(|l| l.contains("stopping: served"))
+        .unwrap_or_default();
+    println!(
+        "{} bytes unread in the daemon's socket at the stop; the client read {end:?}; {summary}",
+        held.1
+    );
+    assert!(summary.contains("NOT LOGGED: "), "{summary}");
+    let err = end.expect_err("a reset, not an end of file");
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "{err}");
 }

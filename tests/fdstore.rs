@@ -334,6 +334,78 @@ fn a_corrupt_state_is_refused_with_a_reason_and_the_connections_are_served_on() 
     drop(second);
 }
 
+/// Issue 17 item 7: a state whose values are out of range is refused with its reason in a
+/// warning, and its connections are served on as new ones: every line logged. Before, a
+/// source budget of -1e300 made the first line from that source panic (`cannot convert float
+/// seconds to Duration`), and -1e9 was taken silently and throttled the source for 10^6 s.
+#[test]
+fn a_state_with_a_budget_out_of_range_is_refused_and_every_line_is_logged() {
+    need_journald!("a_state_with_a_budget_out_of_range_is_refused_and_every_line_is_logged");
+    for tokens in [-1e300, -1e9, f64::NAN] {
+        let journal = Journal::start();
+        let mut manager = Manager::new();
+        let env = manager.env();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        // The default budget (1000 lines/s, throttled): the one the state is about.
+        let config = test_config(Some(&journal), "");
+        let mut first = Daemon::start_with_env(&config, &env);
+        let port = first.port;
+        let mut client = first.connect();
+        send(&mut client, b"before\n");
+        journal.wait_for("the first line", |e| lines_of(e).len() == 1);
+        first.signal(libc::SIGTERM);
+        assert_eq!(first.wait_exit(Duration::from_secs(15)).code(), Some(0));
+        manager.receive();
+        // The daemon's own state, with the client's source budget replaced.
+        let mut fds: Vec<(String, OwnedFd)> = std::mem::take(&mut manager.store);
+        let at = fds.iter().position(|(n, _)| n == "state").expect("a state");
+        let (_, fd) = fds.remove(at);
+        let bytes = tcp_listener::fdstore::read_memfd(fd).unwrap();
+        let mut state = tcp_listener::fdstore::State::decode(&bytes).unwrap();
+        let ip: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+        state.budgets.retain(|(i, _)| *i != ip);
+        state.budgets.push((ip, tokens));
+        let crafted =
+            tcp_listener::fdstore::sealed_memfd(&state.encode(), c"crafted-state").unwrap();
+        fds.push(("state".into(), crafted));
+        let mut second = Daemon::start_passing(&config.replace(PORT, &port.to_string()), &env, fds);
+        let notice = second.wait_stderr("its state could not be used");
+        println!("budget {tokens:e}: {notice}");
+        for i in 1..=5 {
+            send(&mut client, format!("after {i}\n").as_bytes());
+        }
+        let entries = poll(
+            Duration::from_secs(10),
+            || journal.ours(),
+            |e| lines_of(e).len() == 6,
+        );
+        let lines = lines_of(&entries);
+        assert_eq!(
+            lines.len(),
+            6,
+            "budget {tokens:e}: {lines:?} {:?}",
+            second.stderr_lines()
+        );
+        let why = if tokens.is_nan() {
+            "the line budget of 127.0.0.1 is NaN, not a finite number".to_string()
+        } else {
+            format!(
+                "the line budget of 127.0.0.1 is {tokens:e} lines, a debt that would take more \
+                 than 86400 s to pay at max_lines_per_sec = 1000 (at most 8.64e7 lines)"
+            )
+        };
+        assert!(notice.contains(&why), "{notice}");
+        assert!(notice.contains("1 go on as new connections"), "{notice}");
+        let warning = entries
+            .iter()
+            .find(|e| text(e, "MESSAGE").contains("its state could not be used"))
+            .expect("the refusal in the journal");
+        assert_eq!(text(warning, "PRIORITY"), "4", "a warning");
+        second.signal(libc::SIGTERM);
+        assert_eq!(second.wait_exit(Duration::from_secs(15)).code(), Some(0));
+    }
+}
+
 #[test]
 fn without_a_store_the_stop_closes_the_connections_as_before() {
     need_journald!("without_a_store_the_stop_closes_the_connections_as_before");
@@ -617,6 +689,200 @@ fn the_nul_framing_learned_before_a_restart_goes_on_after_it() {
             entry("6", "before the restart"),
             entry("3", "failed\\x0a3 retries left\\x0a<none>"),
         ]
+    );
+    drop(second);
+}
+
+/// A service manager that reads late: its notify socket is bound and never read, and its
+/// queue (`net.unix.max_dgram_qlen`, 10 here) is full before the daemon sends anything.
+struct DeafManager {
+    _socket: UnixDatagram,
+    path: std::path::PathBuf,
+    _dir: TempDir,
+}
+
+impl DeafManager {
+    fn new() -> DeafManager {
+        let dir = TempDir::new();
+        let path = dir.0.join("notify");
+        let socket = UnixDatagram::bind(&path).unwrap();
+        let filler = UnixDatagram::unbound().unwrap();
+        filler.set_nonblocking(true).unwrap();
+        let mut queued = 0;
+        while filler.send_to(b"X_FILLER=1", &path).is_ok() {
+            queued += 1;
+            assert!(queued < 100_000, "the queue never fills");
+        }
+        println!("the deaf manager's queue holds {queued} datagrams");
+        DeafManager {
+            _socket: socket,
+            path,
+            _dir: dir,
+        }
+    }
+
+    fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("NOTIFY_SOCKET", self.path.to_str().unwrap().to_string()),
+            ("FDSTORE", "80".to_string()),
+        ]
+    }
+}
+
+/// Issue 17 item 6: with a manager that does not read its notify socket, 30 streaming clients
+/// and a stop: the daemon serves them (nothing waits on the notify socket), and the stop
+/// ends within `stop_timeout_secs`, saying what it could not hand over and send; the
+/// connections it could not hand over are closed with what they sent logged. Before, the
+/// daemon blocked on its first notification and never stopped.
+#[test]
+fn a_manager_that_reads_late_never_holds_up_the_loop_or_the_stop() {
+    need_journald!("a_manager_that_reads_late_never_holds_up_the_loop_or_the_stop");
+    let journal = Journal::start();
+    let manager = DeafManager::new();
+    let env = manager.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let stop_timeout = 3;
+    let config = test_config(
+        Some(&journal),
+        &format!(
+            "max_lines_per_sec = 0\nmax_connections_per_source = 64\n\
+             stop_timeout_secs = {stop_timeout}\n"
+        ),
+    );
+    let mut daemon = Daemon::start_with_env(&config, &env);
+    let clients = 30;
+    let stop = Arc::new(AtomicBool::new(false));
+    let senders: Vec<_> = (0..clients)
+        .map(|c| streamer(daemon.connect(), c, Arc::clone(&stop)))
+        .collect();
+    // Served while the manager's queue is full: lines from every client.
+    let per_client = |entries: &[Fields]| {
+        let mut seen = std::collections::HashSet::new();
+        for e in entries
+            .iter()
+            .filter(|e| text(e, "LISTENER_EVENT") == "line")
+        {
+            seen.insert(text(e, "CONNECTION_ID"));
+        }
+        seen.len()
+    };
+    journal.wait_for("lines from every client", |e| per_client(e) == clients);
+    let asked = Instant::now();
+    daemon.signal(libc::SIGTERM);
+    let status = daemon.wait_exit(Duration::from_secs(stop_timeout + 10));
+    let took = asked.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    for h in senders {
+        h.join().unwrap();
+    }
+    assert_eq!(status.code(), Some(0));
+    let entries = journal.wait_for("the stop summary", |e| {
+        e.iter()
+            .any(|e| text(e, "MESSAGE").starts_with("stopping: served"))
+    });
+    let summary = entries
+        .iter()
+        .find(|e| text(e, "MESSAGE").starts_with("stopping: served"))
+        .unwrap();
+    let message = text(summary, "MESSAGE");
+    let warning = entries
+        .iter()
+        .find(|e| {
+            text(e, "MESSAGE").starts_with("the service manager does not read its notify socket")
+        })
+        .map(|e| text(e, "MESSAGE"));
+    println!("stop took {took:?} (stop_timeout_secs = {stop_timeout}); {warning:?}; {message}");
+    assert!(
+        took < Duration::from_secs(stop_timeout) + Duration::from_millis(1000),
+        "{took:?}"
+    );
+    assert!(warning.is_some(), "a warning said the notifications wait");
+    assert!(
+        message.contains(&format!(
+            "handed nothing to systemd's file descriptor store; {clients} connections could not be handed over (the service manager's notify \
+             queue stayed full): closed now, what they sent logged"
+        )),
+        "{message}"
+    );
+    assert!(
+        message.contains("notifications to the service manager could not be sent"),
+        "{message}"
+    );
+    assert!(
+        message.ends_with("everything received before the stop was logged"),
+        "{message}"
+    );
+    assert_eq!(text(summary, "PRIORITY"), "4", "a warning");
+    // Each connection closed by the daemon, with every line it read in the journal.
+    let byes = events_of(&entries, "disconnected");
+    assert_eq!(byes.len(), clients);
+    let lines = unique_lines(&entries);
+    for bye in byes {
+        let id = text(bye, "CONNECTION_ID");
+        let logged: usize = text(bye, "LINES_LOGGED").parse().unwrap();
+        let mine = lines
+            .iter()
+            .filter(|e| text(e, "CONNECTION_ID") == id)
+            .count();
+        assert_eq!(mine, logged, "connection {id}");
+    }
+}
+
+fn events_of<'a>(entries: &'a [Fields], event: &str) -> Vec<&'a Fields> {
+    entries
+        .iter()
+        .filter(|e| text(e, "LISTENER_EVENT") == event)
+        .collect()
+}
+
+/// Issue 17 item 6, at the start: the next process takes back its connections while the
+/// manager's notify queue is full; it listens and serves at once (the FDSTOREREMOVE it owes
+/// the manager waits, and a warning says so). Before, it waited for ever to send it, and
+/// never listened.
+#[test]
+fn a_start_with_a_full_notify_queue_still_listens_and_serves() {
+    need_journald!("a_start_with_a_full_notify_queue_still_listens_and_serves");
+    let journal = Journal::start();
+    let mut manager = Manager::new();
+    let env = manager.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let config = test_config(Some(&journal), "");
+    let mut first = Daemon::start_with_env(&config, &env);
+    let port = first.port;
+    let mut client = first.connect();
+    send(&mut client, b"before\n");
+    journal.wait_for("the first line", |e| lines_of(e).len() == 1);
+    first.signal(libc::SIGTERM);
+    assert_eq!(first.wait_exit(Duration::from_secs(15)).code(), Some(0));
+    manager.receive();
+    let fds = std::mem::take(&mut manager.store);
+    assert!(
+        fds.iter().any(|(n, _)| n == "listener"),
+        "{:?}",
+        manager.names()
+    );
+    let deaf = DeafManager::new();
+    let env = deaf.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let second = Daemon::start_passing(&config.replace(PORT, &port.to_string()), &env, fds);
+    let warning = second.wait_stderr("the service manager does not read its notify socket");
+    println!("{warning}");
+    assert!(
+        warning.contains("(the oldest: FDSTOREREMOVE=1 FDNAME="),
+        "{warning}"
+    );
+    // The carried connection goes on, and a new client is accepted and served.
+    send(&mut client, b"after\n");
+    let mut fresh = wait_until(Duration::from_secs(10), "a connection", || {
+        TcpStream::connect(("127.0.0.1", port)).ok()
+    });
+    send(&mut fresh, b"from a new client\n");
+    let entries = journal.wait_for("both lines", |e| lines_of(e).len() == 3);
+    let lines = lines_of(&entries);
+    assert!(lines.iter().any(|l| l.ends_with(": after")), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l.ends_with(": from a new client")),
+        "{lines:?}"
     );
     drop(second);
 }

@@ -634,6 +634,48 @@ fn without_a_journal_socket_it_falls_back_to_stderr_with_a_notice() {
     daemon.wait_stderr(&format!("127.0.0.1:{port}: to stderr"));
 }
 
+/// Issue 17 item 10: with the stderr fallback (no journal socket) every entry is printed as
+/// announced, and the stop's last entry says so; it says NOT LOGGED (at err) only for what
+/// really was not (before: `NOT LOGGED: 0 bytes … 6 entries not delivered (written to
+/// stderr)`).
+#[test]
+fn with_the_stderr_fallback_the_stop_says_every_entry_was_printed_not_that_they_were_lost() {
+    let config =
+        "bind = \"127.0.0.1\"\nport = @PORT@\n[log]\njournal_socket = \"/nonexistent/journal/socket\"\n";
+    let mut daemon = Daemon::start(config);
+    let mut s = daemon.connect();
+    let port = s.local_addr().unwrap().port();
+    send(&mut s, b"one\ntwo\nthree\n");
+    daemon.wait_stderr(&format!("127.0.0.1:{port}: three"));
+    drop(s);
+    daemon.wait_stderr(&format!("127.0.0.1:{port}: disconnected"));
+    daemon.signal(libc::SIGTERM);
+    assert!(daemon.wait_exit(Duration::from_secs(10)).success());
+    let lines = poll(
+        Duration::from_secs(5),
+        || daemon.stderr_lines(),
+        |l| l.iter().any(|l| l.starts_with("stopping: ")),
+    );
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("stopping: "))
+        .unwrap_or_else(|| panic!("no stop summary: {lines:?}"));
+    let summary = &lines[at];
+    println!("{summary}");
+    assert!(!summary.contains("NOT LOGGED"), "{summary}");
+    assert!(
+        summary.ends_with("everything received before the stop was logged"),
+        "{summary}"
+    );
+    // Every line before it is an entry the fallback printed (the sink prints on stderr
+    // already, so the daemon's notices are not printed twice).
+    let want = format!(
+        "; {at} entries before this one were written to stderr, as announced, while the \
+         journal socket could not be used;"
+    );
+    assert!(summary.contains(&want), "{summary}\n{lines:?}");
+}
+
 /// Issue 9: started while the journal socket is missing, the daemon logs to stderr, looks
 /// again every 5 s, and goes back to journald once it is there, with a notice.
 #[test]

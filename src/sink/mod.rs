@@ -36,8 +36,31 @@ pub const CLIENT_TOKEN: Token = Token(usize::MAX - 4);
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct DeliveryStats {
     pub delivered: u64,
-    /// Entries that could not go where configured and went to stderr instead.
+    /// Entries written to stderr as the announced fallback, while the configured journal
+    /// socket could not be used: delivered there, as intended, not lost.
+    pub fallback: u64,
+    /// Entries that were not delivered: the target did not take them in time (they were
+    /// printed on stderr as a last resort), or stderr itself could not be written.
     pub undelivered: u64,
+}
+
+impl DeliveryStats {
+    fn add(&mut self, other: DeliveryStats) {
+        self.delivered += other.delivered;
+        self.fallback += other.fallback;
+        self.undelivered += other.undelivered;
+    }
+}
+
+/// What the stderr fallback printed counts as such (not as delivered where configured);
+/// what it could not print is lost.
+fn fallback_stats(f: &Fallback) -> DeliveryStats {
+    let printed = f.stderr.stats();
+    DeliveryStats {
+        delivered: 0,
+        fallback: printed.delivered,
+        undelivered: printed.undelivered,
+    }
 }
 
 /// `v` in decimal, written into `buf`: a number for a field without allocating.
@@ -142,8 +165,8 @@ enum Out {
     Syslog(syslog::SyslogSink),
     Stderr(stderr::StderrSink),
     /// The journal socket cannot be used (missing, not a datagram socket): entries go to
-    /// stderr meanwhile, counted as undelivered, and the socket is looked at again every
-    /// [`FALLBACK_RETRY`].
+    /// stderr meanwhile (counted as [`DeliveryStats::fallback`], said at start and in the
+    /// stop summary), and the socket is looked at again every [`FALLBACK_RETRY`].
     Fallback(Fallback),
 }
 
@@ -259,7 +282,7 @@ impl Sink {
             let (out, notice) = Out::open(config, registry, now);
             notices.extend(notice);
             let old = std::mem::replace(&mut self.out, out);
-            self.add_earlier(old.stats());
+            self.earlier.add(old.stats());
             drop(old);
             self.out.adopt(queued);
         }
@@ -270,7 +293,7 @@ impl Sink {
                 for (priority, text) in journald.take_notices() {
                     self.out.log(&Entry::notice(priority, &text));
                 }
-                self.add_earlier(journald.stats());
+                self.earlier.add(journald.stats());
             }
             if let Some(namespace) = config.namespace.as_deref() {
                 let (clients, notice) = Clients::open(namespace, registry, now);
@@ -285,11 +308,6 @@ impl Sink {
             }
         }
         notices
-    }
-
-    fn add_earlier(&mut self, s: DeliveryStats) {
-        self.earlier.delivered += s.delivered;
-        self.earlier.undelivered += s.undelivered;
     }
 
     /// Logs an entry: a client entry to the journal namespace's sink if there is one (and
@@ -380,7 +398,7 @@ impl Sink {
                 let (path, since) = (f.path.clone(), f.since);
                 let printed = f.stderr.stats().delivered;
                 let journald = journald::open(&path, TOKEN, registry);
-                self.earlier.undelivered += printed;
+                self.earlier.add(fallback_stats(f));
                 self.out = Out::Journald(journald);
                 let notice = format!(
                     "the journal socket at {} can be used again: logging to journald again \
@@ -430,17 +448,12 @@ impl Sink {
     }
 
     pub fn stats(&self) -> DeliveryStats {
-        let s = self.out.stats();
-        let c = self
-            .clients
-            .as_ref()
-            .and_then(|c| c.journald.as_ref())
-            .map(|j| j.stats())
-            .unwrap_or_default();
-        DeliveryStats {
-            delivered: self.earlier.delivered + s.delivered + c.delivered,
-            undelivered: self.earlier.undelivered + s.undelivered + c.undelivered,
+        let mut stats = self.earlier;
+        stats.add(self.out.stats());
+        if let Some(journald) = self.clients.as_ref().and_then(|c| c.journald.as_ref()) {
+            stats.add(journald.stats());
         }
+        stats
     }
 
     /// Whether entries already appear on stderr (so the daemon need not print them there).
@@ -518,11 +531,7 @@ impl Out {
             Out::Journald(s) => s.stats(),
             Out::Syslog(s) => s.stats(),
             Out::Stderr(s) => s.stats(),
-            // What went to stderr did not go where it was meant to.
-            Out::Fallback(f) => DeliveryStats {
-                delivered: 0,
-                undelivered: f.stderr.stats().delivered,
-            },
+            Out::Fallback(f) => fallback_stats(f),
         }
     }
 
