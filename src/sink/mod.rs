@@ -10,8 +10,10 @@
 //! control) instead of making the daemon drop lines or grow. Each sink owns its poll
 //! registration: the server only passes events for [`TOKEN`] on, by calling [`Sink::flush`].
 
+pub mod delivery;
 pub mod journald;
 pub mod stderr;
+mod syscall;
 pub mod syslog;
 
 use std::io;

@@ -1,9 +1,9 @@
 //! The journald sink: entries in journald's native protocol, one datagram each, to the journal
 //! socket; an entry too large for a datagram is passed as a sealed memfd, so nothing is cut.
 //!
-//! Three layers: [`encode`] (an entry as bytes), [`delivery`] (queueing, backpressure, what
-//! happens when journald is full or gone; unit-tested against a scripted journald) and
-//! [`socket`] (the system calls).
+//! Three layers: [`encode`] (an entry as bytes), [`delivery`] (journald's protocol for the
+//! delivery engine, [`crate::sink::delivery`], which queues, holds back and redelivers; tested
+//! against a scripted journald) and [`socket`] (the system calls).
 
 pub mod delivery;
 pub mod encode;
@@ -14,8 +14,8 @@ use std::time::Instant;
 
 use mio::{Registry, Token};
 
+use crate::sink::delivery::Delivery;
 pub use delivery::RETRY_INTERVAL;
-use delivery::{Delivery, Transport};
 use socket::JournalSocket;
 
 pub type JournaldSink = Delivery<JournalSocket>;

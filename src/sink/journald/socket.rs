@@ -1,30 +1,31 @@
-//! The system calls behind the journald sink: the datagram socket to journald, sendmmsg(2) for
-//! a batch, a sealed memfd for an entry too large for a datagram, SIOCOUTQ for what journald
-//! has not read yet, and one descriptor held in reserve for when the process runs out of them.
+//! The system calls behind the journald sink: the datagram socket to journald (a
+//! [`Transport`] of the delivery engine), sendmmsg(2) for a batch, a sealed memfd for an entry
+//! too large for a datagram, SIOCOUTQ for what journald has not read yet, and one descriptor
+//! held in reserve for when the process runs out of them.
 
 use std::fs::File;
 use std::io::{self, IoSlice};
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, UnixAddr};
 
-use super::delivery::Transport;
+use super::delivery::Journal;
+use crate::sink::delivery::{LinkState, Transport};
+use crate::sink::syscall;
 
 /// How long one send may wait for room in journald's queue.
 const SEND_TIMEOUT: Duration = Duration::from_millis(2);
 
-/// Entries sent with one sendmmsg(2) at most.
-pub const BATCH: usize = 64;
-
 /// The journal socket: a datagram socket connected to journald's native-protocol socket.
 pub struct JournalSocket {
     path: PathBuf,
+    /// `journald at PATH`, for messages.
+    description: String,
     token: Token,
     socket: Option<UnixDatagram>,
     /// A descriptor held in reserve: when the process is out of them (clients took them all),
@@ -39,10 +40,16 @@ impl JournalSocket {
     pub fn new(path: &Path, token: Token) -> JournalSocket {
         JournalSocket {
             path: path.to_owned(),
+            description: format!("journald at {}", path.display()),
             token,
             socket: None,
             reserve: open_reserve(),
         }
+    }
+
+    /// The journal socket's path.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Takes the reserve descriptor back after it was given up, if one is free by now.
@@ -54,11 +61,20 @@ impl JournalSocket {
 }
 
 impl Transport for JournalSocket {
-    fn path(&self) -> &Path {
-        &self.path
+    type Protocol = Journal;
+
+    fn describe(&self) -> &str {
+        &self.description
     }
 
-    fn connect(&mut self, registry: &Registry) -> io::Result<()> {
+    fn state(&self) -> LinkState {
+        match self.socket {
+            Some(_) => LinkState::Up,
+            None => LinkState::Down,
+        }
+    }
+
+    fn connect(&mut self, registry: &Registry, _: Instant) -> io::Result<LinkState> {
         self.restore_reserve();
         let socket = with_reserve(&mut self.reserve, UnixDatagram::unbound)?;
         socket.connect(&self.path)?;
@@ -75,47 +91,18 @@ impl Transport for JournalSocket {
             Interest::WRITABLE,
         )?;
         self.socket = Some(socket);
-        Ok(())
+        Ok(LinkState::Up)
     }
 
-    fn disconnect(&mut self) {
+    fn disconnect(&mut self, _: bool) {
         // Closing the socket also removes it from the poll set.
         self.socket = None;
     }
 
-    fn is_connected(&self) -> bool {
-        self.socket.is_some()
-    }
-
-    fn send_batch(&mut self, entries: &[&[u8]], wire_len: &mut [usize]) -> io::Result<usize> {
+    fn send_datagrams(&mut self, entries: &[&[u8]], wire_len: &mut [usize]) -> io::Result<usize> {
         self.restore_reserve();
         let socket = self.socket.as_ref().ok_or_else(not_connected)?;
-        let n = entries.len().min(BATCH).min(wire_len.len());
-        // SAFETY: zeroed iovec/mmsghdr are valid "empty" values; every pointer set below
-        // points into `entries` or `iov`, which outlive the call and are not touched until it
-        // returns.
-        let mut iov: [libc::iovec; BATCH] = unsafe { std::mem::zeroed() };
-        let mut msgs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
-        for (i, entry) in entries[..n].iter().enumerate() {
-            iov[i] = libc::iovec {
-                iov_base: entry.as_ptr() as *mut libc::c_void,
-                iov_len: entry.len(),
-            };
-        }
-        for i in 0..n {
-            msgs[i].msg_hdr.msg_iov = &mut iov[i];
-            msgs[i].msg_hdr.msg_iovlen = 1;
-        }
-        // SAFETY: `msgs[..n]` are initialised as above.
-        let rc = unsafe { libc::sendmmsg(socket.as_raw_fd(), msgs.as_mut_ptr(), n as _, 0) };
-        if rc < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let sent = rc as usize;
-        for (len, msg) in wire_len.iter_mut().zip(&msgs[..sent]) {
-            *len = msg.msg_len as usize;
-        }
-        Ok(sent)
+        syscall::sendmmsg(socket.as_raw_fd(), entries, wire_len, 0)
     }
 
     fn send_large(&mut self, entry: &[u8]) -> io::Result<usize> {
@@ -123,15 +110,9 @@ impl Transport for JournalSocket {
         with_reserve(&mut self.reserve, || send_memfd(socket, entry)).map(|()| 0)
     }
 
-    fn unread_bytes(&self) -> io::Result<usize> {
+    fn unsettled_bytes(&self) -> io::Result<usize> {
         let socket = self.socket.as_ref().ok_or_else(not_connected)?;
-        let mut n: libc::c_int = 0;
-        // SAFETY: TIOCOUTQ (= SIOCOUTQ) writes one c_int.
-        let rc = unsafe { libc::ioctl(socket.as_raw_fd(), libc::TIOCOUTQ, &mut n) };
-        if rc < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(n.max(0) as usize)
+        syscall::unsettled_bytes(socket.as_raw_fd())
     }
 
     fn probe(&self) -> io::Result<()> {
@@ -142,14 +123,9 @@ impl Transport for JournalSocket {
         Ok(())
     }
 
-    fn wait_writable(&self, timeout: Duration) {
-        let Some(socket) = &self.socket else {
-            std::thread::sleep(timeout);
-            return;
-        };
-        let ms = timeout.as_millis().clamp(1, 1000) as u16;
-        let mut fds = [PollFd::new(socket.as_fd(), PollFlags::POLLOUT)];
-        let _ = poll(&mut fds, PollTimeout::from(ms));
+    fn wait(&self, timeout: Duration, for_room: bool) {
+        let socket = self.socket.as_ref().filter(|_| for_room);
+        syscall::wait_writable(socket.map(|s| s.as_fd()), timeout);
     }
 }
 

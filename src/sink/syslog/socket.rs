@@ -1,7 +1,8 @@
-//! The system calls behind the syslog sink: a non-blocking socket to `/dev/log` (a datagram
-//! socket; a stream socket where the local syslog daemon listens on one), a UDP socket or a
-//! TCP connection, registered with the loop's poll for writable events. Nothing here waits:
-//! a TCP connect is started and finished later, a full socket says EAGAIN.
+//! The system calls behind the syslog sink (its [`Transport`] for the delivery engine): a
+//! non-blocking socket to `/dev/log` (a datagram socket; a stream socket where the local
+//! syslog daemon listens on one), a UDP socket or a TCP connection, registered with the loop's
+//! poll for writable events. Nothing here waits: a TCP connect is started and finished later,
+//! a full socket says EAGAIN.
 //!
 //! Host names: `udp://` and `tcp://` servers given by name are resolved with getaddrinfo(3),
 //! which blocks. It is called only when a connection is made after a failure (at open, and
@@ -17,15 +18,14 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use mio::{Interest, Registry, Token};
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
-use super::{Framing, State, Transport};
+use super::Rfc3164;
 use crate::config::SyslogServer;
+use crate::sink::delivery::{classify, Failure, LinkState, OutputFraming, Transport};
+use crate::sink::syscall;
 
 /// The local syslog socket.
 pub const DEV_LOG: &str = "/dev/log";
-/// Entries sent with one sendmmsg(2) or sendmsg(2) at most.
-pub const BATCH: usize = 64;
 /// A host name is looked up again at most this often while connections to it fail.
 pub const RESOLVE_EVERY: Duration = Duration::from_secs(30);
 
@@ -164,12 +164,12 @@ impl SyslogSocket {
         Ok(self.addrs[self.current])
     }
 
-    fn established(&mut self) -> State {
+    fn established(&mut self) -> LinkState {
         self.connecting = false;
         // The next connection starts with the address that worked.
         self.untried = 0;
         self.next = self.current;
-        State::Up
+        LinkState::Up
     }
 
     fn open_socket(&mut self, now: Instant) -> io::Result<Socket> {
@@ -213,44 +213,46 @@ impl SyslogSocket {
 }
 
 impl Transport for SyslogSocket {
+    type Protocol = Rfc3164;
+
     fn describe(&self) -> &str {
         &self.description
     }
 
-    fn state(&self) -> State {
+    fn state(&self) -> LinkState {
         match (&self.socket, self.connecting) {
-            (None, _) => State::Down,
-            (Some(_), true) => State::Connecting,
-            (Some(_), false) => State::Up,
+            (None, _) => LinkState::Down,
+            (Some(_), true) => LinkState::Connecting,
+            (Some(_), false) => LinkState::Up,
         }
     }
 
-    fn connect(&mut self, registry: &Registry, now: Instant) -> io::Result<State> {
+    fn connect(&mut self, registry: &Registry, now: Instant) -> io::Result<LinkState> {
         self.disconnect(false);
         let mut socket = self.open_socket(now)?;
         registry.register(socket.source(), self.token, Interest::WRITABLE)?;
         self.connecting = matches!(socket, Socket::Tcp(_));
         self.socket = Some(socket);
         if self.connecting {
-            Ok(State::Connecting)
+            Ok(LinkState::Connecting)
         } else {
             Ok(self.established())
         }
     }
 
-    fn finish_connect(&mut self) -> io::Result<State> {
+    fn finish_connect(&mut self) -> io::Result<LinkState> {
         let Some(Socket::Tcp(stream)) = &self.socket else {
             return Ok(self.state());
         };
         if !self.connecting {
-            return Ok(State::Up);
+            return Ok(LinkState::Up);
         }
         if let Some(e) = stream.take_error()? {
             return Err(e);
         }
         match stream.peer_addr() {
             Ok(_) => Ok(self.established()),
-            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(State::Connecting),
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(LinkState::Connecting),
             Err(e) => Err(e),
         }
     }
@@ -272,42 +274,17 @@ impl Transport for SyslogSocket {
         self.connecting = false;
     }
 
-    fn framing(&self) -> Framing {
+    fn framing(&self) -> OutputFraming {
         match &self.socket {
-            Some(Socket::Tcp(_)) => Framing::OctetCounting,
-            Some(Socket::UnixStream(_)) => Framing::NulTerminated,
-            Some(Socket::UnixDatagram(_) | Socket::Udp(_)) | None => Framing::Datagram,
+            Some(Socket::Tcp(_)) => OutputFraming::OctetCounting,
+            Some(Socket::UnixStream(_)) => OutputFraming::NulTerminated,
+            Some(Socket::UnixDatagram(_) | Socket::Udp(_)) | None => OutputFraming::Datagram,
         }
     }
 
     fn send_datagrams(&mut self, msgs: &[&[u8]], wire_len: &mut [usize]) -> io::Result<usize> {
         let fd = self.socket()?.raw();
-        let n = msgs.len().min(BATCH).min(wire_len.len());
-        // SAFETY: zeroed iovec/mmsghdr are valid "empty" values; every pointer set below
-        // points into `msgs` or `iov`, which outlive the call and are not touched until it
-        // returns.
-        let mut iov: [libc::iovec; BATCH] = unsafe { std::mem::zeroed() };
-        let mut hdrs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
-        for (i, msg) in msgs[..n].iter().enumerate() {
-            iov[i] = libc::iovec {
-                iov_base: msg.as_ptr() as *mut libc::c_void,
-                iov_len: msg.len(),
-            };
-        }
-        for i in 0..n {
-            hdrs[i].msg_hdr.msg_iov = &mut iov[i];
-            hdrs[i].msg_hdr.msg_iovlen = 1;
-        }
-        // SAFETY: `hdrs[..n]` are initialised as above.
-        let rc = unsafe { libc::sendmmsg(fd, hdrs.as_mut_ptr(), n as _, libc::MSG_DONTWAIT as _) };
-        if rc < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let sent = rc as usize;
-        for (len, hdr) in wire_len.iter_mut().zip(&hdrs[..sent]) {
-            *len = hdr.msg_len as usize;
-        }
-        Ok(sent)
+        syscall::sendmmsg(fd, msgs, wire_len, libc::MSG_DONTWAIT)
     }
 
     fn write_stream(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
@@ -326,23 +303,12 @@ impl Transport for SyslogSocket {
     }
 
     fn rejects(&self, error: &io::Error) -> bool {
-        let errno = error.raw_os_error();
         match &self.socket {
             // UDP has no connection to lose: any error but a full buffer or a lack of
             // resources concerns this datagram only (an ICMP error reported on this send,
             // a datagram too large, no route).
-            Some(Socket::Udp(_)) => !matches!(
-                errno,
-                Some(
-                    libc::EAGAIN
-                        | libc::ENOBUFS
-                        | libc::EINTR
-                        | libc::EMFILE
-                        | libc::ENFILE
-                        | libc::ENOMEM
-                )
-            ),
-            Some(Socket::UnixDatagram(_)) => errno == Some(libc::EMSGSIZE),
+            Some(Socket::Udp(_)) => classify(error) == Failure::Gone,
+            Some(Socket::UnixDatagram(_)) => error.raw_os_error() == Some(libc::EMSGSIZE),
             _ => false,
         }
     }
@@ -352,15 +318,7 @@ impl Transport for SyslogSocket {
     }
 
     fn unsettled_bytes(&self) -> io::Result<usize> {
-        let fd = self.socket()?.raw();
-        let mut n: libc::c_int = 0;
-        // SAFETY: TIOCOUTQ (= SIOCOUTQ) writes one c_int. For TCP it counts the bytes the
-        // server has not acknowledged; for a Unix socket, what the server has not read yet.
-        let rc = unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &mut n) };
-        if rc < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(n.max(0) as usize)
+        syscall::unsettled_bytes(self.socket()?.raw())
     }
 
     fn confirms_by_send(&self) -> bool {
@@ -409,13 +367,8 @@ impl Transport for SyslogSocket {
     }
 
     fn wait(&self, timeout: Duration, for_room: bool) {
-        let Some(socket) = self.socket.as_ref().filter(|_| for_room) else {
-            std::thread::sleep(timeout);
-            return;
-        };
-        let ms = timeout.as_millis().clamp(1, 1000) as u16;
-        let mut fds = [PollFd::new(socket.fd(), PollFlags::POLLOUT)];
-        let _ = poll(&mut fds, PollTimeout::from(ms));
+        let socket = self.socket.as_ref().filter(|_| for_room);
+        syscall::wait_writable(socket.map(Socket::fd), timeout);
     }
 }
 
@@ -426,7 +379,7 @@ mod tests {
 
     use super::*;
     use crate::entry::Entry;
-    use crate::sink::syslog::Delivery;
+    use crate::sink::delivery::Delivery;
 
     const TOKEN: Token = Token(7);
 
@@ -485,7 +438,7 @@ mod tests {
         let poll = mio::Poll::new().unwrap();
         let socket = SyslogSocket::unix(&path, TOKEN);
         let mut delivery = Delivery::new(socket, poll.registry(), Instant::now());
-        assert_eq!(delivery.transport().framing(), Framing::Datagram);
+        assert_eq!(delivery.transport().framing(), OutputFraming::Datagram);
         // The kernel queues net.unix.max_dgram_qlen datagrams for a server that does not
         // read; the rest wait in the sink, and the flush returns at once.
         let qlen: usize = std::fs::read_to_string("/proc/sys/net/unix/max_dgram_qlen")
@@ -520,8 +473,8 @@ mod tests {
         let poll = mio::Poll::new().unwrap();
         let socket = SyslogSocket::unix(&path, TOKEN);
         let mut delivery = Delivery::new(socket, poll.registry(), Instant::now());
-        assert_eq!(delivery.transport().state(), State::Up);
-        assert_eq!(delivery.transport().framing(), Framing::NulTerminated);
+        assert_eq!(delivery.transport().state(), LinkState::Up);
+        assert_eq!(delivery.transport().framing(), OutputFraming::NulTerminated);
         log(&mut delivery, 0..50);
         flush_until(&mut delivery, &poll, |d| d.pending.is_empty());
         drop(delivery);
@@ -551,7 +504,7 @@ mod tests {
         flush_until(&mut delivery, &poll, |d| {
             d.pending.is_empty() && d.in_flight.is_empty()
         });
-        assert_eq!(delivery.transport().framing(), Framing::OctetCounting);
+        assert_eq!(delivery.transport().framing(), OutputFraming::OctetCounting);
         drop(delivery);
         let (mut stream, _) = listener.accept().unwrap();
         let mut received = Vec::new();
@@ -584,7 +537,7 @@ mod tests {
         );
         log(&mut delivery, 0..3);
         flush_until(&mut delivery, &poll, |d| {
-            d.transport().state() == State::Down
+            d.transport().state() == LinkState::Down
         });
         let retry = delivery.wake_at().expect("a retry");
         assert!(retry > Instant::now(), "retried later, not at once");
