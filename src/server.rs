@@ -490,7 +490,8 @@ impl Server {
             ReadOutcome::Refused(why) => self.refuse_connection(key, Refusal::Tls(why), now),
             ReadOutcome::WouldBlock => {
                 if self.phase.stopping() {
-                    // A TLS session cannot be carried to another process: closed properly.
+                    // A TLS session cannot be carried to another process: closed (an end of
+                    // file, so that its client reconnects to the next one).
                     if self.supervisor.fd_store().is_some() && !conn.is_tls() {
                         // Kept open for the file descriptor store.
                         conn.set_drained();
@@ -505,7 +506,8 @@ impl Server {
     }
 
     /// Closes a client: logs its partial last line, unreported drops, and a summary. A TLS
-    /// client gets close_notify; one still in its handshake is logged as refused.
+    /// client gets close_notify only in reply to its own (a relay must read an end of file:
+    /// `tls::Session::close`); one still in its handshake is logged as refused.
     fn close(&mut self, key: usize, reason: &str) {
         let now = Instant::now();
         if self.conns.get_mut(key).is_some_and(|c| c.handshaking()) {
@@ -920,8 +922,9 @@ impl Server {
         let mut room = room.saturating_sub(1 + usize::from(listener.is_some()));
         let mut saved = Vec::new();
         let (mut unfinished, mut unread) = (0, 0);
-        // A TLS session cannot be carried over: those are closed properly (close_notify) by
-        // the caller, after what they sent was read and logged.
+        // A TLS session cannot be carried over: those are closed by the caller (an end of
+        // file, which makes a relay reconnect to the next process), after what they sent was
+        // read and logged.
         let mut keys = self.conns.keys_where(|c| !c.is_tls());
         keys.sort_by_key(|&k| self.conns.get_mut(k).map(|c| c.peer.connection_id));
         for key in keys {
