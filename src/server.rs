@@ -386,10 +386,7 @@ impl Server {
         };
         if let Some(tls) = &self.tls {
             if !tls.admits(conn.tls_names()) {
-                let names = match conn.tls_names() {
-                    [] => "none".to_string(),
-                    names => names.join(", "),
-                };
+                let names = crate::tls::list_names(conn.tls_names());
                 return self.refuse_connection(key, Refusal::NameNotAllowed(names), now);
             }
         }

@@ -262,6 +262,30 @@ impl Tls {
     }
 }
 
+/// How many of a client certificate's common names, and of its subject alternative names,
+/// its entries carry (`TLS_CLIENT_CN`, `TLS_CLIENT_SAN`, one field each); the number of the
+/// others is in `TLS_CLIENT_CN_OMITTED`, `TLS_CLIENT_SAN_OMITTED`. A certificate may hold
+/// thousands (a client chooses them), and journald drops an entry of more than 1,024 fields
+/// without a word; `tls.allow_names` is matched against all of them.
+pub const NAMES_LOGGED: usize = 16;
+
+/// A certificate's names for a refusal: the first [`NAMES_LOGGED`], then how many more.
+pub fn list_names(names: &[String]) -> String {
+    if names.is_empty() {
+        return "none".into();
+    }
+    let mut text = names
+        .iter()
+        .take(NAMES_LOGGED)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > NAMES_LOGGED {
+        text.push_str(&format!(" and {} more", names.len() - NAMES_LOGGED));
+    }
+    text
+}
+
 /// `allow` (lowercase; `*.suffix` matches exactly one more label) against a certificate name.
 fn name_matches(allow: &str, name: &str) -> bool {
     match allow.strip_prefix("*.") {
@@ -492,13 +516,34 @@ impl Session {
             .map(|cert| x509::parse(cert).unwrap_or_default());
         if let Some(cert) = client {
             fields.push("TLS_CLIENT_SUBJECT", cert.subject.clone());
-            for cn in &cert.common_names {
-                fields.push("TLS_CLIENT_CN", cn.clone());
-            }
-            for san in &cert.alt_names {
-                fields.push("TLS_CLIENT_SAN", san.clone());
-            }
             summary.push_str(&format!(", client {}", cert.subject));
+            for (key, names, what) in [
+                ("TLS_CLIENT_CN", &cert.common_names, "common names"),
+                (
+                    "TLS_CLIENT_SAN",
+                    &cert.alt_names,
+                    "subject alternative names",
+                ),
+            ] {
+                for name in names.iter().take(NAMES_LOGGED) {
+                    fields.push(key, name.clone());
+                }
+                if names.len() > NAMES_LOGGED {
+                    let omitted = (names.len() - NAMES_LOGGED).to_string();
+                    fields.push(
+                        if key == "TLS_CLIENT_CN" {
+                            "TLS_CLIENT_CN_OMITTED"
+                        } else {
+                            "TLS_CLIENT_SAN_OMITTED"
+                        },
+                        omitted,
+                    );
+                    summary.push_str(&format!(
+                        "; {key} holds the first {NAMES_LOGGED} of {} {what}",
+                        names.len()
+                    ));
+                }
+            }
             self.names = cert.names().collect();
         }
         fields.summary = summary;
@@ -535,5 +580,15 @@ mod tests {
             let e = resolve(path).unwrap_err();
             assert!(e.contains("$CREDENTIALS_DIRECTORY is not set"), "{e}");
         }
+    }
+
+    #[test]
+    fn a_refusal_lists_the_first_names_and_counts_the_others() {
+        assert_eq!(list_names(&[]), "none");
+        assert_eq!(list_names(&["a".into(), "b".into()]), "a, b");
+        let many: Vec<String> = (1..=2000).map(|i| format!("n{i}")).collect();
+        let text = list_names(&many);
+        assert!(text.starts_with("n1, n2, "), "{text}");
+        assert!(text.ends_with("n16 and 1984 more"), "{text}");
     }
 }

@@ -1168,3 +1168,89 @@ fn a_client_close_notify_is_answered_with_close_notify() {
     assert!(matches!(read, Ok(0)), "{read:?}");
     journal.wait_for("the line", |e| line_with(e, "closes first").is_some());
 }
+
+/// Issue 17 item 2: journald drops an entry of more than 1,024 fields without a word, and a
+/// client certificate may have thousands of names. A certificate signed by `client_ca` with
+/// 2,000 DNS names, and one with 1,100 common names: every line is logged, `connected` and
+/// `disconnected` too, with the first names and the count of the others.
+#[test]
+fn a_client_certificate_with_thousands_of_names_is_summarised_and_every_entry_stored() {
+    need_journald!(
+        "a_client_certificate_with_thousands_of_names_is_summarised_and_every_entry_stored"
+    );
+    let pki = Pki::new();
+    let sans: Vec<String> = (1..=2000)
+        .map(|i| format!("DNS:n{i}.example.org"))
+        .collect();
+    pki.issue("many-sans", "ca", "/CN=many-sans", &sans.join(","));
+    let cns: String = (1..=1100).map(|i| format!("/CN=c{i}")).collect();
+    pki.issue("many-cns", "ca", &cns, "DNS:many-cns.example.org");
+    let journal = Journal::start();
+    let daemon = Daemon::start(&tls_config(&journal, "", &pki.section_with_clients("")));
+    for name in ["many-sans", "many-cns"] {
+        let mut c = SClient::start(daemon.addr, &pki, Some(name));
+        for i in 1..=3 {
+            c.send(&format!("{name} line {i}\n"));
+        }
+        let out = c.finish();
+        // The connection's entries: its lines, and its disconnected entry.
+        let of_conn = |e: &[Fields]| -> Vec<Fields> {
+            let Some(id) =
+                line_with(e, &format!("{name} line 1")).map(|l| text(l, "CONNECTION_ID"))
+            else {
+                return Vec::new();
+            };
+            e.iter()
+                .filter(|e| text(e, "CONNECTION_ID") == id)
+                .cloned()
+                .collect()
+        };
+        let of_conn = poll(
+            Duration::from_secs(15),
+            || of_conn(&journal.ours()),
+            |e| {
+                e.iter()
+                    .any(|e| text(e, "LISTENER_EVENT") == "disconnected")
+            },
+        );
+        assert!(!of_conn.is_empty(), "{name}: no line in the journal\n{out}");
+        let entries: Vec<&Fields> = of_conn.iter().collect();
+        let events: Vec<String> = entries.iter().map(|e| text(e, "LISTENER_EVENT")).collect();
+        assert_eq!(
+            events,
+            ["connected", "line", "line", "line", "disconnected"],
+            "{name}"
+        );
+        let connected = text(entries[0], "MESSAGE");
+        println!("{name}: {connected}");
+        for e in &entries {
+            let values = |key: &str| match e.get(key) {
+                Some(serde_json::Value::Array(v)) => v.len(),
+                Some(_) => 1,
+                None => 0,
+            };
+            let subject = text(e, "TLS_CLIENT_SUBJECT");
+            assert!(subject.len() <= 1100, "{name}: {} bytes", subject.len());
+            if name == "many-sans" {
+                assert_eq!(values("TLS_CLIENT_SAN"), 16, "{name}");
+                assert_eq!(text(e, "TLS_CLIENT_SAN_OMITTED"), "1984", "{name}");
+                assert_eq!(subject, "CN=many-sans");
+                assert!(
+                    connected.contains("16 of 2000 subject alternative names"),
+                    "{connected}"
+                );
+            } else {
+                assert_eq!(values("TLS_CLIENT_CN"), 16, "{name}");
+                assert_eq!(text(e, "TLS_CLIENT_CN_OMITTED"), "1084", "{name}");
+                assert_eq!(text(e, "TLS_CLIENT_SAN"), "DNS:many-cns.example.org");
+                assert!(
+                    subject.starts_with("CN=c1100+CN=c1099")
+                        || subject.starts_with("CN=c1100,CN=c1099"),
+                    "{subject}"
+                );
+                assert!(subject.ends_with(" more attributes)"), "{subject}");
+                assert!(connected.contains("16 of 1100 common names"), "{connected}");
+            }
+        }
+    }
+}
