@@ -27,6 +27,7 @@
 //! `qemu-arm-static -cpu arm1176` the ARMv6 binary serves TLS 1.3 (AES-GCM, ChaCha20-Poly1305,
 //! X25519, ECDSA and RSA certificates) and TLS 1.2 clients.
 
+mod reason;
 mod x509;
 
 use std::io::{self, Read};
@@ -466,30 +467,13 @@ impl Session {
 
     /// The refusal reason for a handshake error.
     fn refusal(&self, e: &rustls::Error) -> String {
-        use rustls::{CertificateError, Error};
         if self.first.first().is_some_and(|&b| b != 0x16) {
             // A TLS connection starts with a handshake record (content type 22).
             let mut quoted = String::new();
             escape_into(&mut quoted, &self.first);
             return format!("not TLS: plain text on the TLS port (it sent \"{quoted}\")");
         }
-        let why = match e {
-            Error::NoCertificatesPresented => "no client certificate".to_string(),
-            Error::InvalidCertificate(CertificateError::UnknownIssuer) => {
-                "client certificate not signed by tls.client_ca (unknown issuer)".into()
-            }
-            Error::InvalidCertificate(
-                CertificateError::Expired | CertificateError::ExpiredContext { .. },
-            ) => "client certificate expired".into(),
-            Error::InvalidCertificate(
-                CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. },
-            ) => "client certificate not valid yet".into(),
-            Error::InvalidCertificate(CertificateError::Revoked) => {
-                "client certificate revoked".into()
-            }
-            Error::InvalidCertificate(other) => format!("client certificate invalid: {other:?}"),
-            other => other.to_string(),
-        };
+        let why = reason::handshake_error(e);
         format!("TLS handshake failed: {why}")
     }
 

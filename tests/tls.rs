@@ -139,6 +139,40 @@ impl Pki {
         );
     }
 
+    /// An X.509 v1 certificate signed by `ca`: what `openssl x509 -req` makes without
+    /// `-extfile` (no extensions, so version 1).
+    fn issue_v1(&self, name: &str, ca: &str, subject: &str) {
+        self.key(name);
+        let (key, csr, pem) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.pem"),
+        );
+        openssl(
+            &self.dir.0,
+            &["req", "-new", "-key", &key, "-out", &csr, "-subj", subject],
+        );
+        let (ca_pem, ca_key) = (format!("{ca}.pem"), format!("{ca}.key"));
+        openssl(
+            &self.dir.0,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                &ca_pem,
+                "-CAkey",
+                &ca_key,
+                "-CAcreateserial",
+                "-out",
+                &pem,
+                "-days",
+                "30",
+            ],
+        );
+    }
+
     /// A certificate signed by `ca` that expired in 2020 (`openssl ca` sets the dates).
     fn expired(&self, name: &str, ca: &str, subject: &str) {
         self.key(name);
@@ -1253,4 +1287,118 @@ fn a_client_certificate_with_thousands_of_names_is_summarised_and_every_entry_st
             }
         }
     }
+}
+
+/// Whether `text` looks like a Rust debug string rather than words: `Other(OtherError(…))`,
+/// a CamelCase identifier such as `UnsupportedCertVersion`.
+fn debug_string(text: &str) -> bool {
+    text.contains("Error(")
+        || text.contains("Other(")
+        || text
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .any(|word| {
+                let b = word.as_bytes();
+                b.len() > 2
+                    && b[0].is_ascii_uppercase()
+                    && b[1..].iter().any(u8::is_ascii_lowercase)
+                    && b[1..].iter().any(u8::is_ascii_uppercase)
+            })
+}
+
+/// Issue 17 item 9: a refused client is told why in words. An X.509 v1 client certificate
+/// (`openssl x509 -req` without `-extfile`, which rustls' webpki refuses) and a CA
+/// certificate presented as a client's were refused with
+/// `client certificate invalid: Other(OtherError(UnsupportedCertVersion))` and
+/// `…(CaUsedAsEndEntity)`.
+#[test]
+fn a_refused_certificate_is_explained_in_words() {
+    need_journald!("a_refused_certificate_is_explained_in_words");
+    let pki = Pki::new();
+    pki.issue_v1("v1", "ca", "/CN=v1");
+    let journal = Journal::start();
+    let daemon = Daemon::start(&tls_config(&journal, "", &pki.section_with_clients("")));
+    for cert in ["v1", "ca"] {
+        let mut c = SClient::start(daemon.addr, &pki, Some(cert));
+        c.send("refused\n");
+        c.finish();
+    }
+    let entries = journal.wait_for("two refusals", |e| refused_reasons(e).len() == 2);
+    let reasons = refused_reasons(&entries);
+    for r in &reasons {
+        println!("refused: {r}");
+        assert!(!debug_string(r), "{r}");
+    }
+    assert!(
+        reasons[0].contains("X.509 v1 certificate")
+            && reasons[0].contains("-extfile")
+            && reasons[0].contains("extendedKeyUsage=clientAuth"),
+        "{}",
+        reasons[0]
+    );
+    assert!(reasons[1].contains("is a CA certificate"), "{}", reasons[1]);
+    assert!(line_with(&entries, "refused").is_none());
+}
+
+/// The first indented block after `heading` in a Markdown file of the repository, its lines
+/// without the indent.
+fn doc_block(file: &str, heading: &str) -> Vec<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let after = text
+        .split_once(heading)
+        .unwrap_or_else(|| panic!("{file}: no {heading:?}"))
+        .1;
+    after
+        .lines()
+        .skip_while(|l| !l.starts_with("    "))
+        .take_while(|l| l.starts_with("    "))
+        .map(|l| l[4..].to_string())
+        .collect()
+}
+
+/// Issue 17 item 9: packaging/README.md's certificate recipe, run as written, makes v3
+/// certificates the daemon takes: its server certificate and key serve, and its client
+/// certificate is accepted under its CA.
+#[test]
+fn the_certificate_recipe_in_packaging_readme_makes_certificates_the_daemon_accepts() {
+    need_journald!(
+        "the_certificate_recipe_in_packaging_readme_makes_certificates_the_daemon_accepts"
+    );
+    let recipe = doc_block("packaging/README.md", "### TLS: certificates with openssl");
+    assert!(recipe.len() >= 3, "{recipe:?}");
+    let pki = Pki {
+        dir: TempDir::new(),
+    };
+    for line in &recipe {
+        let out = Command::new("sh")
+            .args(["-ec", line])
+            .current_dir(&pki.dir.0)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{line}: {out:?}");
+    }
+    let tls = format!(
+        "[tls]\ncertificate = \"{}\"\nprivate_key = \"{}\"\nclient_ca = \"{}\"\n",
+        pki.p("pi.pem"),
+        pki.p("pi.key"),
+        pki.p("ca.pem")
+    );
+    let journal = Journal::start();
+    let daemon = Daemon::start(&tls_config(&journal, "", &tls));
+    let mut c = SClient::start(daemon.addr, &pki, Some("me"));
+    c.send("from the recipe's client\n");
+    let out = c.finish();
+    let entries = poll(
+        Duration::from_secs(15),
+        || journal.ours(),
+        |e| line_with(e, "from the recipe's client").is_some() || !refused_reasons(e).is_empty(),
+    );
+    let line = line_with(&entries, "from the recipe's client")
+        .unwrap_or_else(|| panic!("not logged: {:?}\n{out}", refused_reasons(&entries)));
+    assert_eq!(text(line, "TLS_CLIENT_CN"), "sensor1");
+    assert_eq!(
+        text(line, "TLS_CLIENT_SAN"),
+        "DNS:sensor1.greenhouse.example.org"
+    );
+    assert!(out.contains("Verification: OK"), "{out}");
 }
