@@ -1402,3 +1402,58 @@ fn the_certificate_recipe_in_packaging_readme_makes_certificates_the_daemon_acce
     );
     assert!(out.contains("Verification: OK"), "{out}");
 }
+
+/// Issue 17 item 11: the README's `openssl s_client` example sends a file and exits. It
+/// never did: `-quiet` implies `-ign_eof`, so s_client stayed connected after its input ended.
+/// The command is taken from the README as written (the daemon's address for `pi.local:8888`).
+#[test]
+fn the_readme_s_client_example_sends_a_file_and_exits() {
+    need_journald!("the_readme_s_client_example_sends_a_file_and_exits");
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let example = readme
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("openssl s_client "))
+        .expect("an openssl s_client example in README.md");
+    assert!(
+        example.contains("< notes.txt"),
+        "it sends a file: {example}"
+    );
+    let pki = Pki::new();
+    pki.issue("me", "ca", "/CN=me", "DNS:me.example.org");
+    let journal = Journal::start();
+    let daemon = Daemon::start(&tls_config(&journal, "", &pki.section_with_clients("")));
+    let lines: Vec<String> = (1..=5).map(|i| unique(&format!("note {i} "))).collect();
+    std::fs::write(pki.path("notes.txt"), lines.join("\n") + "\n").unwrap();
+    let command = example.replace("pi.local:8888", &daemon.addr.to_string());
+    // exec: the shell becomes s_client, which a kill then ends.
+    let mut child = Command::new("sh")
+        .args(["-c", &format!("exec {command}")])
+        .current_dir(&pki.dir.0)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = poll(
+        Duration::from_secs(10),
+        || child.try_wait().unwrap(),
+        Option::is_some,
+    );
+    if status.is_none() {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{command}: {status:?}");
+    assert!(
+        status.is_some(),
+        "still running after 10 s: {command}\n{stderr}"
+    );
+    assert!(out.status.success(), "{command}: {stderr}");
+    let entries = journal.wait_for("the file's lines", |e| {
+        lines.iter().all(|l| line_with(e, l).is_some())
+    });
+    let line = line_with(&entries, &lines[0]).unwrap();
+    assert_eq!(text(line, "TLS_CLIENT_CN"), "me");
+}
