@@ -17,6 +17,12 @@ pub const DEFAULT_CONFIG_PATH: &str = "/etc/tcp-listener/config.toml";
 /// `--all` (it prints `null` for a field of 4096 bytes or more, `MESSAGE=` included).
 pub const DEFAULT_MAX_LINE_LENGTH: usize = 4087;
 
+/// The largest `max_line_length`: 4 MiB, so that the largest entry a line can make (its
+/// MESSAGE and, for a syslog message, STRUCTURED-DATA of up to 4 × as many bytes) stays
+/// within the 32 MiB journald takes from an unprivileged sender (see
+/// `sink/journald/encode.rs`). Until issue 17 it was 16 MiB.
+pub const MAX_LINE_LENGTH_MAX: usize = 4 << 20;
+
 /// The socket journald listens on for native-protocol entries.
 pub const DEFAULT_JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";
 
@@ -431,7 +437,7 @@ fn positive_usize<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
 }
 
 fn max_line_length<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
-    in_range(d, 4, 16 << 20)
+    in_range(d, 4, MAX_LINE_LENGTH_MAX)
 }
 
 /// A configuration error, printed as `path:line:col: message`.

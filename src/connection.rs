@@ -179,7 +179,8 @@ impl Connection {
         self.tls.as_ref().map_or(&[], |t| t.names())
     }
 
-    /// Before the socket closes: a TLS session sends close_notify.
+    /// Before the socket closes: a TLS session answers the client's close_notify (and sends
+    /// none when the daemon closes first: see `Session::close`).
     pub fn shutdown(&mut self) {
         if let Some(tls) = &mut self.tls {
             tls.close(&mut self.stream);

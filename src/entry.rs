@@ -132,7 +132,7 @@ pub enum Value<'a> {
 /// The most further fields an entry has (a syslog message's piece: LINE_NUMBER, LINE_PART,
 /// LINE_CONTINUED or LINE_PARTIAL, REMOTE_PRIORITY, six SYSLOG_* fields, and LINE_CARRIED
 /// when carried).
-const MAX_FIELDS: usize = 11;
+pub const MAX_FIELDS: usize = 11;
 
 /// Further fields of an entry beyond the ones every entry has, such as `LINE_PART`.
 #[derive(Debug, Clone, Copy)]

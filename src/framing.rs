@@ -116,8 +116,9 @@ pub struct Frame<'a> {
     pub framing: Framing,
 }
 
-/// The most bytes of one line a carried-over framer may hold (the largest `max_line_length`),
-/// whatever the room of the configuration it comes back under.
+/// The most bytes of one line a carried-over framer may hold (the largest `max_line_length`
+/// any version allowed: 16 MiB before issue 17, 4 MiB since), whatever the room of the
+/// configuration it comes back under.
 const MAX_CARRIED_LINE: usize = 16 << 20;
 
 #[derive(Debug, Clone)]

@@ -427,10 +427,7 @@ impl Server {
         };
         if let Some(tls) = &self.tls {
             if !tls.admits(conn.tls_names()) {
-                let names = match conn.tls_names() {
-                    [] => "none".to_string(),
-                    names => names.join(", "),
-                };
+                let names = crate::tls::list_names(conn.tls_names());
                 return self.refuse_connection(key, Refusal::NameNotAllowed(names), now);
             }
         }
@@ -531,7 +528,8 @@ impl Server {
             ReadOutcome::Refused(why) => self.refuse_connection(key, Refusal::Tls(why), now),
             ReadOutcome::WouldBlock => {
                 if self.phase.stopping() {
-                    // A TLS session cannot be carried to another process: closed properly.
+                    // A TLS session cannot be carried to another process: closed (an end of
+                    // file, so that its client reconnects to the next one).
                     if self.supervisor.fd_store().is_some() && !conn.is_tls() {
                         // Kept open for the file descriptor store.
                         conn.set_drained();
@@ -546,7 +544,8 @@ impl Server {
     }
 
     /// Closes a client: logs its partial last line, unreported drops, and a summary. A TLS
-    /// client gets close_notify; one still in its handshake is logged as refused.
+    /// client gets close_notify only in reply to its own (a relay must read an end of file:
+    /// `tls::Session::close`); one still in its handshake is logged as refused.
     fn close(&mut self, key: usize, reason: &str) {
         let now = Instant::now();
         if self.conns.get_mut(key).is_some_and(|c| c.handshaking()) {
@@ -977,8 +976,9 @@ impl Server {
         let mut saved = Vec::new();
         let (mut unfinished, mut unread, mut not_taken) = (0, 0, 0);
         let mut why_not = None;
-        // A TLS session cannot be carried over: those are closed properly (close_notify) by
-        // the caller, after what they sent was read and logged.
+        // A TLS session cannot be carried over: those are closed by the caller (an end of
+        // file, which makes a relay reconnect to the next process), after what they sent was
+        // read and logged.
         let mut keys = self.conns.keys_where(|c| !c.is_tls());
         keys.sort_by_key(|&k| self.conns.get_mut(k).map(|c| c.peer.connection_id));
         for key in keys {

@@ -27,6 +27,7 @@
 //! `qemu-arm-static -cpu arm1176` the ARMv6 binary serves TLS 1.3 (AES-GCM, ChaCha20-Poly1305,
 //! X25519, ECDSA and RSA certificates) and TLS 1.2 clients.
 
+mod reason;
 mod x509;
 
 use std::io::{self, Read};
@@ -173,7 +174,8 @@ impl Tls {
         // and closing a socket with unread data makes its kernel send a reset instead of a
         // FIN, which throws away whatever the daemon had not read yet: lines lost (bench/run
         // lost 3712 of 16,000 lines that way). With no tickets the daemon sends nothing
-        // after the handshake but close_notify. (TLS 1.2 session-ID resumption, which sends
+        // after the handshake but close_notify in reply to the client's (`Session::close`).
+        // (TLS 1.2 session-ID resumption, which sends
         // nothing extra, stays.)
         server.send_tls13_tickets = 0;
         Ok(Tls {
@@ -192,6 +194,7 @@ impl Tls {
             deadline: Some(now + Duration::from_secs(self.settings.handshake_timeout_secs)),
             first: Vec::new(),
             eof: false,
+            peer_closed: false,
             fields: None,
             names: Vec::new(),
         }
@@ -260,6 +263,30 @@ impl Tls {
     }
 }
 
+/// How many of a client certificate's common names, and of its subject alternative names,
+/// its entries carry (`TLS_CLIENT_CN`, `TLS_CLIENT_SAN`, one field each); the number of the
+/// others is in `TLS_CLIENT_CN_OMITTED`, `TLS_CLIENT_SAN_OMITTED`. A certificate may hold
+/// thousands (a client chooses them), and journald drops an entry of more than 1,024 fields
+/// without a word; `tls.allow_names` is matched against all of them.
+pub const NAMES_LOGGED: usize = 16;
+
+/// A certificate's names for a refusal: the first [`NAMES_LOGGED`], then how many more.
+pub fn list_names(names: &[String]) -> String {
+    if names.is_empty() {
+        return "none".into();
+    }
+    let mut text = names
+        .iter()
+        .take(NAMES_LOGGED)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > NAMES_LOGGED {
+        text.push_str(&format!(" and {} more", names.len() - NAMES_LOGGED));
+    }
+    text
+}
+
 /// `allow` (lowercase; `*.suffix` matches exactly one more label) against a certificate name.
 fn name_matches(allow: &str, name: &str) -> bool {
     match allow.strip_prefix("*.") {
@@ -295,6 +322,8 @@ pub struct Session {
     /// The first bytes the client sent, to say what a client that is not TLS sent.
     first: Vec<u8>,
     eof: bool,
+    /// The client sent close_notify: [`Session::close`] answers it.
+    peer_closed: bool,
     fields: Option<TlsFields>,
     /// The certificate names (lowercase), for `allow_names`.
     names: Vec<String>,
@@ -347,7 +376,10 @@ impl Session {
             if self.fields.is_some() {
                 match self.conn.reader().read(buf) {
                     // close_notify: the client said it is done.
-                    Ok(0) => return TlsRead::Closed,
+                    Ok(0) => {
+                        self.peer_closed = true;
+                        return TlsRead::Closed;
+                    }
                     Ok(n) => return TlsRead::Data(n),
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                     // The connection ended without close_notify.
@@ -409,38 +441,39 @@ impl Session {
         Ok(())
     }
 
-    /// Ends the session properly: close_notify, as far as the socket takes it now.
+    /// Before the socket closes: close_notify in reply to the client's own, and nothing
+    /// when the daemon is the one closing (idle, a stop, a restart, a client no longer
+    /// allowed), so that the client reads a plain end of file.
+    ///
+    /// A relay that only sends learns that its connection was closed by peeking at it
+    /// before each send: rsyslog's omfwd (gtls, ossl and plain TCP alike) does
+    /// `recv(MSG_PEEK | MSG_DONTWAIT)` and reconnects when that returns 0. A close_notify
+    /// record in front of the FIN is a byte it can peek at: it takes the connection for
+    /// alive, sends its next message into a socket this side has closed, gets a reset, and
+    /// that message is lost (the first message after every idle close and restart: 13 of
+    /// 15 with either driver). No order of close_notify, `shutdown(SHUT_WR)` and close
+    /// avoids it (tried: still 13 of 15), since the record is unread in the client's socket
+    /// either way. rsyslog's own TLS receiver does the same (its gtls driver sends
+    /// close_notify only on connections it initiated). What it costs: the daemon sends no
+    /// data after the handshake, so there is nothing of its own an attacker could cut
+    /// short; a client that reads sees an end of file without close_notify (OpenSSL: an
+    /// unexpected end of file), which is what happened.
     pub fn close(&mut self, stream: &mut TcpStream) {
-        self.conn.send_close_notify();
-        let _ = self.flush(stream);
+        if self.peer_closed {
+            self.conn.send_close_notify();
+            let _ = self.flush(stream);
+        }
     }
 
     /// The refusal reason for a handshake error.
     fn refusal(&self, e: &rustls::Error) -> String {
-        use rustls::{CertificateError, Error};
         if self.first.first().is_some_and(|&b| b != 0x16) {
             // A TLS connection starts with a handshake record (content type 22).
             let mut quoted = String::new();
             escape_into(&mut quoted, &self.first);
             return format!("not TLS: plain text on the TLS port (it sent \"{quoted}\")");
         }
-        let why = match e {
-            Error::NoCertificatesPresented => "no client certificate".to_string(),
-            Error::InvalidCertificate(CertificateError::UnknownIssuer) => {
-                "client certificate not signed by tls.client_ca (unknown issuer)".into()
-            }
-            Error::InvalidCertificate(
-                CertificateError::Expired | CertificateError::ExpiredContext { .. },
-            ) => "client certificate expired".into(),
-            Error::InvalidCertificate(
-                CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. },
-            ) => "client certificate not valid yet".into(),
-            Error::InvalidCertificate(CertificateError::Revoked) => {
-                "client certificate revoked".into()
-            }
-            Error::InvalidCertificate(other) => format!("client certificate invalid: {other:?}"),
-            other => other.to_string(),
-        };
+        let why = reason::handshake_error(e);
         format!("TLS handshake failed: {why}")
     }
 
@@ -467,13 +500,34 @@ impl Session {
             .map(|cert| x509::parse(cert).unwrap_or_default());
         if let Some(cert) = client {
             fields.push("TLS_CLIENT_SUBJECT", cert.subject.clone());
-            for cn in &cert.common_names {
-                fields.push("TLS_CLIENT_CN", cn.clone());
-            }
-            for san in &cert.alt_names {
-                fields.push("TLS_CLIENT_SAN", san.clone());
-            }
             summary.push_str(&format!(", client {}", cert.subject));
+            for (key, names, what) in [
+                ("TLS_CLIENT_CN", &cert.common_names, "common names"),
+                (
+                    "TLS_CLIENT_SAN",
+                    &cert.alt_names,
+                    "subject alternative names",
+                ),
+            ] {
+                for name in names.iter().take(NAMES_LOGGED) {
+                    fields.push(key, name.clone());
+                }
+                if names.len() > NAMES_LOGGED {
+                    let omitted = (names.len() - NAMES_LOGGED).to_string();
+                    fields.push(
+                        if key == "TLS_CLIENT_CN" {
+                            "TLS_CLIENT_CN_OMITTED"
+                        } else {
+                            "TLS_CLIENT_SAN_OMITTED"
+                        },
+                        omitted,
+                    );
+                    summary.push_str(&format!(
+                        "; {key} holds the first {NAMES_LOGGED} of {} {what}",
+                        names.len()
+                    ));
+                }
+            }
             self.names = cert.names().collect();
         }
         fields.summary = summary;
@@ -510,5 +564,15 @@ mod tests {
             let e = resolve(path).unwrap_err();
             assert!(e.contains("$CREDENTIALS_DIRECTORY is not set"), "{e}");
         }
+    }
+
+    #[test]
+    fn a_refusal_lists_the_first_names_and_counts_the_others() {
+        assert_eq!(list_names(&[]), "none");
+        assert_eq!(list_names(&["a".into(), "b".into()]), "a, b");
+        let many: Vec<String> = (1..=2000).map(|i| format!("n{i}")).collect();
+        let text = list_names(&many);
+        assert!(text.starts_with("n1, n2, "), "{text}");
+        assert!(text.ends_with("n16 and 1984 more"), "{text}");
     }
 }

@@ -8,98 +8,16 @@
 #[macro_use]
 mod common;
 
-use std::io::{IoSliceMut, Read};
+use std::io::Read;
 use std::net::TcpStream;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixDatagram;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::manager::Manager;
 use common::*;
-use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-
-/// The service manager's side of the notify socket.
-struct Manager {
-    socket: UnixDatagram,
-    path: std::path::PathBuf,
-    _dir: TempDir,
-    /// What the daemon stored, in order, by name; `FDSTOREREMOVE` takes names out.
-    store: Vec<(String, OwnedFd)>,
-    removed: Vec<String>,
-    messages: Vec<String>,
-}
-
-impl Manager {
-    fn new() -> Manager {
-        let dir = TempDir::new();
-        let path = dir.0.join("notify");
-        let socket = UnixDatagram::bind(&path).unwrap();
-        socket.set_nonblocking(true).unwrap();
-        Manager {
-            socket,
-            path,
-            _dir: dir,
-            store: Vec::new(),
-            removed: Vec::new(),
-            messages: Vec::new(),
-        }
-    }
-
-    fn env(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("NOTIFY_SOCKET", self.path.to_str().unwrap().to_string()),
-            ("FDSTORE", "80".to_string()),
-        ]
-    }
-
-    /// Takes every notification waiting, with the descriptors they carry.
-    fn receive(&mut self) {
-        loop {
-            let mut buf = [0u8; 4096];
-            let mut iov = [IoSliceMut::new(&mut buf)];
-            let mut cmsg = nix::cmsg_space!([RawFd; 4]);
-            let msg = match recvmsg::<()>(
-                std::os::fd::AsRawFd::as_raw_fd(&self.socket),
-                &mut iov,
-                Some(&mut cmsg),
-                MsgFlags::MSG_CMSG_CLOEXEC | MsgFlags::MSG_DONTWAIT,
-            ) {
-                Ok(msg) => msg,
-                Err(_) => return,
-            };
-            let mut fds = Vec::new();
-            for c in msg.cmsgs().unwrap() {
-                if let ControlMessageOwned::ScmRights(raw) = c {
-                    // SAFETY: received with SCM_RIGHTS: new descriptors, ours.
-                    fds.extend(
-                        raw.into_iter()
-                            .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
-                    );
-                }
-            }
-            let len = msg.bytes;
-            let text = String::from_utf8_lossy(&buf[..len]).into_owned();
-            let name = text
-                .lines()
-                .find_map(|l| l.strip_prefix("FDNAME="))
-                .unwrap_or("")
-                .to_string();
-            if text.lines().any(|l| l == "FDSTORE=1") {
-                for fd in fds {
-                    self.store.push((name.clone(), fd));
-                }
-            } else if text.lines().any(|l| l == "FDSTOREREMOVE=1") {
-                self.removed.push(name);
-            }
-            self.messages.push(text);
-        }
-    }
-
-    fn names(&self) -> Vec<String> {
-        self.store.iter().map(|(n, _)| n.clone()).collect()
-    }
-}
 
 /// A client that sends a numbered line every few milliseconds until told to stop; a write
 /// that fails (a reset) is an error the test reports.

@@ -139,6 +139,40 @@ impl Pki {
         );
     }
 
+    /// An X.509 v1 certificate signed by `ca`: what `openssl x509 -req` makes without
+    /// `-extfile` (no extensions, so version 1).
+    fn issue_v1(&self, name: &str, ca: &str, subject: &str) {
+        self.key(name);
+        let (key, csr, pem) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.pem"),
+        );
+        openssl(
+            &self.dir.0,
+            &["req", "-new", "-key", &key, "-out", &csr, "-subj", subject],
+        );
+        let (ca_pem, ca_key) = (format!("{ca}.pem"), format!("{ca}.key"));
+        openssl(
+            &self.dir.0,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                &ca_pem,
+                "-CAkey",
+                &ca_key,
+                "-CAcreateserial",
+                "-out",
+                &pem,
+                "-days",
+                "30",
+            ],
+        );
+    }
+
     /// A certificate signed by `ca` that expired in 2020 (`openssl ca` sets the dates).
     fn expired(&self, name: &str, ca: &str, subject: &str) {
         self.key(name);
@@ -794,9 +828,9 @@ fn rsyslog_forwards_syslog_over_tls_with_gtls_and_ossl() {
 }
 
 #[test]
-fn a_restart_closes_tls_connections_with_close_notify_after_logging_what_they_sent() {
+fn a_restart_closes_tls_connections_with_an_end_of_file_after_logging_what_they_sent() {
     need_journald!(
-        "a_restart_closes_tls_connections_with_close_notify_after_logging_what_they_sent"
+        "a_restart_closes_tls_connections_with_an_end_of_file_after_logging_what_they_sent"
     );
     let pki = Pki::new();
     let journal = Journal::start();
@@ -819,9 +853,12 @@ fn a_restart_closes_tls_connections_with_close_notify_after_logging_what_they_se
     journal.wait_for("the marker", |e| line_with(e, "marker").is_some());
     daemon.signal(libc::SIGTERM);
     assert_eq!(daemon.wait_exit(Duration::from_secs(15)).code(), Some(0));
-    // s_client prints "closed" when the server's close_notify arrives, and exits.
+    // A plain end of file, no close_notify before it: a relay that peeks at its socket
+    // before sending (rsyslog) must read end of file and reconnect (issue 17 item 1).
+    // s_client exits; it would print "closed" on a close_notify.
     let out = client.finish();
-    assert!(out.lines().any(|l| l == "closed"), "{out}");
+    assert!(!out.lines().any(|l| l == "closed"), "{out}");
+    assert!(out.contains("unexpected eof while reading"), "{out}");
     let mut stored = Vec::new();
     let mut buf = [0; 4096];
     while let Ok(n) = notify.recv(&mut buf) {
@@ -873,6 +910,18 @@ fn a_restart_closes_tls_connections_with_close_notify_after_logging_what_they_se
 /// blocking stream does: write everything, close_notify, drop. It does not read what the
 /// server sent after the handshake.
 fn send_and_close(addr: SocketAddr, ca: &Path, data: &[u8]) {
+    let mut tls = rustls_client(addr, ca);
+    tls.write_all(data).unwrap();
+    tls.flush().unwrap();
+    tls.conn.send_close_notify();
+    let _ = tls.conn.complete_io(&mut tls.sock);
+}
+
+/// A rustls client connected to the daemon, trusting `ca`, with no client certificate.
+fn rustls_client(
+    addr: SocketAddr,
+    ca: &Path,
+) -> rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream> {
     use rustls::pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls::pki_types::CertificateDer::pem_file_iter(ca).unwrap() {
@@ -887,11 +936,7 @@ fn send_and_close(addr: SocketAddr, ca: &Path, data: &[u8]) {
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
     let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
     let sock = std::net::TcpStream::connect(addr).unwrap();
-    let mut tls = rustls::StreamOwned::new(conn, sock);
-    tls.write_all(data).unwrap();
-    tls.flush().unwrap();
-    tls.conn.send_close_notify();
-    let _ = tls.conn.complete_io(&mut tls.sock);
+    rustls::StreamOwned::new(conn, sock)
 }
 
 #[test]
@@ -941,4 +986,474 @@ fn a_client_that_sends_and_closes_without_reading_loses_no_line() {
         logged,
         vec![("closed by the client".to_string(), lines.to_string()); clients],
     );
+}
+
+/// rsyslogd as a relay: what `logger -u` writes to its own imuxsock socket it forwards to
+/// `port` over TLS with omfwd (`driver` gtls or ossl, `framing` traditional or octet-counted,
+/// anonymous: it checks no certificate). Killed on drop.
+struct Relay {
+    child: Child,
+    name: String,
+    socket: PathBuf,
+    _work: TempDir,
+}
+
+impl Relay {
+    fn start(pki: &Pki, driver: &str, framing: &str, port: u16) -> Relay {
+        let work = TempDir::new();
+        let socket = work.0.join("log.sock");
+        let conf = format!(
+            r#"global(workDirectory="{work}" net.enableDNS="off"
+  DefaultNetstreamDriverCAFile="{ca}")
+module(load="imuxsock" SysSock.Use="off")
+input(type="imuxsock" Socket="{socket}")
+action(type="omfwd" target="127.0.0.1" port="{port}" protocol="tcp"
+       TCP_Framing="{framing}" StreamDriver="{driver}" StreamDriverMode="1"
+       StreamDriverAuthMode="anon")
+"#,
+            work = work.0.display(),
+            ca = pki.p("ca.pem"),
+            socket = socket.display(),
+        );
+        let conf_path = work.0.join("rsyslog.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        let child = Command::new("rsyslogd")
+            .args(["-n", "-f"])
+            .arg(&conf_path)
+            .arg("-i")
+            .arg(work.0.join("pid"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start rsyslogd");
+        wait_until(Duration::from_secs(10), "rsyslogd's socket", || {
+            socket.exists().then_some(())
+        });
+        Relay {
+            child,
+            name: format!("{driver}/{framing}"),
+            socket,
+            _work: work,
+        }
+    }
+
+    /// `logger -u SOCKET`: one message to the relay.
+    fn log(&self, text: &str) {
+        let out = Command::new("logger")
+            .arg("-u")
+            .arg(&self.socket)
+            .args(["-t", "relayed", "--", text])
+            .output()
+            .expect("run logger");
+        assert!(out.status.success(), "logger: {out:?}");
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Four relays: gtls and ossl, each with traditional and octet-counted framing.
+fn relays(pki: &Pki, port: u16) -> Vec<Relay> {
+    let mut relays = Vec::new();
+    for driver in ["gtls", "ossl"] {
+        for framing in ["traditional", "octet-counted"] {
+            relays.push(Relay::start(pki, driver, framing, port));
+        }
+    }
+    relays
+}
+
+const RELAY_BATCH: usize = 5;
+
+/// Batch `batch` (five messages) through every relay.
+fn relay_batch(relays: &[Relay], token: &str, batch: usize) {
+    for relay in relays {
+        for i in 1..=RELAY_BATCH {
+            relay.log(&format!("{token} {} batch {batch} msg {i}", relay.name));
+        }
+    }
+}
+
+/// How many of each relay's messages are in the journal, once `want` each are or after 10 s;
+/// and the missing ones.
+fn relayed(journal: &Journal, relays: &[Relay], token: &str, want: usize) -> Vec<(String, usize)> {
+    let count = |lines: &[String]| -> Vec<(String, usize)> {
+        relays
+            .iter()
+            .map(|r| {
+                let prefix = format!("{token} {} batch", r.name);
+                let n = lines.iter().filter(|l| l.contains(&prefix)).count();
+                (r.name.clone(), n)
+            })
+            .collect()
+    };
+    let lines = poll(
+        Duration::from_secs(10),
+        || lines_of(&journal.ours()),
+        |lines| count(lines).iter().all(|(_, n)| *n >= want),
+    );
+    count(&lines)
+}
+
+/// Issue 17 item 1: rsyslog checks its connection before each send with
+/// `recv(MSG_PEEK | MSG_DONTWAIT)`: end of file, it reconnects; a byte waiting, it takes the
+/// connection for alive and sends into a closed socket (a reset: the message is lost). A
+/// close_notify before the daemon's FIN was such a byte, and the first message after each
+/// idle close was lost (13 of 15 with each driver and framing).
+#[test]
+fn rsyslog_over_tls_loses_nothing_when_the_daemon_closes_idle_connections() {
+    need_journald!("rsyslog_over_tls_loses_nothing_when_the_daemon_closes_idle_connections");
+    let pki = Pki::new();
+    let journal = Journal::start();
+    let config = tls_config(
+        &journal,
+        "framing = \"syslog\"\nidle_timeout_secs = 2",
+        &pki.section(""),
+    );
+    let daemon = Daemon::start(&config);
+    let relays = relays(&pki, daemon.port);
+    let token = unique("idle-");
+    for batch in 1..=3 {
+        relay_batch(&relays, &token, batch);
+        if batch < 3 {
+            // Every relay's connection closed as idle (the next batch goes to a closed one).
+            let want = relays.len() * batch;
+            journal.wait_for("the idle closes", |e| {
+                e.iter()
+                    .filter(|e| text(e, "DISCONNECT_REASON") == "idle for 2 s")
+                    .count()
+                    >= want
+            });
+        }
+    }
+    let counts = relayed(&journal, &relays, &token, 3 * RELAY_BATCH);
+    for (name, n) in &counts {
+        println!("rsyslog {name}, two idle closes: {n}/{}", 3 * RELAY_BATCH);
+    }
+    assert!(
+        counts.iter().all(|(_, n)| *n == 3 * RELAY_BATCH),
+        "{counts:?}\n{:#?}",
+        lines_of(&journal.ours())
+    );
+}
+
+/// Issue 17 item 1, at a restart through the file descriptor store: the TLS connections are
+/// closed (a session cannot be carried to the next process) and the relays reconnect to the
+/// next process, losing nothing.
+#[test]
+fn rsyslog_over_tls_loses_nothing_across_restarts() {
+    need_journald!("rsyslog_over_tls_loses_nothing_across_restarts");
+    let pki = Pki::new();
+    let journal = Journal::start();
+    let mut manager = common::manager::Manager::new();
+    let env = manager.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let config = tls_config(&journal, "framing = \"syslog\"", &pki.section(""));
+    let mut daemon = Daemon::start_with_env(&config, &env);
+    let config = config.replace(PORT, &daemon.port.to_string());
+    let relays = relays(&pki, daemon.port);
+    let token = unique("restart-");
+    for batch in 1..=3 {
+        relay_batch(&relays, &token, batch);
+        let counts = relayed(&journal, &relays, &token, batch * RELAY_BATCH);
+        assert!(
+            counts.iter().all(|(_, n)| *n == batch * RELAY_BATCH),
+            "batch {batch}: {counts:?}"
+        );
+        if batch < 3 {
+            daemon.signal(libc::SIGTERM);
+            assert_eq!(daemon.wait_exit(Duration::from_secs(15)).code(), Some(0));
+            manager.receive();
+            let fds = std::mem::take(&mut manager.store);
+            daemon = Daemon::start_passing(&config, &env, fds);
+        }
+    }
+    let counts = relayed(&journal, &relays, &token, 3 * RELAY_BATCH);
+    for (name, n) in &counts {
+        println!("rsyslog {name}, two restarts: {n}/{}", 3 * RELAY_BATCH);
+    }
+}
+
+/// A client that ends with close_notify and then reads to the end (rustls, as in
+/// [`send_and_close`]) reads the daemon's close_notify: the daemon sends one in reply to the
+/// client's own, only not when it closes first (issue 17 item 1).
+#[test]
+fn a_client_close_notify_is_answered_with_close_notify() {
+    need_journald!("a_client_close_notify_is_answered_with_close_notify");
+    use std::io::Read;
+    let pki = Pki::new();
+    let journal = Journal::start();
+    let daemon = Daemon::start(&tls_config(&journal, "", &pki.section("")));
+    let mut tls = rustls_client(daemon.addr, &pki.path("ca.pem"));
+    tls.write_all(b"closes first\n").unwrap();
+    tls.conn.send_close_notify();
+    tls.flush().unwrap();
+    tls.sock
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    // Ok(0) only after a close_notify; an end of file without one is UnexpectedEof.
+    let mut buf = [0; 64];
+    let read = tls.read(&mut buf);
+    assert!(matches!(read, Ok(0)), "{read:?}");
+    journal.wait_for("the line", |e| line_with(e, "closes first").is_some());
+}
+
+/// Issue 17 item 2: journald drops an entry of more than 1,024 fields without a word, and a
+/// client certificate may have thousands of names. A certificate signed by `client_ca` with
+/// 2,000 DNS names, and one with 1,100 common names: every line is logged, `connected` and
+/// `disconnected` too, with the first names and the count of the others.
+#[test]
+fn a_client_certificate_with_thousands_of_names_is_summarised_and_every_entry_stored() {
+    need_journald!(
+        "a_client_certificate_with_thousands_of_names_is_summarised_and_every_entry_stored"
+    );
+    let pki = Pki::new();
+    let sans: Vec<String> = (1..=2000)
+        .map(|i| format!("DNS:n{i}.example.org"))
+        .collect();
+    pki.issue("many-sans", "ca", "/CN=many-sans", &sans.join(","));
+    let cns: String = (1..=1100).map(|i| format!("/CN=c{i}")).collect();
+    pki.issue("many-cns", "ca", &cns, "DNS:many-cns.example.org");
+    let journal = Journal::start();
+    let daemon = Daemon::start(&tls_config(&journal, "", &pki.section_with_clients("")));
+    for name in ["many-sans", "many-cns"] {
+        let mut c = SClient::start(daemon.addr, &pki, Some(name));
+        for i in 1..=3 {
+            c.send(&format!("{name} line {i}\n"));
+        }
+        let out = c.finish();
+        // The connection's entries: its lines, and its disconnected entry.
+        let of_conn = |e: &[Fields]| -> Vec<Fields> {
+            let Some(id) =
+                line_with(e, &format!("{name} line 1")).map(|l| text(l, "CONNECTION_ID"))
+            else {
+                return Vec::new();
+            };
+            e.iter()
+                .filter(|e| text(e, "CONNECTION_ID") == id)
+                .cloned()
+                .collect()
+        };
+        let of_conn = poll(
+            Duration::from_secs(15),
+            || of_conn(&journal.ours()),
+            |e| {
+                e.iter()
+                    .any(|e| text(e, "LISTENER_EVENT") == "disconnected")
+            },
+        );
+        assert!(!of_conn.is_empty(), "{name}: no line in the journal\n{out}");
+        let entries: Vec<&Fields> = of_conn.iter().collect();
+        let events: Vec<String> = entries.iter().map(|e| text(e, "LISTENER_EVENT")).collect();
+        assert_eq!(
+            events,
+            ["connected", "line", "line", "line", "disconnected"],
+            "{name}"
+        );
+        let connected = text(entries[0], "MESSAGE");
+        println!("{name}: {connected}");
+        for e in &entries {
+            let values = |key: &str| match e.get(key) {
+                Some(serde_json::Value::Array(v)) => v.len(),
+                Some(_) => 1,
+                None => 0,
+            };
+            let subject = text(e, "TLS_CLIENT_SUBJECT");
+            assert!(subject.len() <= 1100, "{name}: {} bytes", subject.len());
+            if name == "many-sans" {
+                assert_eq!(values("TLS_CLIENT_SAN"), 16, "{name}");
+                assert_eq!(text(e, "TLS_CLIENT_SAN_OMITTED"), "1984", "{name}");
+                assert_eq!(subject, "CN=many-sans");
+                assert!(
+                    connected.contains("16 of 2000 subject alternative names"),
+                    "{connected}"
+                );
+            } else {
+                assert_eq!(values("TLS_CLIENT_CN"), 16, "{name}");
+                assert_eq!(text(e, "TLS_CLIENT_CN_OMITTED"), "1084", "{name}");
+                assert_eq!(text(e, "TLS_CLIENT_SAN"), "DNS:many-cns.example.org");
+                assert!(
+                    subject.starts_with("CN=c1100+CN=c1099")
+                        || subject.starts_with("CN=c1100,CN=c1099"),
+                    "{subject}"
+                );
+                assert!(subject.ends_with(" more attributes)"), "{subject}");
+                assert!(connected.contains("16 of 1100 common names"), "{connected}");
+            }
+        }
+    }
+}
+
+/// Whether `text` looks like a Rust debug string rather than words: `Other(OtherError(…))`,
+/// a CamelCase identifier such as `UnsupportedCertVersion`.
+fn debug_string(text: &str) -> bool {
+    text.contains("Error(")
+        || text.contains("Other(")
+        || text
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .any(|word| {
+                let b = word.as_bytes();
+                b.len() > 2
+                    && b[0].is_ascii_uppercase()
+                    && b[1..].iter().any(u8::is_ascii_lowercase)
+                    && b[1..].iter().any(u8::is_ascii_uppercase)
+            })
+}
+
+/// Issue 17 item 9: a refused client is told why in words. An X.509 v1 client certificate
+/// (`openssl x509 -req` without `-extfile`, which rustls' webpki refuses) and a CA
+/// certificate presented as a client's were refused with
+/// `client certificate invalid: Other(OtherError(UnsupportedCertVersion))` and
+/// `…(CaUsedAsEndEntity)`.
+#[test]
+fn a_refused_certificate_is_explained_in_words() {
+    need_journald!("a_refused_certificate_is_explained_in_words");
+    let pki = Pki::new();
+    pki.issue_v1("v1", "ca", "/CN=v1");
+    let journal = Journal::start();
+    let daemon = Daemon::start(&tls_config(&journal, "", &pki.section_with_clients("")));
+    for cert in ["v1", "ca"] {
+        let mut c = SClient::start(daemon.addr, &pki, Some(cert));
+        c.send("refused\n");
+        c.finish();
+    }
+    let entries = journal.wait_for("two refusals", |e| refused_reasons(e).len() == 2);
+    let reasons = refused_reasons(&entries);
+    for r in &reasons {
+        println!("refused: {r}");
+        assert!(!debug_string(r), "{r}");
+    }
+    assert!(
+        reasons[0].contains("X.509 v1 certificate")
+            && reasons[0].contains("-extfile")
+            && reasons[0].contains("extendedKeyUsage=clientAuth"),
+        "{}",
+        reasons[0]
+    );
+    assert!(reasons[1].contains("is a CA certificate"), "{}", reasons[1]);
+    assert!(line_with(&entries, "refused").is_none());
+}
+
+/// The first indented block after `heading` in a Markdown file of the repository, its lines
+/// without the indent.
+fn doc_block(file: &str, heading: &str) -> Vec<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let after = text
+        .split_once(heading)
+        .unwrap_or_else(|| panic!("{file}: no {heading:?}"))
+        .1;
+    after
+        .lines()
+        .skip_while(|l| !l.starts_with("    "))
+        .take_while(|l| l.starts_with("    "))
+        .map(|l| l[4..].to_string())
+        .collect()
+}
+
+/// Issue 17 item 9: packaging/README.md's certificate recipe, run as written, makes v3
+/// certificates the daemon takes: its server certificate and key serve, and its client
+/// certificate is accepted under its CA.
+#[test]
+fn the_certificate_recipe_in_packaging_readme_makes_certificates_the_daemon_accepts() {
+    need_journald!(
+        "the_certificate_recipe_in_packaging_readme_makes_certificates_the_daemon_accepts"
+    );
+    let recipe = doc_block("packaging/README.md", "### TLS: certificates with openssl");
+    assert!(recipe.len() >= 3, "{recipe:?}");
+    let pki = Pki {
+        dir: TempDir::new(),
+    };
+    for line in &recipe {
+        let out = Command::new("sh")
+            .args(["-ec", line])
+            .current_dir(&pki.dir.0)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{line}: {out:?}");
+    }
+    let tls = format!(
+        "[tls]\ncertificate = \"{}\"\nprivate_key = \"{}\"\nclient_ca = \"{}\"\n",
+        pki.p("pi.pem"),
+        pki.p("pi.key"),
+        pki.p("ca.pem")
+    );
+    let journal = Journal::start();
+    let daemon = Daemon::start(&tls_config(&journal, "", &tls));
+    let mut c = SClient::start(daemon.addr, &pki, Some("me"));
+    c.send("from the recipe's client\n");
+    let out = c.finish();
+    let entries = poll(
+        Duration::from_secs(15),
+        || journal.ours(),
+        |e| line_with(e, "from the recipe's client").is_some() || !refused_reasons(e).is_empty(),
+    );
+    let line = line_with(&entries, "from the recipe's client")
+        .unwrap_or_else(|| panic!("not logged: {:?}\n{out}", refused_reasons(&entries)));
+    assert_eq!(text(line, "TLS_CLIENT_CN"), "sensor1");
+    assert_eq!(
+        text(line, "TLS_CLIENT_SAN"),
+        "DNS:sensor1.greenhouse.example.org"
+    );
+    assert!(out.contains("Verification: OK"), "{out}");
+}
+
+/// Issue 17 item 11: the README's `openssl s_client` example sends a file and exits. It
+/// never did: `-quiet` implies `-ign_eof`, so s_client stayed connected after its input ended.
+/// The command is taken from the README as written (the daemon's address for `pi.local:8888`).
+#[test]
+fn the_readme_s_client_example_sends_a_file_and_exits() {
+    need_journald!("the_readme_s_client_example_sends_a_file_and_exits");
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let example = readme
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("openssl s_client "))
+        .expect("an openssl s_client example in README.md");
+    assert!(
+        example.contains("< notes.txt"),
+        "it sends a file: {example}"
+    );
+    let pki = Pki::new();
+    pki.issue("me", "ca", "/CN=me", "DNS:me.example.org");
+    let journal = Journal::start();
+    let daemon = Daemon::start(&tls_config(&journal, "", &pki.section_with_clients("")));
+    let lines: Vec<String> = (1..=5).map(|i| unique(&format!("note {i} "))).collect();
+    std::fs::write(pki.path("notes.txt"), lines.join("\n") + "\n").unwrap();
+    let command = example.replace("pi.local:8888", &daemon.addr.to_string());
+    // exec: the shell becomes s_client, which a kill then ends.
+    let mut child = Command::new("sh")
+        .args(["-c", &format!("exec {command}")])
+        .current_dir(&pki.dir.0)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = poll(
+        Duration::from_secs(10),
+        || child.try_wait().unwrap(),
+        Option::is_some,
+    );
+    if status.is_none() {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{command}: {status:?}");
+    assert!(
+        status.is_some(),
+        "still running after 10 s: {command}\n{stderr}"
+    );
+    assert!(out.status.success(), "{command}: {stderr}");
+    let entries = journal.wait_for("the file's lines", |e| {
+        lines.iter().all(|l| line_with(e, l).is_some())
+    });
+    let line = line_with(&entries, &lines[0]).unwrap();
+    assert_eq!(text(line, "TLS_CLIENT_CN"), "me");
 }

@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
     };
     match Config::parse(text, Path::new("fuzz.toml")) {
         Ok(c) => {
-            assert!((4..=16 << 20).contains(&c.max_line_length));
+            assert!((4..=tcp_listener::config::MAX_LINE_LENGTH_MAX).contains(&c.max_line_length));
             assert!((1..=1 << 20).contains(&c.buffer_size));
             assert!((1..=1 << 20).contains(&c.max_connections));
             assert!((1..=65535).contains(&c.backlog));

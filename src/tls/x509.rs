@@ -12,7 +12,8 @@ use crate::escape::escape_into;
 /// What a certificate says about its holder.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CertInfo {
-    /// The subject as an RFC 4514 string (`CN=sensor1,O=Example,C=DE`: last RDN first).
+    /// The subject as an RFC 4514 string (`CN=sensor1,O=Example,C=DE`: last RDN first), its
+    /// first [`SUBJECT_MAX`] bytes or so: then ` (N more attributes)`.
     pub subject: String,
     /// The subject's common names (usually one).
     pub common_names: Vec<String>,
@@ -124,7 +125,13 @@ impl<'a> Der<'a> {
     }
 }
 
-/// A Name (a SEQUENCE of RDN SETs): its RFC 4514 string and common names.
+/// The longest subject [`CertInfo::subject`] holds whole: past it, the attributes that do
+/// not fit are counted, not written (`CN=a,O=b (1090 more attributes)`). A client chooses its
+/// subject; the entries it is written to must stay small (see `sink/journald/encode.rs`).
+pub const SUBJECT_MAX: usize = 1024;
+
+/// A Name (a SEQUENCE of RDN SETs): its RFC 4514 string (at most [`SUBJECT_MAX`] bytes of
+/// whole attributes, the first always) and common names.
 fn name(der: &[u8], info: &mut CertInfo) -> Option<()> {
     let mut rdns = Vec::new();
     let mut seq = Der(der);
@@ -142,19 +149,41 @@ fn name(der: &[u8], info: &mut CertInfo) -> Option<()> {
             let oid = attr.expect(OID)?;
             let (vtag, value) = attr.next()?;
             let value = string(vtag, value);
-            if oid == [0x55, 0x04, 0x03] {
-                info.common_names.push(value.clone());
-            }
             rdn.push(format!(
                 "{}={}",
                 attribute_name(oid),
                 rfc4514_escape(&value)
             ));
+            if oid == [0x55, 0x04, 0x03] {
+                info.common_names.push(value);
+            }
         }
-        rdns.push(rdn.join("+"));
+        rdns.push(rdn);
     }
     rdns.reverse();
-    info.subject = rdns.join(",");
+    let mut subject = String::new();
+    let mut left_out = 0;
+    for (i, rdn) in rdns.iter().enumerate() {
+        for (j, attr) in rdn.iter().enumerate() {
+            let sep = match (i, j) {
+                (0, 0) => "",
+                (_, 0) => ",",
+                _ => "+",
+            };
+            if left_out > 0 || (!subject.is_empty() && subject.len() + 1 + attr.len() > SUBJECT_MAX)
+            {
+                left_out += 1;
+                continue;
+            }
+            subject.push_str(sep);
+            subject.push_str(attr);
+        }
+    }
+    if left_out > 0 {
+        let s = if left_out == 1 { "" } else { "s" };
+        subject.push_str(&format!(" ({left_out} more attribute{s})"));
+    }
+    info.subject = subject;
     Some(())
 }
 
@@ -376,5 +405,49 @@ mod tests {
             Der(&[0x04, 0x85, 1, 0, 0, 0, 0]).next().is_none(),
             "5 length bytes"
         );
+    }
+
+    /// A DER TLV (short or two-byte long length).
+    fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        match content.len() {
+            n if n < 0x80 => out.push(n as u8),
+            n if n < 0x100 => out.extend_from_slice(&[0x81, n as u8]),
+            n => out.extend_from_slice(&[0x82, (n >> 8) as u8, n as u8]),
+        }
+        out.extend_from_slice(content);
+        out
+    }
+
+    /// A Name of one RDN per common name, `cns` in order.
+    fn cn_name(cns: &[String]) -> Vec<u8> {
+        let mut rdns = Vec::new();
+        for cn in cns {
+            let mut attr = tlv(OID, &[0x55, 0x04, 0x03]);
+            attr.extend(tlv(0x0c, cn.as_bytes()));
+            rdns.extend(tlv(SET, &tlv(SEQUENCE, &attr)));
+        }
+        rdns
+    }
+
+    #[test]
+    fn a_subject_of_many_attributes_is_cut_at_an_attribute_and_counted() {
+        let mut info = CertInfo::default();
+        name(&cn_name(&["a".into(), "b".into()]), &mut info).unwrap();
+        assert_eq!(info.subject, "CN=b,CN=a");
+        let cns: Vec<String> = (1..=1100).map(|i| format!("c{i}")).collect();
+        let mut info = CertInfo::default();
+        name(&cn_name(&cns), &mut info).unwrap();
+        assert_eq!(info.common_names.len(), 1100, "every name, for allow_names");
+        let (kept, rest) = info.subject.split_once(" (").unwrap();
+        assert!(kept.starts_with("CN=c1100,CN=c1099,"), "{kept}");
+        assert!(kept.len() <= SUBJECT_MAX, "{}", kept.len());
+        let n_kept = kept.split(',').count();
+        assert_eq!(rest, format!("{} more attributes)", 1100 - n_kept));
+        // The first attribute is kept whole however long: the subject names someone.
+        let long = "x".repeat(2 * SUBJECT_MAX);
+        let mut info = CertInfo::default();
+        name(&cn_name(&["y".into(), long.clone()]), &mut info).unwrap();
+        assert_eq!(info.subject, format!("CN={long} (1 more attribute)"));
     }
 }

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod lines;
+pub mod manager;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -1,6 +1,26 @@
 //! journald's native protocol: an entry as `KEY=value\n` fields (the length-prefixed binary
 //! form for a value holding a newline), `MESSAGE` first. Encoding allocates nothing once the
 //! output buffer has grown: an entry is written per line a client sends.
+//!
+//! **What journald stores.** journald drops an entry it cannot take without a word to the
+//! sender, so every entry is built within its limits (systemd's `journal-def.h` and
+//! `journald-native.c`), whatever a client sends:
+//!
+//! - at most [`FIELDS_MAX`] fields (`ENTRY_FIELD_COUNT_MAX`, 1,024; systemd 252 counts
+//!   before each field and takes 1,025). The daemon's own fields are at most 8 and those of
+//!   [`crate::entry::Fields`] (a fixed array); a TLS connection's identity fields, which a
+//!   client certificate chooses, are bounded where they are made (`tls.rs`: 16 names of each
+//!   kind, then a count) and here again, the one place that sees the whole entry: a field
+//!   that would take the entry over a limit is left out, and `TLS_FIELDS_OMITTED` counts it;
+//! - at most [`ENTRY_BYTES_MAX`] bytes (`ENTRY_SIZE_UNPRIV_MAX`, 32 MiB, for an entry passed
+//!   by an unprivileged sender, as the unit's `DynamicUser=` is, in recent systemd; 252 took
+//!   64 MiB here). The largest entry the rest can make: a MESSAGE of `max_line_length` (at
+//!   most 4 MiB) and STRUCTURED-DATA of at most 4 × as many bytes (each byte of a piece
+//!   escaped as `\xNN` at worst), with bounded header fields: about 20 MiB, below it (the
+//!   worst case is a test here);
+//! - a field value of at most 768 MiB (`DATA_SIZE_MAX`): below the entry's bound;
+//! - field names of `A`–`Z`, `0`–`9`, `_`, at most 64, not starting with `_` or a digit
+//!   (`journal_field_valid`; another is dropped): the daemon's names are constants.
 
 use std::borrow::Cow;
 use std::io::Write;
@@ -8,6 +28,16 @@ use std::net::IpAddr;
 
 use crate::entry::{self, Entry, Peer, Value};
 use crate::sink::decimal_bytes;
+
+/// The most fields journald stores in an entry (`ENTRY_FIELD_COUNT_MAX`).
+pub const FIELDS_MAX: usize = 1024;
+
+/// The largest entry recent journald takes from an unprivileged sender
+/// (`ENTRY_SIZE_UNPRIV_MAX`).
+pub const ENTRY_BYTES_MAX: usize = 32 << 20;
+
+/// The bytes `TLS_FIELDS_OMITTED=N\n` may take.
+const OMITTED_ROOM: usize = "TLS_FIELDS_OMITTED=".len() + 20 + 1;
 
 /// Appends one field: `KEY=value\n`, or the length-prefixed binary form when the value holds
 /// a newline.
@@ -50,6 +80,7 @@ pub struct PeerFields {
 
 /// [`encode_entry`], with the peer's fields from `cache` when it is the same peer.
 pub fn encode_entry_cached(out: &mut Vec<u8>, entry: &Entry<'_>, cache: &mut PeerFields) {
+    let start = out.len();
     let mut num = [0; 20];
     encode_field(out, "MESSAGE", entry.message.as_bytes());
     encode_plain(
@@ -96,15 +127,31 @@ pub fn encode_entry_cached(out: &mut Vec<u8>, entry: &Entry<'_>, cache: &mut Pee
         }
         out.extend_from_slice(&cache.encoded);
     }
+    let mut fields = 5 + 3 * usize::from(entry.peer.is_some());
     for (key, value) in entry.fields.iter() {
         match value {
             Value::Text(text) => encode_field(out, key, text.as_bytes()),
             Value::Number(n) => encode_plain(out, key, decimal_bytes(&mut num, *n)),
         }
+        fields += 1;
     }
     if let Some(tls) = entry.tls {
+        // The fields a client certificate chose: each only if it leaves room within
+        // journald's limits for itself and for the count of those left out.
+        let mut omitted: u64 = 0;
         for (key, value) in &tls.fields {
+            // The binary form's size, the larger: KEY\n, 8 bytes of length, value, \n.
+            let size = key.len() + 1 + 8 + value.len() + 1;
+            if fields + 2 > FIELDS_MAX || out.len() - start + size + OMITTED_ROOM > ENTRY_BYTES_MAX
+            {
+                omitted += 1;
+                continue;
+            }
             encode_field(out, key, value.as_bytes());
+            fields += 1;
+        }
+        if omitted > 0 {
+            encode_plain(out, "TLS_FIELDS_OMITTED", decimal_bytes(&mut num, omitted));
         }
     }
 }
@@ -299,5 +346,142 @@ mod tests {
         let mut out = Vec::new();
         encode_entry(&mut out, &Entry::notice(6, "two\nlines"));
         assert_eq!(message_of(&out), "two\nlines");
+    }
+
+    /// The fields of an encoded entry, as journald reads them: (name, value length).
+    fn parse_native(mut data: &[u8]) -> Vec<(String, usize)> {
+        let mut fields = Vec::new();
+        while !data.is_empty() {
+            let end = data.iter().position(|&b| b == b'=' || b == b'\n').unwrap();
+            let name = String::from_utf8(data[..end].to_vec()).unwrap();
+            if data[end] == b'=' {
+                let nl = data[end..].iter().position(|&b| b == b'\n').unwrap();
+                fields.push((name, nl - 1));
+                data = &data[end + nl + 1..];
+            } else {
+                let len = u64::from_le_bytes(data[end + 1..end + 9].try_into().unwrap()) as usize;
+                assert_eq!(data[end + 9 + len], b'\n');
+                fields.push((name, len));
+                data = &data[end + 9 + len + 1..];
+            }
+        }
+        fields
+    }
+
+    /// journald's `journal_field_valid` for a field a client may send.
+    fn journald_takes_name(name: &str) -> bool {
+        !name.is_empty()
+            && name.len() <= 64
+            && !name.starts_with(|c: char| c == '_' || c.is_ascii_digit())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+    }
+
+    /// The largest entry anything can make: a MESSAGE of the largest `max_line_length`,
+    /// every further field (STRUCTURED-DATA of 4 × a piece of the largest line, the other
+    /// header fields at their bound, escaped 4 ×), and a TLS identity of more fields and
+    /// bytes than journald takes. It stays within journald's limits; what is left out of
+    /// the identity is counted; the rest is whole.
+    #[test]
+    fn the_largest_entry_stays_within_what_journald_stores() {
+        use crate::config::MAX_LINE_LENGTH_MAX;
+        use crate::entry::{TlsFields, MAX_FIELDS};
+        use crate::syslog_message::{MAX_FIELD, MAX_HOSTNAME};
+        let message = "m".repeat(MAX_LINE_LENGTH_MAX);
+        let sd = "\\x00".repeat(MAX_LINE_LENGTH_MAX + 2);
+        let header = "h".repeat(4 * MAX_HOSTNAME.max(MAX_FIELD));
+        let names = [
+            "SYSLOG_STRUCTURED_DATA",
+            "SYSLOG_HOSTNAME",
+            "SYSLOG_PID",
+            "SYSLOG_TIMESTAMP",
+            "SYSLOG_MSGID",
+            "SYSLOG_PARSE_ERROR",
+            "LINE_CONTINUED",
+            "LINE_PARTIAL",
+            "LINE_CARRIED",
+            "REDELIVERED",
+            "REMOTE_PRIORITY",
+        ];
+        assert_eq!(names.len(), MAX_FIELDS);
+        let mut fields = Fields::new();
+        for (i, name) in names.iter().enumerate() {
+            fields.push(name, Value::Text(if i == 0 { &sd } else { &header }));
+        }
+        let origin = Origin {
+            identifier: Some(&header),
+            facility: Some(23),
+        };
+        // Many names (2,000 fields), then few but large ones (40 of 1 MiB).
+        let many = TlsFields {
+            fields: (0..2000)
+                .map(|i| ("TLS_CLIENT_SAN", format!("DNS:n{i}.example.org")))
+                .collect(),
+            summary: String::new(),
+        };
+        let large = TlsFields {
+            fields: (0..40)
+                .map(|_| ("TLS_CLIENT_SUBJECT", "s".repeat(1 << 20)))
+                .collect(),
+            summary: String::new(),
+        };
+        for (tls, name) in [(&many, "many"), (&large, "large")] {
+            let entry = Entry {
+                priority: 3,
+                event: Event::Line,
+                message: &message,
+                peer: Some(Peer {
+                    addr: "[2001:db8::1]:65535".parse().unwrap(),
+                    connection_id: u64::MAX,
+                }),
+                fields,
+                tls: Some(tls),
+                origin,
+            };
+            let mut out = Vec::new();
+            encode_entry(&mut out, &entry);
+            let parsed = parse_native(&out);
+            println!(
+                "{name}: {} fields, {} bytes ({:.1} MiB)",
+                parsed.len(),
+                out.len(),
+                out.len() as f64 / f64::from(1 << 20)
+            );
+            assert!(
+                parsed.len() <= FIELDS_MAX,
+                "{name}: {} fields",
+                parsed.len()
+            );
+            assert!(out.len() <= ENTRY_BYTES_MAX, "{name}: {} bytes", out.len());
+            for (field, _) in &parsed {
+                assert!(journald_takes_name(field), "{field}");
+            }
+            assert_eq!(parsed[0], ("MESSAGE".to_string(), message.len()));
+            let sd_len = parsed
+                .iter()
+                .find(|(f, _)| f == "SYSLOG_STRUCTURED_DATA")
+                .map(|(_, len)| *len);
+            assert_eq!(sd_len, Some(sd.len()), "{name}");
+            let kept = parsed
+                .iter()
+                .filter(|(f, _)| f.starts_with("TLS_CLIENT"))
+                .count();
+            let omitted = String::from_utf8_lossy(&out)
+                .lines()
+                .find_map(|l| l.strip_prefix("TLS_FIELDS_OMITTED="))
+                .map(|n| n.parse::<usize>().unwrap())
+                .unwrap_or(0);
+            assert!(omitted > 0, "{name}: the identity is more than fits");
+            assert_eq!(kept + omitted, tls.fields.len(), "{name}");
+        }
+        // An identity that fits is sent whole, without a count.
+        let small = TlsFields {
+            fields: vec![("TLS_VERSION", "TLSv1.3".into())],
+            summary: String::new(),
+        };
+        let mut out = Vec::new();
+        encode_entry(&mut out, &Entry::notice(6, "m").with_tls(Some(&small)));
+        assert!(!String::from_utf8_lossy(&out).contains("OMITTED"));
     }
 }
