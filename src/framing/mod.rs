@@ -1172,23 +1172,23 @@ mod tests {
         (s.to_vec(), 0, false, false)
     }
 
-    const LOGGER_LF: &[u8] = include_bytes!("../tests/data/syslog/logger-lf.bin");
-    const LOGGER_OCTETS: &[u8] = include_bytes!("../tests/data/syslog/logger-octet-count.bin");
+    const LOGGER_LF: &[u8] = include_bytes!("../../tests/data/syslog/logger-lf.bin");
+    const LOGGER_OCTETS: &[u8] = include_bytes!("../../tests/data/syslog/logger-octet-count.bin");
     const LOGGER_OVERSIZED: &[u8] =
-        include_bytes!("../tests/data/syslog/logger-octet-count-oversized.bin");
-    const LOGGER_LF_LONG: &[u8] = include_bytes!("../tests/data/syslog/logger-lf-long.bin");
+        include_bytes!("../../tests/data/syslog/logger-octet-count-oversized.bin");
+    const LOGGER_LF_LONG: &[u8] = include_bytes!("../../tests/data/syslog/logger-lf-long.bin");
     const RSYSLOG_TRAD_LF: &[u8] =
-        include_bytes!("../tests/data/syslog/rsyslog-traditional-lf.bin");
+        include_bytes!("../../tests/data/syslog/rsyslog-traditional-lf.bin");
     const RSYSLOG_TRAD_OCTETS: &[u8] =
-        include_bytes!("../tests/data/syslog/rsyslog-traditional-octet-counted.bin");
-    const RSYSLOG_5424_LF: &[u8] = include_bytes!("../tests/data/syslog/rsyslog-protocol23-lf.bin");
+        include_bytes!("../../tests/data/syslog/rsyslog-traditional-octet-counted.bin");
+    const RSYSLOG_5424_LF: &[u8] = include_bytes!("../../tests/data/syslog/rsyslog-protocol23-lf.bin");
     const RSYSLOG_5424_OCTETS: &[u8] =
-        include_bytes!("../tests/data/syslog/rsyslog-protocol23-octet-counted.bin");
+        include_bytes!("../../tests/data/syslog/rsyslog-protocol23-octet-counted.bin");
 
     const PYTHON_INFO_FIRST: &[u8] =
-        include_bytes!("../tests/data/syslog/python-info-then-exception.bin");
+        include_bytes!("../../tests/data/syslog/python-info-then-exception.bin");
     const PYTHON_EXCEPTION_FIRST: &[u8] =
-        include_bytes!("../tests/data/syslog/python-exception-first.bin");
+        include_bytes!("../../tests/data/syslog/python-exception-first.bin");
 
     /// Every capture that gives the same pieces however it is cut (the Python capture whose
     /// first message is a traceback does not: see its test).
