@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::escape::escape_into;
-use crate::framing::{Frame, MIN_PIECE};
+use crate::framing::{Frame, CONTINUED_MARK, MIN_PIECE, PARTIAL_MARK};
 use crate::source::EventCounts;
 use crate::syslog_message::{field, write_message, Header, JournalFields};
 
@@ -265,11 +265,6 @@ impl Default for Remote {
 /// The field that keeps the severity a syslog message was sent with (0–7), whatever
 /// PRIORITY the floor made of it.
 pub const REMOTE_PRIORITY: &str = "REMOTE_PRIORITY";
-
-/// Marks a piece of a line: `[continued]` when more pieces follow, `[partial]` when the
-/// connection ended (or the daemon stopped) before the line did.
-pub const CONTINUED_MARK: &str = " [continued]";
-pub const PARTIAL_MARK: &str = " [partial]";
 
 impl<'a> Entry<'a> {
     /// The same entry, with the fields of its connection's TLS session.
