@@ -38,3 +38,28 @@ pub fn equal(x: u64, b: u8) -> u64 {
 pub fn first(flags: u64) -> usize {
     (flags.trailing_zeros() / 8) as usize
 }
+
+/// The index of the first byte of `data` that `flags` finds (a test above, or several ORed,
+/// applied to a word) and `matches` agrees with for the bytes of a last partial word: the
+/// scan the framers run, eight bytes at a time.
+#[inline(always)]
+pub fn find(
+    data: &[u8],
+    flags: impl Fn(u64) -> u64,
+    matches: impl Fn(u8) -> bool,
+) -> Option<usize> {
+    let mut chunks = data.chunks_exact(8);
+    let mut offset = 0;
+    for chunk in &mut chunks {
+        let found = flags(word(chunk));
+        if found != 0 {
+            return Some(offset + first(found));
+        }
+        offset += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| matches(b))
+        .map(|i| offset + i)
+}

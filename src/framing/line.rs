@@ -58,21 +58,11 @@ impl LineFramer {
 /// client sends.
 #[inline(always)]
 pub(super) fn find_eol(data: &[u8]) -> Option<usize> {
-    let mut chunks = data.chunks_exact(8);
-    let mut offset = 0;
-    for chunk in &mut chunks {
-        let x = swar::word(chunk);
-        let found = swar::equal(x, b'\n') | swar::equal(x, b'\r');
-        if found != 0 {
-            return Some(offset + swar::first(found));
-        }
-        offset += 8;
-    }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&b| b == b'\n' || b == b'\r')
-        .map(|i| offset + i)
+    swar::find(
+        data,
+        |x| swar::equal(x, b'\n') | swar::equal(x, b'\r'),
+        |b| b == b'\n' || b == b'\r',
+    )
 }
 
 #[cfg(test)]

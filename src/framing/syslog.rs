@@ -421,40 +421,17 @@ fn emit_lf_framed<E: FnMut(Frame<'_>)>(pieces: &mut Pieces, frame: &[u8], emit: 
 /// The first NUL in `data`: the end of a NUL-framed syslog frame. Eight bytes at a time,
 /// like [`super::line::find_eol`].
 fn find_nul(data: &[u8]) -> Option<usize> {
-    let mut chunks = data.chunks_exact(8);
-    let mut offset = 0;
-    for chunk in &mut chunks {
-        let found = swar::below(swar::word(chunk), 1);
-        if found != 0 {
-            return Some(offset + swar::first(found));
-        }
-        offset += 8;
-    }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&b| b == 0)
-        .map(|i| offset + i)
+    swar::find(data, |x| swar::below(x, 1), |b| b == 0)
 }
 
 /// The first LF or NUL in `data`: the end of an LF-framed syslog frame. Eight bytes at a
 /// time, like [`super::line::find_eol`].
 pub(super) fn find_trailer(data: &[u8]) -> Option<usize> {
-    let mut chunks = data.chunks_exact(8);
-    let mut offset = 0;
-    for chunk in &mut chunks {
-        let x = swar::word(chunk);
-        let found = swar::equal(x, b'\n') | swar::below(x, 1);
-        if found != 0 {
-            return Some(offset + swar::first(found));
-        }
-        offset += 8;
-    }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&b| b == b'\n' || b == 0)
-        .map(|i| offset + i)
+    swar::find(
+        data,
+        |x| swar::equal(x, b'\n') | swar::below(x, 1),
+        |b| b == b'\n' || b == 0,
+    )
 }
 
 #[cfg(test)]
