@@ -180,7 +180,7 @@ fn every_shipped_config_is_valid() {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "toml") {
-            let o = run(&["--check-config", "--config", path.to_str().unwrap()]);
+            let o = check_shipped(&path);
             assert_eq!(
                 o.status.code(),
                 Some(0),
@@ -191,7 +191,48 @@ fn every_shipped_config_is_valid() {
             checked += 1;
         }
     }
-    assert!(checked >= 2, "config/tcp-listener.toml and config/dev.toml");
+    assert!(checked >= 4, "config/{{tcp-listener,dev,syslog,tls}}.toml");
+}
+
+/// `--check-config` on a shipped configuration, as its unit would run it: one with a `[tls]`
+/// section (config/tls.toml) gets a real certificate at the path it names and its key as the
+/// credential `tls-key` in `$CREDENTIALS_DIRECTORY`, which its unit's `LoadCredential=` passes.
+fn check_shipped(path: &std::path::Path) -> Output {
+    let text = std::fs::read_to_string(path).unwrap();
+    if !text.lines().any(|l| l.trim() == "[tls]") {
+        return run(&["--check-config", "--config", path.to_str().unwrap()]);
+    }
+    let dir = std::env::temp_dir().join(format!("tcpl-shipped-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let o = Command::new("openssl")
+        .current_dir(&dir)
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args([
+            "-nodes", "-keyout", "tls-key", "-out", "tls.pem", "-days", "2",
+        ])
+        .args(["-subj", "/CN=pi.local"])
+        .output()
+        .expect("run openssl");
+    assert!(o.status.success(), "openssl: {}", stderr(&o));
+    let cert = "/etc/tcp-listener/tls.pem";
+    assert!(text.contains(cert), "{}: names {cert}", path.display());
+    let conf = dir.join("shipped.toml");
+    let local = dir.join("tls.pem");
+    std::fs::write(&conf, text.replace(cert, local.to_str().unwrap())).unwrap();
+    let o = Command::new(BIN)
+        .args(["--check-config", "--config", conf.to_str().unwrap()])
+        .env("CREDENTIALS_DIRECTORY", &dir)
+        .output()
+        .expect("run tcp-listener");
+    let _ = std::fs::remove_dir_all(&dir);
+    o
 }
 
 /// Runs the binary with its address space bounded (so that reading `/dev/zero` into memory

@@ -11,6 +11,7 @@ API:
 
     with Guest("arm64") as g:            # boots, waits for the agent's READY handshake
         g.host_port                       # 127.0.0.1:host_port -> guest TCP 8888
+        g.syslog_port                     # 127.0.0.1:syslog_port -> guest TCP and UDP 514
         rc, out = g.run("systemctl is-active tcp-listener")
         g.put("target/debs/x.deb", "/root/x.deb")
         g.reboot()                        # poweroff, boot again: the guest's disk is kept
@@ -96,6 +97,8 @@ class Guest:
         self.arch = arch
         self.image = os.path.join(cache_dir(), arch)
         self.host_port = host_port or free_port()
+        # 127.0.0.1:syslog_port -> guest TCP and UDP 514 (the tcp-listener@syslog instance).
+        self.syslog_port = free_port()
         self.memory = memory
         self.smp = smp
         self.boot_timeout = boot_timeout
@@ -129,7 +132,8 @@ class Guest:
             # modified, and what the guest writes survives its reboot (reboot()).
             "-drive", "file=%s,if=none,id=hd,format=qcow2" % self._overlay(),
             "-device", "virtio-blk-pci,drive=hd",
-            "-netdev", "user,id=n0,hostfwd=tcp:127.0.0.1:%d-:8888" % self.host_port,
+            "-netdev", "user,id=n0,hostfwd=tcp:127.0.0.1:%d-:8888,hostfwd=tcp:127.0.0.1:%d-:514,"
+            "hostfwd=udp:127.0.0.1:%d-:514" % (self.host_port, self.syslog_port, self.syslog_port),
             "-device", "virtio-net-pci,netdev=n0,romfile=",
             "-device", "virtio-rng-pci",
             "-device", "virtio-serial-pci",
