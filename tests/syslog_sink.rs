@@ -572,3 +572,115 @@ fn without_dev_log_the_local_syslog_target_falls_back_to_stderr() {
     daemon.wait_stderr(&format!("127.0.0.1:{port}: to stderr"));
     stop(&mut daemon);
 }
+
+/// A real rsyslogd receiving over TCP (imtcp) and writing what it parsed of each message,
+/// one per line: `HOSTNAME|TAG|FACILITY|SEVERITY|MSG`. Killed on drop.
+struct RsyslogReceiver {
+    child: std::process::Child,
+    port: u16,
+    out: std::path::PathBuf,
+    _work: TempDir,
+}
+
+impl RsyslogReceiver {
+    fn start() -> RsyslogReceiver {
+        let work = TempDir::new();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let out = work.0.join("received.log");
+        let conf = format!(
+            r#"global(workDirectory="{work}" net.enableDNS="off")
+module(load="imtcp")
+input(type="imtcp" address="127.0.0.1" port="{port}")
+template(name="fields" type="string"
+         string="%HOSTNAME%|%syslogtag%|%syslogfacility-text%|%syslogseverity-text%|%msg%\n")
+action(type="omfile" file="{out}" template="fields")
+"#,
+            work = work.0.display(),
+            out = out.display(),
+        );
+        let conf_path = work.0.join("rsyslog.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        let child = std::process::Command::new("rsyslogd")
+            .args(["-n", "-f"])
+            .arg(&conf_path)
+            .arg("-i")
+            .arg(work.0.join("pid"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start rsyslogd");
+        wait_until(Duration::from_secs(10), "rsyslogd listening", || {
+            TcpStream::connect(("127.0.0.1", port)).ok()
+        });
+        RsyslogReceiver {
+            child,
+            port,
+            out,
+            _work: work,
+        }
+    }
+
+    /// The received line holding `token`, once there is one.
+    fn line_with(&self, token: &str) -> String {
+        wait_until(Duration::from_secs(15), token, || {
+            let text = std::fs::read_to_string(&self.out).unwrap_or_default();
+            text.lines().find(|l| l.contains(token)).map(str::to_string)
+        })
+    }
+}
+
+impl Drop for RsyslogReceiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Issue 20, a path onward: a remote syslog message goes on to a central rsyslog under its
+/// sender's facility, severity, tag and hostname (RFC 3164 §4.3), not as `tcp-listener`,
+/// facility daemon; the severity as sent, above the journal's floor too. A plain line and
+/// the daemon's own entries still go as `tcp-listener`. Sent by util-linux `logger`.
+#[test]
+fn a_relayed_syslog_message_reaches_rsyslog_under_its_senders_identity() {
+    let central = RsyslogReceiver::start();
+    let server: SocketAddr = ([127, 0, 0, 1], central.port).into();
+    let daemon = Daemon::start(&syslog_config(server, "framing = \"syslog\""));
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let host = host.trim();
+    let crit = unique("relayed-crit-");
+    let warn = unique("relayed-warn-");
+    for (pri, tag, token, rfc) in [
+        ("local3.crit", "thermo", &crit, "--rfc3164"),
+        ("mail.warning", "postfix/smtpd", &warn, "--rfc5424"),
+    ] {
+        let o = std::process::Command::new("logger")
+            .args(["--tcp", "--octet-count", "-n", "127.0.0.1", "-P"])
+            .arg(daemon.port.to_string())
+            .args([rfc, "-p", pri, "-t", tag, "--id=4242", "--", token])
+            .output()
+            .expect("run logger");
+        assert!(o.status.success(), "logger: {o:?}");
+    }
+    let got = central.line_with(&crit);
+    let want = format!("{host}|thermo[4242]:|local3|crit|");
+    assert!(got.starts_with(&want), "{got:?}, want {want:?}…");
+    assert!(got.ends_with(&crit), "{got:?}");
+    let got = central.line_with(&warn);
+    let want = format!("{host}|postfix/smtpd[4242]:|mail|warning|");
+    assert!(got.starts_with(&want), "{got:?}, want {want:?}…");
+    // A plain line (framing "line"'s kind: no <PRI>) stays the daemon's own.
+    let plain = unique("relayed-plain-");
+    let mut c = TcpStream::connect(daemon.addr).unwrap();
+    c.write_all(format!("{plain}\n").as_bytes()).unwrap();
+    drop(c);
+    let got = central.line_with(&plain);
+    assert!(
+        got.contains("|tcp-listener[") && got.contains("|daemon|"),
+        "{got:?}"
+    );
+}

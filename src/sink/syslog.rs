@@ -24,6 +24,7 @@
 //! The `syslog` crate's own senders (`syslog::tcp` and friends) are not used: they block, and
 //! its TCP sender writes messages back to back without any framing.
 
+mod relay;
 pub mod socket;
 
 use std::borrow::Cow;
@@ -63,10 +64,7 @@ pub fn unformat(formatted: &[u8]) -> (u8, String) {
         .and_then(|rest| rest.split_once('>'))
         .and_then(|(pri, _)| pri.parse::<u8>().ok())
         .map_or(priority::INFO, |pri| pri & 7);
-    let message = text
-        .split_once("]: ")
-        .map_or(text.as_ref(), |(_, message)| message)
-        .to_string();
+    let message = text[text_start(text.as_bytes())..].to_string();
     (priority, message)
 }
 
@@ -116,6 +114,12 @@ impl Protocol for Rfc3164 {
     };
 
     fn encode(&mut self, out: &mut Vec<u8>, entry: &Entry<'_>) {
+        if let Some(sender) = relay::Sender::of(entry) {
+            let peer = entry
+                .peer
+                .map(|p| crate::entry::canonical(p.addr).ip().to_string());
+            return sender.format(out, &timestamp(), peer.as_deref(), entry.message);
+        }
         let severity = match entry.priority {
             p if p <= priority::ERR => Severity::LOG_ERR,
             priority::WARNING => Severity::LOG_WARNING,
@@ -135,13 +139,33 @@ impl Protocol for Rfc3164 {
     }
 }
 
+/// Now, as RFC 3164's `Mmm dd hh:mm:ss` in UTC (as the syslog crate writes the daemon's own).
+fn timestamp() -> String {
+    const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
+        "[month repr:short] [day padding:space] [hour]:[minute]:[second]"
+    );
+    time::OffsetDateTime::now_utc()
+        .format(FORMAT)
+        .unwrap_or_else(|_| "Jan  1 00:00:00".into())
+}
+
 /// The entry's text in a formatted message: what follows the `tcp-listener[PID]: ` tag.
 pub(super) fn text_of(msg: &[u8]) -> Cow<'_, str> {
-    let text = msg
-        .windows(3)
-        .position(|w| w == b"]: ")
-        .map_or(msg, |i| &msg[i + 3..]);
-    String::from_utf8_lossy(text)
+    String::from_utf8_lossy(&msg[text_start(msg)..])
+}
+
+/// Where the text starts in a message this sink formatted: after the first `: ` that
+/// follows `<PRI>` and the 15 bytes of the timestamp (neither hostname nor tag holds a colon:
+/// [`relay`] writes them so), or 0.
+fn text_start(msg: &[u8]) -> usize {
+    let Some(gt) = msg.iter().position(|&b| b == b'>') else {
+        return 0;
+    };
+    let header = (gt + 1 + 16).min(msg.len());
+    msg[header..]
+        .windows(2)
+        .position(|w| w == b": ")
+        .map_or(0, |i| header + i + 2)
 }
 
 #[cfg(test)]
