@@ -11,6 +11,7 @@ use std::net::{IpAddr, Ipv6Addr};
 
 use crate::cidr::Cidr;
 
+pub mod keys;
 mod load;
 mod log;
 mod tls;
