@@ -52,8 +52,9 @@ fn defaults() -> BTreeMap<String, String> {
 
 #[test]
 fn the_key_list_names_every_key_check_config_prints_in_its_order() {
-    let every =
-        "[log]\nnamespace = \"n\"\n".to_string() + TLS_REQUIRED + "client_ca = \"/ca.pem\"\n";
+    let every = "[log]\ntarget = \"journald\"\nnamespace = \"n\"\n".to_string()
+        + TLS_REQUIRED
+        + "client_ca = \"/ca.pem\"\n";
     let printed: Vec<String> = flatten(&parse(&every))
         .into_iter()
         .map(|(k, _)| k)
@@ -148,10 +149,20 @@ fn the_shipped_configs_commented_defaults_are_the_defaults() {
     }
     let config = Config::parse(&uncommented, &path)
         .unwrap_or_else(|e| panic!("{e}\nthe uncommented lines:\n{uncommented}"));
-    let mut documented: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
-    documented.sort_unstable();
-    shown.sort_unstable();
-    assert_eq!(shown, documented, "{}: every key, once", path.display());
+    let documented: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
+    let missing: Vec<&&str> = documented
+        .iter()
+        .filter(|k| !shown.contains(&k.to_string()))
+        .collect();
+    let mut twice = shown.clone();
+    twice.sort_unstable();
+    twice.dedup();
+    assert!(
+        missing.is_empty() && twice.len() == shown.len(),
+        "{}: every key once, as `#key = value`: {missing:?} missing, {} shown twice",
+        path.display(),
+        shown.len() - twice.len()
+    );
     let defaults = defaults();
     let read: BTreeMap<String, String> = flatten(&config).into_iter().collect();
     for key in KEYS {
