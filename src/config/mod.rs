@@ -23,9 +23,6 @@ pub use log::{
 };
 pub use tls::{TlsConfig, TlsVersion, CREDENTIALS_PREFIX};
 
-#[cfg(test)]
-use std::path::{Path, PathBuf};
-
 /// Where the daemon looks for its configuration when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/tcp-listener/config.toml";
 

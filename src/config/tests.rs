@@ -2,6 +2,7 @@
 //! key, unknown keys refused.
 
 use super::*;
+use std::path::{Path, PathBuf};
 
 fn parse(text: &str) -> Result<Config, ConfigError> {
     Config::parse(text, Path::new("test.toml"))
