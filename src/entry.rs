@@ -199,7 +199,7 @@ pub struct Entry<'a> {
     pub tls: Option<&'a TlsFields>,
     /// Who the entry says logged it (SYSLOG_IDENTIFIER, SYSLOG_FACILITY): the daemon, except
     /// for a syslog message that names its own program or facility.
-    pub origin: Origin<'a>,
+    pub origin: Author<'a>,
 }
 
 /// The daemon's SYSLOG_IDENTIFIER.
@@ -211,16 +211,16 @@ pub const FACILITY: u8 = 3;
 /// own ([`IDENTIFIER`], [`FACILITY`]). journald keeps every value of a field sent twice, so an
 /// entry carries one of each: a remote syslog message's, or the daemon's.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Origin<'a> {
+pub struct Author<'a> {
     /// Escaped text (it came from a client).
     pub identifier: Option<&'a str>,
     /// 0–23.
     pub facility: Option<u8>,
 }
 
-impl Origin<'_> {
+impl Author<'_> {
     /// The daemon's own: `tcp-listener`, facility 3.
-    pub const DAEMON: Origin<'static> = Origin {
+    pub const DAEMON: Author<'static> = Author {
         identifier: None,
         facility: None,
     };
@@ -282,7 +282,7 @@ impl<'a> Entry<'a> {
             peer: None,
             fields: Fields::new(),
             tls: None,
-            origin: Origin::DAEMON,
+            origin: Author::DAEMON,
         }
     }
 
@@ -308,7 +308,7 @@ impl<'a> Entry<'a> {
             peer: Some(peer),
             fields,
             tls: None,
-            origin: Origin::DAEMON,
+            origin: Author::DAEMON,
         }
     }
 
@@ -317,7 +317,7 @@ impl<'a> Entry<'a> {
     /// as [`write_message`] writes it (`peer host: text`); PRIORITY the message's severity,
     /// but never more severe than `remote`'s floor (the line priority if it had no valid
     /// `<PRI>`), and REMOTE_PRIORITY the severity as sent; SYSLOG_IDENTIFIER (with
-    /// `remote`'s prefix) and SYSLOG_FACILITY the message's where it has them ([`Origin`]);
+    /// `remote`'s prefix) and SYSLOG_FACILITY the message's where it has them ([`Author`]);
     /// the other fields of [`JournalFields`]; and the fields of a line
     /// (`LISTENER_EVENT=line`, LINE_NUMBER, LINE_PART, …). `fields` holds the escaped values.
     #[allow(clippy::too_many_arguments)]
@@ -343,7 +343,7 @@ impl<'a> Entry<'a> {
         };
         fields.set_prefixed(header, &remote.identifier_prefix);
         let fields: &'a JournalFields = fields;
-        let mut origin = Origin::DAEMON;
+        let mut origin = Author::DAEMON;
         for (name, value) in fields.iter() {
             match name {
                 field::IDENTIFIER => origin.identifier = Some(value),
@@ -392,7 +392,7 @@ impl<'a> Entry<'a> {
             peer: Some(peer),
             fields: Fields::new(),
             tls,
-            origin: Origin::DAEMON,
+            origin: Author::DAEMON,
         }
     }
 
@@ -426,7 +426,7 @@ impl<'a> Entry<'a> {
                 )
                 .with("DISCONNECT_REASON", Value::Text(reason)),
             tls: None,
-            origin: Origin::DAEMON,
+            origin: Author::DAEMON,
         }
     }
 
@@ -444,7 +444,7 @@ impl<'a> Entry<'a> {
             }),
             fields: Fields::new().with("REFUSED_REASON", Value::Text(reason)),
             tls: None,
-            origin: Origin::DAEMON,
+            origin: Author::DAEMON,
         }
     }
 
@@ -463,7 +463,7 @@ impl<'a> Entry<'a> {
             peer: None,
             fields: Fields::new().with("REFUSED_COUNT", Value::Number(count)),
             tls: None,
-            origin: Origin::DAEMON,
+            origin: Author::DAEMON,
         }
     }
 
@@ -489,7 +489,7 @@ impl<'a> Entry<'a> {
             peer: Some(peer),
             fields: Fields::new().with("DROPPED_LINES", Value::Number(count)),
             tls: None,
-            origin: Origin::DAEMON,
+            origin: Author::DAEMON,
         }
     }
 }
@@ -521,7 +521,7 @@ impl<'a> Entry<'a> {
                 .with("CONNECTED_COUNT", Value::Number(counts.connected))
                 .with("DISCONNECTED_COUNT", Value::Number(counts.disconnected)),
             tls: None,
-            origin: Origin::DAEMON,
+            origin: Author::DAEMON,
         }
     }
 }
@@ -629,7 +629,7 @@ mod tests {
         assert_eq!(e.event, Event::Line);
         assert_eq!(
             e.origin,
-            Origin {
+            Author {
                 identifier: Some("nas"),
                 facility: Some(16)
             }
@@ -670,7 +670,7 @@ mod tests {
             &remote,
         );
         assert_eq!(e.message, "p: just text [partial]");
-        assert_eq!((e.priority, e.origin), (priority::INFO, Origin::DAEMON));
+        assert_eq!((e.priority, e.origin), (priority::INFO, Author::DAEMON));
         assert_eq!(
             fields_of(&e),
             [

@@ -13,6 +13,7 @@ pub mod entry;
 pub mod escape;
 pub mod fdstore;
 pub mod framing;
+pub mod journal_fields;
 pub mod listener;
 pub mod ratelimit;
 pub mod retention;

@@ -8,8 +8,8 @@
 //! when the journal its lines go to is in RAM or holds less than [`SMALL`] of one source at
 //! its limit, with the one line that gives them a journal of their own.
 //!
-//! Pure: [`JournaldSettings::apply`] (a journald.conf file), [`parse_size`], [`Journal`]
-//! (what journald does with the settings), [`Journal::holds`], [`notice`]. The I/O (which
+//! Pure: [`JournaldSettings::apply`] (a journald.conf file), [`parse_size`], [`Retention`]
+//! (what journald does with the settings), [`Retention::holds`], [`notice`]. The I/O (which
 //! files, which file systems) is [`look`].
 
 use std::fmt::Write;
@@ -181,7 +181,7 @@ impl Which {
 
 /// What journald does with the settings, on this host.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Journal {
+pub struct Retention {
     pub which: Which,
     /// Where journald keeps it: in RAM, on disk, or nowhere (`Storage=none`).
     pub storage: Stored,
@@ -219,12 +219,12 @@ pub struct Host {
     pub var_fs: u64,
 }
 
-impl Journal {
+impl Retention {
     /// journald's decision for `settings` on `host` (journald.conf(5)): `volatile` keeps the
     /// journal in `/run/log/journal`, `persistent` in `/var/log/journal`, `auto` on disk if
     /// `/var/log/journal` exists; the limit is `SystemMaxUse=` or `RuntimeMaxUse=`, or 10% of
     /// the file system, at most 4 GiB.
-    pub fn new(which: Which, settings: &JournaldSettings, host: &Host) -> Journal {
+    pub fn new(which: Which, settings: &JournaldSettings, host: &Host) -> Retention {
         let storage = match settings.storage {
             Storage::Volatile => Stored::Ram,
             Storage::Persistent => Stored::Disk,
@@ -236,7 +236,7 @@ impl Journal {
             Stored::Disk => (settings.system_max_use, host.var_fs),
             Stored::Ram | Stored::Nowhere => (settings.runtime_max_use, host.run_fs),
         };
-        Journal {
+        Retention {
             which,
             storage,
             max_use: set.unwrap_or((fs / 10).min(DEFAULT_MAX_USE_CAP)),
@@ -257,7 +257,7 @@ impl Journal {
 
 /// The start notice, when `journal` (where client lines go) is in RAM, keeps nothing, or
 /// holds less than [`SMALL`] of one source at `max_lines_per_sec`; none otherwise.
-pub fn notice(journal: &Journal, max_lines_per_sec: u32) -> Option<String> {
+pub fn notice(journal: &Retention, max_lines_per_sec: u32) -> Option<String> {
     let holds = journal.holds(max_lines_per_sec);
     let small = holds.is_none_or(|h| h < SMALL);
     if journal.storage == Stored::Disk && !small {
@@ -397,7 +397,7 @@ pub fn conf_files(which: &Which) -> Vec<PathBuf> {
 /// The journal client lines go to under `config`, as journald on this host would keep it;
 /// none when they do not go to journald, or to a socket that is neither the system's nor a
 /// namespace's.
-pub fn look(config: &Config) -> Option<Journal> {
+pub fn look(config: &Config) -> Option<Retention> {
     if config.log.target != LogTarget::Journald {
         return None;
     }
@@ -424,7 +424,7 @@ pub fn look(config: &Config) -> Option<Journal> {
         run_fs: fs_size(&["/run/log/journal", "/run/log", "/run"]),
         var_fs: fs_size(&["/var/log/journal", "/var/log", "/var"]),
     };
-    Some(Journal::new(which, &settings, &host))
+    Some(Retention::new(which, &settings, &host))
 }
 
 #[cfg(test)]
@@ -487,7 +487,7 @@ mod tests {
     }
 
     /// The Pi: Raspberry Pi OS's Storage=volatile, 1 GB of RAM so /run is 98 MB.
-    fn pi(settings: &str, which: Which) -> Journal {
+    fn pi(settings: &str, which: Which) -> Retention {
         let mut s = JournaldSettings::default();
         s.apply(settings);
         let host = Host {
@@ -495,7 +495,7 @@ mod tests {
             run_fs: 98 * MB,
             var_fs: 28 << 30,
         };
-        Journal::new(which, &s, &host)
+        Retention::new(which, &s, &host)
     }
 
     #[test]
@@ -514,16 +514,16 @@ mod tests {
             run_fs: 98 * MB,
             var_fs: 28 << 30,
         };
-        let j = Journal::new(Which::System, &s, &host);
+        let j = Retention::new(Which::System, &s, &host);
         assert_eq!((j.storage, j.max_use), (Stored::Disk, (28 << 30) / 10));
         // At most 4 GiB by default.
         let big = Host {
             var_fs: 100 << 30,
             ..host
         };
-        assert_eq!(Journal::new(Which::System, &s, &big).max_use, 4 << 30);
+        assert_eq!(Retention::new(Which::System, &s, &big).max_use, 4 << 30);
         s.apply("[Journal]\nSystemMaxUse=500M\n");
-        let j = Journal::new(Which::System, &s, &host);
+        let j = Retention::new(Which::System, &s, &host);
         assert_eq!((j.max_use, j.max_use_set), (500 * MB, true));
     }
 
@@ -562,7 +562,7 @@ mod tests {
             run_fs: 98 * MB,
             var_fs: 28 << 30,
         };
-        let disk = Journal::new(Which::System, &JournaldSettings::default(), &host);
+        let disk = Retention::new(Which::System, &JournaldSettings::default(), &host);
         assert_eq!(disk.holds(10), Some(Duration::from_secs(429_496)));
         assert_eq!(notice(&disk, 10), None);
         // Less than a day: said.

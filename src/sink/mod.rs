@@ -568,7 +568,7 @@ impl Out {
                         peer: None,
                         fields: crate::entry::Fields::new(),
                         tls: None,
-                        origin: crate::entry::Origin::DAEMON,
+                        origin: crate::entry::Author::DAEMON,
                     };
                     out.log(&entry);
                 }

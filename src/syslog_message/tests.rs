@@ -5,9 +5,9 @@ use super::*;
 
 /// A header's fields as text, for compact expectations:
 /// (format, facility.severity, timestamp, hostname, app, procid, msgid, sd, message).
-type Fields = (Format, Option<(u8, u8)>, [Option<String>; 6], String);
+type Parsed = (Format, Option<(u8, u8)>, [Option<String>; 6], String);
 
-fn fields(frame: &[u8]) -> Fields {
+fn fields(frame: &[u8]) -> Parsed {
     let h = parse(frame);
     let s = |v: Option<&[u8]>| v.map(|v| String::from_utf8_lossy(v).into_owned());
     (
@@ -41,7 +41,7 @@ fn want(
     msgid: &str,
     sd: &str,
     msg: &str,
-) -> Fields {
+) -> Parsed {
     (
         format,
         Some(pri),

@@ -204,7 +204,7 @@ pub fn message_of(encoded: &[u8]) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::entry::{Event, Fields, Origin};
+    use crate::entry::{Author, Event, Fields};
 
     #[test]
     fn fields_use_the_binary_form_only_when_needed() {
@@ -231,7 +231,7 @@ mod tests {
                 .with("LINE_PART", Value::Number(2))
                 .with("LINE_CONTINUED", Value::Text("1")),
             tls: None,
-            origin: Origin::DAEMON,
+            origin: Author::DAEMON,
         };
         let mut out = Vec::new();
         encode_entry(&mut out, &entry);
@@ -270,10 +270,10 @@ mod tests {
                 .collect()
         };
         assert_eq!(
-            fields(&encoded(Origin::DAEMON)),
+            fields(&encoded(Author::DAEMON)),
             ["SYSLOG_IDENTIFIER=tcp-listener", "SYSLOG_FACILITY=3"]
         );
-        let remote = Origin {
+        let remote = Author {
             identifier: Some("nas"),
             facility: Some(16),
         };
@@ -282,7 +282,7 @@ mod tests {
             ["SYSLOG_IDENTIFIER=nas", "SYSLOG_FACILITY=16"]
         );
         // What the message does not name stays the daemon's.
-        let facility_only = Origin {
+        let facility_only = Author {
             identifier: None,
             facility: Some(0),
         };
@@ -317,7 +317,7 @@ mod tests {
                 peer: p,
                 fields: Fields::new(),
                 tls: None,
-                origin: Origin::DAEMON,
+                origin: Author::DAEMON,
             };
             let (mut plain, mut cached) = (Vec::new(), Vec::new());
             encode_entry(&mut plain, &entry);
@@ -409,7 +409,7 @@ mod tests {
         for (i, name) in names.iter().enumerate() {
             fields.push(name, Value::Text(if i == 0 { &sd } else { &header }));
         }
-        let origin = Origin {
+        let origin = Author {
             identifier: Some(&header),
             facility: Some(23),
         };
