@@ -13,14 +13,9 @@
 //! it), is refused with a reason, and the connections are served on as new ones (nothing that
 //! can still be served is closed). `fuzz/run` fuzzes the decoder and the checks (`state`).
 
-use std::fs::File;
-use std::io::{self, Read, Seek, Write};
 use std::net::{IpAddr, SocketAddr};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::time::Duration;
-
-use nix::fcntl::{fcntl, FcntlArg, SealFlag};
-use nix::sys::memfd::{memfd_create, MemFdCreateFlag};
 
 use crate::config::Framing;
 use crate::framing::{FramerState, Terminator};
@@ -435,36 +430,6 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// `data` in a sealed memfd named `name` (it cannot change once passed on): the state for
-/// the store, and a journal entry too large for a datagram.
-pub fn sealed_memfd(data: &[u8], name: &std::ffi::CStr) -> io::Result<OwnedFd> {
-    let fd = memfd_create(
-        name,
-        MemFdCreateFlag::MFD_ALLOW_SEALING | MemFdCreateFlag::MFD_CLOEXEC,
-    )?;
-    let mut file = File::from(fd);
-    file.write_all(data)?;
-    fcntl(
-        file.as_raw_fd(),
-        FcntlArg::F_ADD_SEALS(
-            SealFlag::F_SEAL_SHRINK
-                | SealFlag::F_SEAL_GROW
-                | SealFlag::F_SEAL_WRITE
-                | SealFlag::F_SEAL_SEAL,
-        ),
-    )?;
-    Ok(file.into())
-}
-
-/// The whole content of a memfd (from its start).
-pub fn read_memfd(fd: OwnedFd) -> io::Result<Vec<u8>> {
-    let mut file = File::from(fd);
-    file.rewind()?;
-    let mut data = Vec::new();
-    file.read_to_end(&mut data)?;
-    Ok(data)
-}
-
 /// What systemd passed at start, sorted out by name.
 #[derive(Debug, Default)]
 pub struct Carried {
@@ -519,6 +484,9 @@ impl Carried {
 
 #[cfg(test)]
 mod tests {
+    use std::fs::File;
+    use std::io::Write;
+
     use super::*;
 
     fn sample() -> State {
@@ -697,11 +665,11 @@ mod tests {
     #[test]
     fn the_state_survives_a_sealed_memfd() {
         let data = sample().encode();
-        let fd = sealed_memfd(&data, c"test-state").unwrap();
+        let fd = crate::memfd::sealed_memfd(&data, c"test-state").unwrap();
         // Sealed: it cannot be written to any more.
         let mut file = File::from(fd.try_clone().unwrap());
         assert!(file.write_all(b"x").is_err());
-        assert_eq!(read_memfd(fd).unwrap(), data);
+        assert_eq!(crate::memfd::read_memfd(fd).unwrap(), data);
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod fdstore;
 pub mod framing;
 pub mod journal_fields;
 pub mod listener;
+pub mod memfd;
 pub mod ratelimit;
 pub mod retention;
 pub mod server;

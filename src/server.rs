@@ -854,7 +854,7 @@ impl Server {
         let now = Instant::now();
         let config = &self.config;
         let state = carried.state.take().map(|fd| {
-            fdstore::read_memfd(fd)
+            crate::memfd::read_memfd(fd)
                 .map_err(|e| format!("cannot read it: {e}"))
                 .and_then(|bytes| State::decode(&bytes))
                 .and_then(|state| state.check(config).map(|()| state))
@@ -1041,7 +1041,7 @@ impl Server {
                 why_not.as_deref().unwrap_or("")
             ));
         }
-        let stored = fdstore::sealed_memfd(&state.encode(), c"tcp-listener-state")
+        let stored = crate::memfd::sealed_memfd(&state.encode(), c"tcp-listener-state")
             .and_then(|fd| self.supervisor.store(fdstore::STATE, fd.as_fd(), until));
         if handed == 0 && !listener_stored && !not_handed.is_empty() {
             return Some(HandOver {

@@ -224,7 +224,7 @@ fn a_corrupt_state_is_refused_with_a_reason_and_the_connections_are_served_on() 
         .into_iter()
         .filter(|(n, _)| n != "state")
         .collect();
-    let junk = tcp_listener::fdstore::sealed_memfd(b"not a state at all", c"junk").unwrap();
+    let junk = tcp_listener::memfd::sealed_memfd(b"not a state at all", c"junk").unwrap();
     fds.push(("state".into(), junk));
     let second = Daemon::start_passing(&config.replace(PORT, &port.to_string()), &env, fds);
     let notice = second.wait_stderr("its state could not be used");
@@ -278,13 +278,13 @@ fn a_state_with_a_budget_out_of_range_is_refused_and_every_line_is_logged() {
         let mut fds: Vec<(String, OwnedFd)> = std::mem::take(&mut manager.store);
         let at = fds.iter().position(|(n, _)| n == "state").expect("a state");
         let (_, fd) = fds.remove(at);
-        let bytes = tcp_listener::fdstore::read_memfd(fd).unwrap();
+        let bytes = tcp_listener::memfd::read_memfd(fd).unwrap();
         let mut state = tcp_listener::fdstore::State::decode(&bytes).unwrap();
         let ip: std::net::IpAddr = "127.0.0.1".parse().unwrap();
         state.budgets.retain(|(i, _)| *i != ip);
         state.budgets.push((ip, tokens));
         let crafted =
-            tcp_listener::fdstore::sealed_memfd(&state.encode(), c"crafted-state").unwrap();
+            tcp_listener::memfd::sealed_memfd(&state.encode(), c"crafted-state").unwrap();
         fds.push(("state".into(), crafted));
         let mut second = Daemon::start_passing(&config.replace(PORT, &port.to_string()), &env, fds);
         let notice = second.wait_stderr("its state could not be used");

@@ -157,7 +157,7 @@ fn with_reserve<T>(
 /// Sends one entry as a sealed memfd, the way journald takes entries too large for a
 /// datagram.
 fn send_memfd(socket: &UnixDatagram, data: &[u8]) -> io::Result<()> {
-    let memfd = crate::fdstore::sealed_memfd(data, c"tcp-listener-entry")?;
+    let memfd = crate::memfd::sealed_memfd(data, c"tcp-listener-entry")?;
     let fds = [memfd.as_raw_fd()];
     let no_data: [IoSlice<'_>; 0] = [];
     sendmsg::<UnixAddr>(
