@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use crate::config::Framing;
 use crate::framing::{FramerState, Terminator};
-use crate::server::Summary;
+use crate::summary::Summary;
 
 /// The name of the listening socket in the store.
 pub const LISTENER: &str = "listener";

@@ -21,6 +21,7 @@ pub mod retention;
 pub mod server;
 pub mod sink;
 pub mod source;
+pub mod summary;
 mod swar;
 pub mod syslog_message;
 pub mod systemd;
@@ -29,7 +30,8 @@ pub mod tls;
 
 pub use control::{install_signal_handlers, Control};
 pub use listener::ListenSocket;
-pub use server::{run, Summary};
+pub use server::run;
+pub use summary::Summary;
 
 /// sysexits.h: a configuration error.
 pub const EX_CONFIG: i32 = 78;

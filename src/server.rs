@@ -36,6 +36,7 @@ use crate::listener::{self, Accepted, Acceptor, ListenSocket};
 use crate::retention;
 use crate::sink::Sink;
 use crate::source::{ConnectionEvent, Sources, CONNECTION_EVENT_WINDOW};
+use crate::summary::Summary;
 use crate::syslog_message::JournalFields;
 use crate::systemd::Supervisor;
 use crate::tls::Tls;
@@ -48,28 +49,6 @@ const READS_PER_TURN: usize = 256;
 const ACCEPTS_PER_TURN: usize = 128;
 /// At the end of a stop: time to deliver what is left, at least.
 const STOP_DRAIN_MIN: Duration = Duration::from_millis(200);
-
-/// What the daemon did, as it reports when it stops.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Summary {
-    pub connections: u64,
-    /// Lines logged (a line logged in pieces counts once).
-    pub lines: u64,
-    pub refused: u64,
-    pub dropped: u64,
-    /// Entries written to stderr as the fallback while the journal socket could not be used
-    /// (delivered there, as announced: not lost).
-    pub to_stderr: u64,
-    /// Entries not delivered: the log target did not take them in time (printed on stderr
-    /// as a last resort), or stderr could not be written.
-    pub undelivered: u64,
-    /// Notifications the service manager never took (its notify queue full), at the stop.
-    pub unsent_notifications: u64,
-    /// Bytes clients had sent before the stop that it could not read in time, and the line
-    /// ends among them.
-    pub unread_bytes: u64,
-    pub unread_lines: u64,
-}
 
 /// The daemon's `STATUS=` line, as `systemctl status` shows it.
 #[derive(Debug, Clone, Copy)]
