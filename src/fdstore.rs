@@ -13,11 +13,12 @@
 //! it), is refused with a reason, and the connections are served on as new ones (nothing that
 //! can still be served is closed). `fuzz/run` fuzzes the decoder and the checks (`state`).
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::os::fd::OwnedFd;
 use std::time::Duration;
 
 use crate::config::Framing;
+use crate::connection::ConnectionState;
 use crate::framing::{FramerState, Terminator};
 use crate::summary::Summary;
 
@@ -44,26 +45,6 @@ const MAGIC: &[u8] = b"tcp-listener state\n";
 ///   on as the next line's number, a line cut in pieces at the stop goes on under the number
 ///   its carried partial piece was logged with, and the terminator is learned again.
 pub const VERSION: u32 = 2;
-
-/// What one connection needs to go on in the next process.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ConnectionState {
-    pub id: u64,
-    pub peer: SocketAddr,
-    /// How long ago it was opened, and last sent something.
-    pub age: Duration,
-    pub idle: Duration,
-    pub bytes: u64,
-    pub lines: u64,
-    pub dropped: u64,
-    /// Dropped lines not reported yet.
-    pub unreported_drops: u64,
-    pub dropping_line: bool,
-    pub framer: FramerState,
-    /// Syslog framing: the header of the message being cut in pieces, if any
-    /// (`syslog_message::Sticky::save`).
-    pub sticky: Option<Vec<u8>>,
-}
 
 /// What the daemon carries over besides the sockets.
 #[derive(Debug, Clone, PartialEq, Default)]

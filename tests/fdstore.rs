@@ -283,8 +283,7 @@ fn a_state_with_a_budget_out_of_range_is_refused_and_every_line_is_logged() {
         let ip: std::net::IpAddr = "127.0.0.1".parse().unwrap();
         state.budgets.retain(|(i, _)| *i != ip);
         state.budgets.push((ip, tokens));
-        let crafted =
-            tcp_listener::memfd::sealed_memfd(&state.encode(), c"crafted-state").unwrap();
+        let crafted = tcp_listener::memfd::sealed_memfd(&state.encode(), c"crafted-state").unwrap();
         fds.push(("state".into(), crafted));
         let mut second = Daemon::start_passing(&config.replace(PORT, &port.to_string()), &env, fds);
         let notice = second.wait_stderr("its state could not be used");
