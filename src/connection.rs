@@ -467,4 +467,4 @@ fn syslog_header<'a>(sticky: &'a mut Option<Box<Sticky>>, frame: &Frame<'a>) -> 
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

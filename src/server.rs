@@ -19,7 +19,6 @@
 use std::fmt;
 use std::io::{self, Write};
 use std::net::SocketAddr;
-use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -31,7 +30,8 @@ use crate::config::{Config, LogConfig, RateLimitAction, DEFAULT_CONFIG_PATH};
 use crate::connection::{Connection, Connections, DropReport, Line, ReadOutcome};
 use crate::control::{Command, Control};
 use crate::entry::{priority, Entry, Fields, Remote, Value};
-use crate::fdstore::{self, Carried, State};
+use crate::fdstore::handoff::{self, HandOver, Parts};
+use crate::fdstore::Carried;
 use crate::listener::{self, Accepted, Acceptor, ListenSocket};
 use crate::retention;
 use crate::sink::Sink;
@@ -824,234 +824,39 @@ impl Server {
 }
 
 impl Server {
-    /// Takes back what the previous process handed to systemd's file descriptor store: its
-    /// client connections (each goes on where it was, same connection id, its unfinished
-    /// line carried) and its counters. A state that cannot be used is reported, and the
-    /// connections are served on as new ones.
-    fn take_back(&mut self, mut carried: Carried) {
-        let forget = carried.stored_names().to_vec();
-        let now = Instant::now();
-        let config = &self.config;
-        let state = carried.state.take().map(|fd| {
-            crate::memfd::read_memfd(fd)
-                .map_err(|e| format!("cannot read it: {e}"))
-                .and_then(|bytes| State::decode(&bytes))
-                .and_then(|state| state.check(config).map(|()| state))
-        });
-        let (mut saved, state_note) = match state {
-            Some(Ok(state)) => {
-                self.next_id = self.next_id.max(state.next_id);
-                let s = &mut self.summary;
-                s.connections = state.summary.connections;
-                s.lines = state.summary.lines;
-                s.refused = state.summary.refused;
-                s.dropped = state.summary.dropped;
-                for (ip, tokens) in &state.budgets {
-                    self.sources.restore_budget(*ip, *tokens, now);
-                }
-                (state.connections, None)
-            }
-            Some(Err(why)) => (Vec::new(), Some(why)),
-            None => (
-                Vec::new(),
-                (!carried.connections.is_empty()).then(|| "there is none".into()),
-            ),
+    /// Takes back what the previous process handed to systemd's file descriptor store
+    /// ([`handoff::take_back`]), and says what it found.
+    fn take_back(&mut self, carried: Carried) {
+        let parts = Parts {
+            config: &self.config,
+            registry: self.poll.registry(),
+            conns: &mut self.conns,
+            sources: &mut self.sources,
+            supervisor: &mut self.supervisor,
+            summary: &mut self.summary,
+            next_id: &mut self.next_id,
         };
-        let (mut restored, mut fresh, mut unfinished) = (0, 0, 0);
-        for (id, fd) in std::mem::take(&mut carried.connections) {
-            let stream = match crate::systemd::connected_socket(fd) {
-                Ok(s) => TcpStream::from_std(s),
-                Err(e) => {
-                    self.announce(
-                        priority::WARNING,
-                        &format!("connection {id} carried over: {e}; closed"),
-                    );
-                    continue;
-                }
-            };
-            let conn = match saved.iter().position(|c| c.id == id) {
-                Some(i) => {
-                    let state = saved.swap_remove(i);
-                    Connection::restore(stream, &state, &self.config, now)
-                }
-                None => Err((stream, "not in the state".to_string())),
-            };
-            let conn = match conn {
-                Ok(conn) => {
-                    restored += 1;
-                    unfinished += conn.unfinished();
-                    conn
-                }
-                Err((stream, why)) => {
-                    self.announce(
-                        priority::WARNING,
-                        &format!("connection {id} carried over: {why}; served as a new one"),
-                    );
-                    // Served on as a new connection: a new id, nothing carried.
-                    let Ok(peer) = stream.peer_addr() else {
-                        continue;
-                    };
-                    fresh += 1;
-                    let conn = Connection::new(stream, peer, self.next_id, &self.config, now);
-                    self.next_id += 1;
-                    self.summary.connections += 1;
-                    conn
-                }
-            };
-            let ip = conn.peer.addr.ip();
-            match self.conns.insert(conn, self.poll.registry()) {
-                Ok(_) => self.sources.connected(ip, now),
-                Err(e) => self.announce(
-                    priority::WARNING,
-                    &format!("connection {id} carried over: cannot watch it ({e}); closed"),
-                ),
-            }
+        for (priority, text) in handoff::take_back(parts, carried) {
+            self.announce(priority, &text);
         }
-        for name in &carried.unknown {
-            self.announce(
-                priority::WARNING,
-                &format!("systemd passed a descriptor named {name:?}, which is not ours: closed"),
-            );
-        }
-        for name in forget {
-            self.supervisor.forget_stored(&name);
-        }
-        if restored + fresh == 0 && state_note.is_none() {
-            return;
-        }
-        let mut text = format!(
-            "carried over {} connections from the previous process (file descriptor store)",
-            restored + fresh
-        );
-        if restored > 0 {
-            text.push_str(&format!(
-                "; {restored} go on where they were, with {unfinished} bytes of unfinished lines"
-            ));
-        }
-        let priority = match state_note {
-            Some(why) => {
-                text.push_str(&format!(
-                    "; its state could not be used ({why}): {fresh} go on as new connections"
-                ));
-                priority::WARNING
-            }
-            None => priority::NOTICE,
-        };
-        self.announce(priority, &text);
     }
 
-    /// At the end of a stop, with a file descriptor store to hand them to: every client
-    /// connection (what it had sent is read and logged; an unfinished line goes with it), the
-    /// listening socket and the state, each waiting for room in the manager's queue until
-    /// `until` at the latest. Returns what to say in the last entry; the connections that did
-    /// not fit in the store, or that the manager did not take in time, are closed as usual by
-    /// the caller.
+    /// At the end of a stop, with a file descriptor store: hands the connections, the
+    /// listening socket and the state to it ([`handoff::hand_over`]), each unfinished line
+    /// logged as partial first.
     fn hand_over(&mut self, until: Instant) -> Option<HandOver> {
-        let room = self.supervisor.fd_store()?;
-        let now = Instant::now();
-        let listener = self.handed_listener.take();
-        // The state and the listening socket take a place each.
-        let mut room = room.saturating_sub(1 + usize::from(listener.is_some()));
-        let mut saved = Vec::new();
-        let (mut unfinished, mut unread, mut not_taken) = (0, 0, 0);
-        let mut why_not = None;
-        // A TLS session cannot be carried over: those are closed by the caller (an end of
-        // file, which makes a relay reconnect to the next process), after what they sent was
-        // read and logged.
-        let mut keys = self.conns.keys_where(|c| !c.is_tls());
-        keys.sort_by_key(|&k| self.conns.get_mut(k).map(|c| c.peer.connection_id));
-        for key in keys {
-            if room == 0 {
-                break;
-            }
-            let Some(conn) = self.conns.get_mut(key) else {
-                continue;
-            };
-            let name = fdstore::connection_name(conn.peer.connection_id);
-            if let Err(e) = self.supervisor.store(&name, conn.socket(), until) {
-                not_taken += 1;
-                why_not.get_or_insert(e.to_string());
-                continue;
-            }
-            room -= 1;
-            saved.push(conn.save(now));
-            unfinished += conn.unfinished();
-            let (sink, message, fields) = (&mut self.sink, &mut self.message, &mut self.syslog);
-            conn.log_carried(|line| log_line(sink, message, fields, line, true));
-            unread += conn.stop_quota().unwrap_or(0);
-            let ip = conn.peer.addr.ip();
-            drop(self.conns.remove(key, self.poll.registry()));
-            self.sources.disconnected(ip);
-        }
-        let listener_stored = match &listener {
-            Some(listener) => {
-                match self
-                    .supervisor
-                    .store(fdstore::LISTENER, listener.as_fd(), until)
-                {
-                    Ok(()) => true,
-                    Err(e) => {
-                        why_not.get_or_insert(e.to_string());
-                        false
-                    }
-                }
-            }
-            None => false,
+        let parts = Parts {
+            config: &self.config,
+            registry: self.poll.registry(),
+            conns: &mut self.conns,
+            sources: &mut self.sources,
+            supervisor: &mut self.supervisor,
+            summary: &mut self.summary,
+            next_id: &mut self.next_id,
         };
-        let state = State {
-            next_id: self.next_id,
-            summary: self.summary,
-            budgets: self.sources.budgets(now),
-            connections: saved,
-        };
-        let handed = state.connections.len();
-        let mut not_handed = String::new();
-        if not_taken > 0 {
-            not_handed.push_str(&format!(
-                "; {not_taken} connections could not be handed over ({}): closed now, what \
-                 they sent logged",
-                why_not.as_deref().unwrap_or("")
-            ));
-        }
-        if listener.is_some() && !listener_stored {
-            not_handed.push_str(&format!(
-                "; the listening socket could not be handed over ({}): clients waiting in its \
-                 queue are reset",
-                why_not.as_deref().unwrap_or("")
-            ));
-        }
-        let stored = crate::memfd::sealed_memfd(&state.encode(), c"tcp-listener-state")
-            .and_then(|fd| self.supervisor.store(fdstore::STATE, fd.as_fd(), until));
-        if handed == 0 && !listener_stored && !not_handed.is_empty() {
-            return Some(HandOver {
-                text: format!("handed nothing to systemd's file descriptor store{not_handed}"),
-                whole: false,
-            });
-        }
-        if let Err(e) = stored {
-            return Some(HandOver {
-                text: format!(
-                    "handed {handed} connections to systemd's file descriptor store, but not \
-                     their state ({e}): a restart serves them as new connections{not_handed}"
-                ),
-                whole: false,
-            });
-        }
-        let text = format!(
-            "handed {handed} connections{} to systemd's file descriptor store, with {unfinished} \
-             bytes of unfinished lines (logged now as partial, LINE_CARRIED=1; a restart logs \
-             them whole) and {unread} bytes not read yet (a restart goes on with them; a plain \
-             stop closes them){not_handed}",
-            if listener_stored {
-                " and the listening socket"
-            } else {
-                ""
-            }
-        );
-        Some(HandOver {
-            text,
-            whole: not_handed.is_empty(),
-        })
+        let (sink, message, syslog) = (&mut self.sink, &mut self.message, &mut self.syslog);
+        let log = |line: Line<'_>| log_line(sink, message, syslog, line, true);
+        handoff::hand_over(parts, &mut self.handed_listener, until, log)
     }
 }
 
@@ -1061,13 +866,6 @@ struct SyslogLog {
     fields: JournalFields,
     /// `max_remote_severity`, `remote_identifier_prefix`.
     remote: Remote,
-}
-
-/// What a stop handed to the file descriptor store, as its last entry says it.
-struct HandOver {
-    text: String,
-    /// Everything that was to be handed over was (else the entry is a warning).
-    whole: bool,
 }
 
 /// The last entry of a stop: its priority and text. NOT LOGGED, at err, only for what really

@@ -3,7 +3,8 @@ use mio::Token;
 use super::*;
 use std::io::Write;
 
-fn pair() -> (std::net::TcpStream, TcpStream, SocketAddr) {
+/// A client socket and the daemon side of its connection, accepted.
+pub(crate) fn pair() -> (std::net::TcpStream, TcpStream, SocketAddr) {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let client = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
     let (server, addr) = l.accept().unwrap();
@@ -11,7 +12,7 @@ fn pair() -> (std::net::TcpStream, TcpStream, SocketAddr) {
     (client, TcpStream::from_std(server), addr)
 }
 
-fn config(extra: &str) -> Config {
+pub(crate) fn config(extra: &str) -> Config {
     Config::parse(extra, std::path::Path::new("t.toml")).unwrap()
 }
 
@@ -165,52 +166,6 @@ fn the_pieces_of_a_line_share_its_line_number_and_lines_are_counted_once() {
             "{framing}: LINES_LOGGED counts lines"
         );
     }
-}
-
-#[test]
-fn a_line_carried_over_keeps_its_line_number_in_the_next_process() {
-    let (_client, stream, addr) = pair();
-    let t0 = Instant::now();
-    let cfg = config("max_line_length = 4");
-    let mut conn = Connection::new(stream, addr, 1, &cfg, t0);
-    let mut budget = TokenBucket::new(0, 0, t0);
-    let mut got = Vec::new();
-    let throttle = RateLimitAction::Throttle;
-    conn.frame(b"one\naaaabbbbcc", t0, &mut budget, throttle, |l| {
-        got.push((l.number, l.frame.part, l.frame.partial))
-    });
-    // At the stop: what is held of line 2 is logged as its last piece, partial.
-    assert_eq!(
-        conn.log_carried(|l| got.push((l.number, l.frame.part, l.frame.partial))),
-        0
-    );
-    assert_eq!(
-        got,
-        [(1, 0, false), (2, 1, false), (2, 2, false), (2, 3, true)]
-    );
-    // The next process goes on with the same line: its pieces keep its number.
-    let state = crate::fdstore::State {
-        connections: vec![conn.save(t0)],
-        ..Default::default()
-    };
-    let state = crate::fdstore::State::decode(&state.encode()).unwrap();
-    // (Another socket pair stands for the same connection: the state names its peer.)
-    let (_client2, stream2, addr2) = pair();
-    let mut saved = state.connections[0].clone();
-    saved.peer = addr2;
-    let mut next = Connection::restore(stream2, &saved, &cfg, t0)
-        .map_err(|(_, why)| why)
-        .unwrap();
-    got.clear();
-    let counts = next.frame(b"ccdd\nthree\n", t0, &mut budget, throttle, |l| {
-        got.push((l.number, l.frame.part, l.frame.partial))
-    });
-    assert_eq!(
-        got,
-        [(2, 3, false), (2, 4, false), (3, 1, false), (3, 2, false)]
-    );
-    assert_eq!(counts.logged, 1, "line 2 was counted when it began");
-    assert_eq!(next.totals(t0).lines, 3);
 }
 
 /// Issue 17 item 7: the peer a state names must be the socket's (it is what every entry
