@@ -6,7 +6,11 @@
 //! ([`ratelimit`](crate::ratelimit), applied by the connection) → entry
 //! ([`entry`](crate::entry)) → sink ([`sink`](crate::sink)).
 //!
-//! Here: polling and dispatching events, the turns of the loop, housekeeping, reload, stop.
+//! Here: the server and its start (what the file descriptor store carried over, the first
+//! announcements), polling and dispatching events, the turns of the loop. In files of their
+//! own: the accept and refuse path (`server/accept.rs`), reading clients and closing them
+//! (`server/serve.rs`), the housekeeping tick (`server/housekeeping.rs`), reload
+//! (`server/reload.rs`), and the stop (`server/stop.rs`).
 //!
 //! **The batching rule.** A turn of the loop reads up to [`READS_PER_TURN`] clients, one
 //! buffer each, in ready-queue order, and only while the sink has room
@@ -18,37 +22,55 @@
 
 use std::fmt;
 use std::io::{self, Write};
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Registry, Token};
 
-use crate::admission::{Admission, Refusal, REFUSAL_WINDOW};
-use crate::config::{Config, LogConfig, RateLimitAction, DEFAULT_CONFIG_PATH};
-use crate::connection::{Connection, Connections, DropReport, Line, ReadOutcome};
+use crate::admission::Admission;
+use crate::config::{Config, LogConfig};
+use crate::connection::Connections;
 use crate::control::{Command, Control};
 use crate::entry::{priority, Entry, Fields, Remote, Value};
-use crate::fdstore::handoff::{self, HandOver, Parts};
+use crate::fdstore::handoff;
 use crate::fdstore::Carried;
-use crate::listener::{self, Accepted, Acceptor, ListenSocket};
+use crate::listener::{self, Acceptor, ListenSocket};
 use crate::retention;
 use crate::sink::Sink;
-use crate::source::{ConnectionEvent, Sources, CONNECTION_EVENT_WINDOW};
+use crate::source::Sources;
 use crate::summary::Summary;
 use crate::syslog_message::JournalFields;
 use crate::systemd::Supervisor;
 use crate::tls::Tls;
 
+/// The parts of the server the handoff works on ([`handoff::Parts`]), each field borrowed on
+/// its own so that the caller may borrow the others beside them.
+macro_rules! handoff_parts {
+    ($server:expr) => {
+        $crate::fdstore::handoff::Parts {
+            config: &$server.config,
+            registry: $server.poll.registry(),
+            conns: &mut $server.conns,
+            sources: &mut $server.sources,
+            supervisor: &mut $server.supervisor,
+            summary: &mut $server.summary,
+            next_id: &mut $server.next_id,
+        }
+    };
+}
+
+mod accept;
+mod housekeeping;
+mod reload;
+mod serve;
+mod stop;
+
+use stop::Phase;
+
 const CONTROL: Token = Token(usize::MAX - 2);
 
 /// Reads served before the loop polls again, so accepts and signals are never starved.
 const READS_PER_TURN: usize = 256;
-/// Connections accepted before the loop polls again.
-const ACCEPTS_PER_TURN: usize = 128;
-/// At the end of a stop: time to deliver what is left, at least.
-const STOP_DRAIN_MIN: Duration = Duration::from_millis(200);
 
 /// The daemon's `STATUS=` line, as `systemctl status` shows it.
 #[derive(Debug, Clone, Copy)]
@@ -85,51 +107,6 @@ pub fn run(
     server.tls = tls;
     server.take_back(carried);
     server.run()
-}
-
-/// Where the daemon is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    Serving,
-    /// Asked to stop: no more accepting; each client is read until it has nothing more to
-    /// give (then it is closed), until `deadline` at the latest.
-    Stopping {
-        deadline: Instant,
-    },
-}
-
-impl Phase {
-    fn accepting(self) -> bool {
-        self == Phase::Serving
-    }
-
-    fn stopping(self) -> bool {
-        !self.accepting()
-    }
-
-    /// Starts the stop, to be over by `deadline`; false if it had started already.
-    fn stop(&mut self, deadline: Instant) -> bool {
-        if self.stopping() {
-            return false;
-        }
-        *self = Phase::Stopping { deadline };
-        true
-    }
-
-    /// Whether the reading part of the stop is over.
-    fn reading_done(self, now: Instant, open: usize) -> bool {
-        match self {
-            Phase::Serving => false,
-            Phase::Stopping { deadline } => open == 0 || now >= deadline,
-        }
-    }
-
-    fn wake_at(self) -> Option<Instant> {
-        match self {
-            Phase::Serving => None,
-            Phase::Stopping { deadline } => Some(deadline),
-        }
-    }
 }
 
 struct Server {
@@ -345,518 +322,13 @@ impl Server {
         self.supervisor.update_status(status);
     }
 
-    // ---- accepting -------------------------------------------------------------------
-
-    fn accept_clients(&mut self, now: Instant) {
-        for _ in 0..ACCEPTS_PER_TURN {
-            match self.acceptor.accept(now) {
-                Accepted::Client(stream, addr) => self.admit(stream, addr, now),
-                Accepted::Nobody => return,
-                Accepted::OutOfResources(report) => {
-                    if let Some(text) = report {
-                        self.announce(priority::ERR, &text);
-                    }
-                    return;
-                }
-            }
-        }
-    }
-
-    fn admit(&mut self, stream: TcpStream, addr: SocketAddr, now: Instant) {
-        let ip = addr.ip().to_canonical();
-        let open = (self.conns.len(), self.sources.open(ip));
-        let checked = self
-            .admission
-            .check(ip, open.0, open.1)
-            .and_then(|()| match self.tls {
-                Some(_) => self.admission.check_handshake(),
-                None => Ok(()),
-            });
-        if let Err(refusal) = checked {
-            return self.refuse(addr, refusal, now);
-        }
-        let mut conn = Connection::new(stream, addr, self.next_id, &self.config, now);
-        if let Some(tls) = &self.tls {
-            conn.start_tls(tls.session(now));
-        }
-        let (label, peer, tls) = (conn.label.clone(), conn.peer, conn.is_tls());
-        if let Err(e) = self.conns.insert(conn, self.poll.registry()) {
-            return self.refuse(addr, Refusal::CannotWatch(e.to_string()), now);
-        }
-        self.next_id += 1;
-        self.sources.connected(ip, now);
-        if tls {
-            // Connected once its handshake is over (see `established`); refused if it fails.
-            self.admission.handshake_started();
-            return;
-        }
-        self.summary.connections += 1;
-        if self.sources.log_event(ip, ConnectionEvent::Connected, now) {
-            self.sink
-                .log(&Entry::connected(&mut self.message, &label, peer, None));
-        }
-    }
-
-    /// A TLS client's handshake is over: admitted if `tls.allow_names` has its certificate's
-    /// names, and logged as connected (with who it is) only now.
-    fn established(&mut self, key: usize, now: Instant) {
-        self.admission.handshake_ended();
-        let Some(conn) = self.conns.get_mut(key) else {
-            return;
-        };
-        if let Some(tls) = &self.tls {
-            if !tls.admits(conn.tls_names()) {
-                let names = crate::tls::list_names(conn.tls_names());
-                return self.refuse_connection(key, Refusal::NameNotAllowed(names), now);
-            }
-        }
-        self.summary.connections += 1;
-        let ip = conn.peer.addr.ip();
-        if self.sources.log_event(ip, ConnectionEvent::Connected, now) {
-            self.sink.log(&Entry::connected(
-                &mut self.message,
-                &conn.label,
-                conn.peer,
-                conn.tls_fields(),
-            ));
-        }
-        // Lines may have come with the last handshake message.
-        self.conns.requeue(key);
-    }
-
-    /// Turns away a client already in the loop (a TLS handshake that failed, timed out, or
-    /// whose certificate names are not allowed): closed, and logged as a refusal.
-    fn refuse_connection(&mut self, key: usize, refusal: Refusal, now: Instant) {
-        let Some(conn) = self.conns.remove(key, self.poll.registry()) else {
-            return;
-        };
-        if conn.handshaking() {
-            self.admission.handshake_ended();
-        }
-        self.sources.disconnected(conn.peer.addr.ip());
-        self.refuse(conn.peer.addr, refusal, now);
-    }
-
-    /// Logs a refused connection as the admission's report rules say; the stream is closed by
-    /// the caller dropping it.
-    fn refuse(&mut self, addr: SocketAddr, refusal: Refusal, now: Instant) {
-        self.summary.refused += 1;
-        let addr = crate::entry::canonical(addr);
-        let report = self.admission.refused(now);
-        self.log_refused_summary(report.summary_first);
-        if report.log_this {
-            let reason = refusal.to_string();
-            self.sink
-                .log(&Entry::refused(&mut self.message, addr, &reason));
-        }
-    }
-
-    /// Refusals not logged one by one, as one entry.
-    fn log_refused_summary(&mut self, refused: Option<u64>) {
-        if let Some(n) = refused {
-            let entry = Entry::refused_summary(&mut self.message, n, REFUSAL_WINDOW);
-            self.sink.log(&entry);
-        }
-    }
-
-    // ---- reading ---------------------------------------------------------------------
-
-    fn serve_ready_clients(&mut self) {
-        for _ in 0..READS_PER_TURN {
-            if !self.sink.has_room() {
-                return;
-            }
-            let Some(key) = self.conns.next_ready() else {
-                return;
-            };
-            self.serve(key);
-        }
-    }
-
-    /// Reads once from a client and logs the lines it completes. A client whose source is
-    /// over its line budget (throttle mode) is parked instead, unread, until the budget is
-    /// back; a stop reads every client regardless.
-    fn serve(&mut self, key: usize) {
-        let Some(conn) = self.conns.get_mut(key) else {
-            return;
-        };
-        let now = Instant::now();
-        let action = self.sources.action();
-        let source = self
-            .sources
-            .get_mut(conn.peer.addr.ip())
-            .expect("a connection's source is known");
-        if action == RateLimitAction::Throttle && self.phase.accepting() {
-            if let Some(until) = source.budget.ready_at(now) {
-                self.conns.park(key, until);
-                return;
-            }
-        }
-        let buffer_size = self.config.buffer_size;
-        match conn.read(&mut self.read_buf[..buffer_size], now) {
-            ReadOutcome::Data(n) => {
-                let log = line_logger(&mut self.sink, &mut self.message, &mut self.syslog);
-                let data = &self.read_buf[..n];
-                let counts = conn.frame(data, now, &mut source.budget, action, log);
-                self.summary.lines += counts.logged;
-                self.summary.dropped += counts.dropped;
-                self.conns.requeue(key);
-            }
-            ReadOutcome::Closed => self.close(key, "closed by the client"),
-            ReadOutcome::Established => self.established(key, now),
-            ReadOutcome::Refused(why) => self.refuse_connection(key, Refusal::Tls(why), now),
-            ReadOutcome::WouldBlock => {
-                if self.phase.stopping() {
-                    // A TLS session cannot be carried to another process: closed (an end of
-                    // file, so that its client reconnects to the next one).
-                    if self.supervisor.fd_store().is_some() && !conn.is_tls() {
-                        // Kept open for the file descriptor store.
-                        conn.set_drained();
-                    } else {
-                        self.close(key, "daemon stopping");
-                    }
-                }
-            }
-            ReadOutcome::Interrupted => self.conns.requeue(key),
-            ReadOutcome::Failed(e) => self.close(key, &format!("error: {e}")),
-        }
-    }
-
-    /// Closes a client: logs its partial last line, unreported drops, and a summary. A TLS
-    /// client gets close_notify only in reply to its own (a relay must read an end of file:
-    /// `tls::Session::close`); one still in its handshake is logged as refused.
-    fn close(&mut self, key: usize, reason: &str) {
-        let now = Instant::now();
-        if self.conns.get_mut(key).is_some_and(|c| c.handshaking()) {
-            let why = format!("TLS handshake not finished: {reason}");
-            return self.refuse_connection(key, Refusal::Tls(why), now);
-        }
-        let Some(mut conn) = self.conns.remove(key, self.poll.registry()) else {
-            return;
-        };
-        conn.shutdown();
-        self.summary.lines += conn.finish(line_logger(
-            &mut self.sink,
-            &mut self.message,
-            &mut self.syslog,
-        ));
-        if let Some(report) = conn.drop_report(now, true) {
-            let limit = (self.config.max_lines_per_sec, self.config.max_lines_burst);
-            log_dropped(&mut self.sink, &mut self.message, &conn, limit, report);
-        }
-        let ip = conn.peer.addr.ip();
-        self.sources.disconnected(ip);
-        if !self
-            .sources
-            .log_event(ip, ConnectionEvent::Disconnected, now)
-        {
-            return;
-        }
-        self.sink.log(
-            &Entry::disconnected(
-                &mut self.message,
-                &conn.label,
-                conn.peer,
-                reason,
-                conn.totals(now),
-            )
-            .with_tls(conn.tls_fields()),
-        );
-    }
-
-    // ---- housekeeping ----------------------------------------------------------------
-
-    fn tick(&mut self, now: Instant) {
-        self.next_tick = now + self.supervisor.tick_interval();
-        if let Some(tls) = &self.config.tls {
-            let secs = tls.handshake_timeout_secs;
-            for key in self.conns.keys_where(|c| c.handshake_overdue(now)) {
-                self.refuse_connection(key, Refusal::HandshakeTimeout { secs }, now);
-            }
-        }
-        if self.config.idle_timeout_secs > 0 {
-            let limit = Duration::from_secs(self.config.idle_timeout_secs);
-            let reason = format!("idle for {} s", self.config.idle_timeout_secs);
-            for key in self
-                .conns
-                .keys_where(|c| !c.handshaking() && c.idle(now, limit))
-            {
-                self.close(key, &reason);
-            }
-        }
-        let limit = (self.config.max_lines_per_sec, self.config.max_lines_burst);
-        let (sink, message) = (&mut self.sink, &mut self.message);
-        for (_, conn) in self.conns.iter_mut() {
-            if let Some(report) = conn.drop_report(now, false) {
-                log_dropped(sink, message, conn, limit, report);
-            }
-        }
-        let refused = self.admission.summary_due(now);
-        self.log_refused_summary(refused);
-        if let Some(text) = self.acceptor.error_summary_due(now) {
-            self.announce(priority::ERR, &text);
-        }
-        self.log_connection_summaries(now, false);
-        let status = self.status();
-        self.supervisor.tick(status);
-        self.warn_of_the_manager(now);
-    }
-
-    /// A service manager that does not read its notify socket: said, at most once per 10 s.
-    fn warn_of_the_manager(&mut self, now: Instant) {
-        if let Some(text) = self.supervisor.take_warning(now) {
-            self.announce(priority::WARNING, &text);
-        }
-    }
-
-    /// Connection events of a source that were not logged one by one, as one entry each.
-    fn log_connection_summaries(&mut self, now: Instant, all: bool) {
-        for (ip, counts) in self.sources.housekeeping(now, all) {
-            let ip = ip.to_string();
-            self.sink.log(&Entry::connections_summary(
-                &mut self.message,
-                &ip,
-                counts,
-                CONNECTION_EVENT_WINDOW,
-            ));
-        }
-    }
-
-    // ---- reload ----------------------------------------------------------------------
-
-    fn reload(&mut self) {
-        self.supervisor.reloading();
-        let path = self
-            .config_path
-            .clone()
-            .or_else(|| Some(PathBuf::from(DEFAULT_CONFIG_PATH)).filter(|p| p.exists()));
-        match path {
-            None => self.announce(
-                priority::NOTICE,
-                "SIGHUP: no configuration file to reload; still on built-in defaults",
-            ),
-            Some(path) => match Config::load(&path) {
-                Ok(new) => self.apply(new, &path),
-                Err(e) => self.announce(
-                    priority::ERR,
-                    &format!("reload failed, the running configuration stays in force: {e}"),
-                ),
-            },
-        }
-        self.supervisor.ready();
-        self.update_status();
-    }
-
-    /// Hands the new configuration to each part.
-    fn apply(&mut self, mut new: Config, path: &Path) {
-        let notices = if self.phase.accepting() {
-            self.acceptor
-                .reconfigure(&self.config, &mut new, self.poll.registry())
-        } else {
-            Vec::new()
-        };
-        for (priority, notice) in notices {
-            self.announce(priority, &notice);
-        }
-        if new.log != self.config.log {
-            for notice in self.sink.replace(&new.log, self.poll.registry()) {
-                self.announce(priority::WARNING, &notice);
-            }
-        }
-        self.reload_tls(&mut new);
-        self.admission.reconfigure(&new);
-        self.sources.reconfigure(&new, Instant::now());
-        self.read_buf.resize(new.buffer_size, 0);
-        for (_, conn) in self.conns.iter_mut() {
-            conn.reconfigure(&new);
-        }
-        self.syslog.remote = Remote::new(&new);
-        self.config = new;
-        let admission = &self.admission;
-        for key in self
-            .conns
-            .keys_where(|c| !admission.allows(c.peer.addr.ip()))
-        {
-            self.close(key, "no longer in the allow list");
-        }
-        if let Some(tls) = &self.tls {
-            for key in self
-                .conns
-                .keys_where(|c| c.is_tls() && !c.handshaking() && !tls.admits(c.tls_names()))
-            {
-                self.close(key, "certificate names no longer in tls.allow_names");
-            }
-        }
-        self.announce(
-            priority::NOTICE,
-            &format!(
-                "configuration reloaded from {}; listening on {}, logging to {}",
-                path.display(),
-                self.acceptor.local_addr(),
-                self.sink.describe()
-            ),
-        );
-    }
-
-    /// `[tls]` of a new configuration: the certificate, key and client CAs are read again
-    /// (rotation) for new handshakes; connected clients keep their sessions. A file that
-    /// cannot be used keeps what was in force, and `new` says so.
-    fn reload_tls(&mut self, new: &mut Config) {
-        let Some(settings) = &new.tls else {
-            if self.tls.take().is_some() {
-                self.announce(
-                    priority::WARNING,
-                    "reload: no [tls] any more: new clients are served in plain TCP; connected \
-                     TLS clients keep their sessions",
-                );
-            }
-            return;
-        };
-        match Tls::load(settings) {
-            Ok(tls) => {
-                self.announce(
-                    priority::NOTICE,
-                    &format!(
-                        "reload: {} (for new handshakes; connected clients keep their sessions)",
-                        tls.describe()
-                    ),
-                );
-                self.tls = Some(tls);
-            }
-            Err(e) => {
-                let kept = match &self.tls {
-                    Some(tls) => format!(
-                        "new handshakes go on with the previous [tls]: certificate {}, valid \
-                         until {}",
-                        tls.certificate.subject, tls.certificate.not_after
-                    ),
-                    None => "TLS stays off: new clients are served in plain TCP".into(),
-                };
-                self.announce(priority::ERR, &format!("reload: {e}; {kept}"));
-                new.tls = self.tls.as_ref().map(|t| t.settings.clone());
-            }
-        }
-    }
-
-    // ---- stopping --------------------------------------------------------------------
-
-    /// SIGTERM: no more accepting; each client is read until it has nothing more to give
-    /// (which includes everything its kernel had received at the signal, noted as its
-    /// `stop_quota`), however far over its budget its source is, and closed; all within
-    /// `stop_timeout_secs`. A client still sending at the deadline is closed with its bytes
-    /// unread, which resets the connection, so its sender learns of it; of those, what had
-    /// arrived before the signal is counted as not logged.
-    fn begin_stop(&mut self, signal: &str) {
-        let timeout = Duration::from_secs(self.config.stop_timeout_secs);
-        if !self.phase.stop(Instant::now() + timeout) {
-            return;
-        }
-        self.supervisor.stopping();
-        if self.supervisor.fd_store().is_none() || self.acceptor.from_systemd() {
-            // (A socket unit's listening socket stays with systemd: nothing to store.)
-            self.acceptor.close(self.poll.registry());
-        } else {
-            // Kept (not accepting) for the file descriptor store: clients that connect now
-            // wait in its queue for the next process.
-            self.handed_listener = self.acceptor.take(self.poll.registry());
-        }
-        let mut bytes = 0;
-        for (_, conn) in self.conns.iter_mut() {
-            conn.begin_stop();
-            bytes += conn.stop_quota().unwrap_or(0);
-        }
-        self.announce(
-            priority::INFO,
-            &format!(
-                "{signal}: stopped accepting; reading the {bytes} bytes the kernel had received from {} \
-                 clients",
-                self.conns.len()
-            ),
-        );
-        self.conns.unpark_all();
-        self.conns.mark_all_ready();
-    }
-
-    fn finish(mut self) -> Summary {
-        let deadline = match self.phase {
-            Phase::Stopping { deadline } => deadline,
-            Phase::Serving => Instant::now(),
-        };
-        // The manager's queue is waited on until the stop's deadline, no longer.
-        let handed = self.hand_over(deadline.max(Instant::now() + STOP_DRAIN_MIN));
-        // Clients not read to the end in time: what they had sent is counted, not logged, and
-        // they are reset (even when the count emptied their socket, which a plain close would
-        // end with an end of file: the sign that everything was read).
-        for key in self.conns.keys_where(|_| true) {
-            if let Some(conn) = self.conns.get_mut(key) {
-                let (bytes, lines) = conn.discard_quota(&mut self.read_buf);
-                self.summary.unread_bytes += bytes;
-                self.summary.unread_lines += lines;
-                if bytes > 0 {
-                    conn.reset_on_close();
-                }
-            }
-            self.close(key, "daemon stopping");
-        }
-        let refused = self.admission.take_unreported();
-        self.log_refused_summary(refused);
-        self.log_connection_summaries(Instant::now(), true);
-        let drain_until = deadline.max(Instant::now() + STOP_DRAIN_MIN);
-        self.sink.drain(drain_until, self.poll.registry());
-        let stats = self.sink.stats();
-        self.summary.undelivered = stats.undelivered;
-        self.summary.to_stderr = stats.fallback;
-        self.summary.unsent_notifications = self.supervisor.unsent().0;
-        let (priority, text) = stop_report(
-            &self.summary,
-            handed.as_ref(),
-            self.config.stop_timeout_secs,
-        );
-        self.announce(priority, &text);
-        self.sink
-            .drain(Instant::now() + STOP_DRAIN_MIN, self.poll.registry());
-        let stats = self.sink.stats();
-        let mut summary = self.summary;
-        summary.undelivered = stats.undelivered;
-        summary.to_stderr = stats.fallback;
-        summary
-    }
-}
-
-impl Server {
     /// Takes back what the previous process handed to systemd's file descriptor store
     /// ([`handoff::take_back`]), and says what it found.
     fn take_back(&mut self, carried: Carried) {
-        let parts = Parts {
-            config: &self.config,
-            registry: self.poll.registry(),
-            conns: &mut self.conns,
-            sources: &mut self.sources,
-            supervisor: &mut self.supervisor,
-            summary: &mut self.summary,
-            next_id: &mut self.next_id,
-        };
+        let parts = handoff_parts!(self);
         for (priority, text) in handoff::take_back(parts, carried) {
             self.announce(priority, &text);
         }
-    }
-
-    /// At the end of a stop, with a file descriptor store: hands the connections, the
-    /// listening socket and the state to it ([`handoff::hand_over`]), each unfinished line
-    /// logged as partial first.
-    fn hand_over(&mut self, until: Instant) -> Option<HandOver> {
-        let parts = Parts {
-            config: &self.config,
-            registry: self.poll.registry(),
-            conns: &mut self.conns,
-            sources: &mut self.sources,
-            supervisor: &mut self.supervisor,
-            summary: &mut self.summary,
-            next_id: &mut self.next_id,
-        };
-        let (sink, message, syslog) = (&mut self.sink, &mut self.message, &mut self.syslog);
-        let log = |line: Line<'_>| log_line(sink, message, syslog, line, true);
-        handoff::hand_over(parts, &mut self.handed_listener, until, log)
     }
 }
 
@@ -868,125 +340,11 @@ struct SyslogLog {
     remote: Remote,
 }
 
-/// The last entry of a stop: its priority and text. NOT LOGGED, at err, only for what really
-/// was not: bytes not read in time, entries the target did not take. Entries written to stderr
-/// as the announced fallback (no usable journal socket) were printed as intended: said, at
-/// notice.
-fn stop_report(s: &Summary, handed: Option<&HandOver>, stop_timeout_secs: u64) -> (u8, String) {
-    let mut text = format!(
-        "stopping: served {} connections, logged {} lines, refused {}, dropped {} over the \
-         rate limit",
-        s.connections, s.lines, s.refused, s.dropped
-    );
-    if let Some(handed) = handed {
-        text.push_str(&format!("; {}", handed.text));
-    }
-    let mut lost = Vec::new();
-    if s.unread_bytes > 0 {
-        lost.push(format!(
-            "{} bytes ({} line ends) received before the stop and not read within \
-             stop_timeout_secs ({stop_timeout_secs} s)",
-            s.unread_bytes, s.unread_lines
-        ));
-    }
-    if s.undelivered > 0 {
-        lost.push(format!(
-            "{} entries the log target did not take in time (printed on stderr instead)",
-            s.undelivered
-        ));
-    }
-    if s.to_stderr > 0 {
-        text.push_str(&format!(
-            "; {} entries before this one were written to stderr, as announced, while the \
-             journal socket could not be used",
-            s.to_stderr
-        ));
-    }
-    if s.unsent_notifications > 0 {
-        text.push_str(&format!(
-            "; {} notifications to the service manager could not be sent (its notify socket \
-             was full)",
-            s.unsent_notifications
-        ));
-    }
-    if !lost.is_empty() {
-        text.push_str(&format!("; NOT LOGGED: {}", lost.join(", ")));
-        return (priority::ERR, text);
-    }
-    text.push_str("; everything received before the stop was logged");
-    let priority = if s.unsent_notifications > 0 || handed.is_some_and(|h| !h.whole) {
-        priority::WARNING
-    } else if s.to_stderr > 0 {
-        priority::NOTICE
-    } else {
-        priority::INFO
-    };
-    (priority, text)
-}
-
-/// Logs each line a connection hands over.
-fn line_logger<'a>(
-    sink: &'a mut Sink,
-    message: &'a mut String,
-    syslog: &'a mut SyslogLog,
-) -> impl FnMut(Line<'_>) + 'a {
-    move |line| log_line(sink, message, syslog, line, false)
-}
-
-/// Logs a line of a connection: a syslog entry if it has a syslog header; `carried`: the
-/// unfinished line of a connection handed to the file descriptor store ([`Entry::carried`]).
-fn log_line(
-    sink: &mut Sink,
-    message: &mut String,
-    syslog: &mut SyslogLog,
-    line: Line<'_>,
-    carried: bool,
-) {
-    let Line {
-        label,
-        peer,
-        number,
-        frame,
-        tls,
-        header,
-    } = line;
-    let entry = match header {
-        None => Entry::line(message, label, peer, number, &frame),
-        Some(header) => {
-            let SyslogLog { fields, remote } = syslog;
-            Entry::syslog(
-                message, fields, label, peer, number, &frame, &header, remote,
-            )
-        }
-    };
-    let entry = entry.with_tls(tls);
-    sink.log(&if carried { entry.carried() } else { entry });
-}
-
-fn log_dropped(
-    sink: &mut Sink,
-    message: &mut String,
-    conn: &Connection,
-    limit: (u32, u32),
-    report: DropReport,
-) {
-    sink.log(
-        &Entry::dropped(
-            message,
-            &conn.label,
-            conn.peer,
-            report.count,
-            limit,
-            report.total,
-        )
-        .with_tls(conn.tls_fields()),
-    );
-}
-
 #[cfg(test)]
 mod tests {
     use std::io::Read;
-    use std::net::TcpStream as StdStream;
+    use std::net::{SocketAddr, TcpStream as StdStream};
+    use std::path::Path;
     use std::sync::{Arc, Mutex};
 
     use super::*;
@@ -1127,90 +485,5 @@ mod tests {
             ),
             "{lines:?}"
         );
-    }
-
-    /// Issue 17 item 10: entries printed by the stderr fallback are not "NOT LOGGED"; the stop
-    /// says NOT LOGGED, at err, only for what really was not, naming only what it was.
-    #[test]
-    fn the_stop_report_says_not_logged_only_for_what_was_not() {
-        let base = Summary {
-            connections: 1,
-            lines: 3,
-            ..Summary::default()
-        };
-        let (p, text) = stop_report(&base, None, 10);
-        assert_eq!(p, priority::INFO);
-        assert_eq!(
-            text,
-            "stopping: served 1 connections, logged 3 lines, refused 0, dropped 0 over the rate \
-             limit; everything received before the stop was logged"
-        );
-        let fallback = Summary {
-            to_stderr: 6,
-            ..base
-        };
-        let (p, text) = stop_report(&fallback, None, 10);
-        assert_eq!(p, priority::NOTICE);
-        assert!(!text.contains("NOT LOGGED"), "{text}");
-        assert!(
-            text.ends_with(
-                "; 6 entries before this one were written to stderr, as announced, while the \
-                 journal socket could not be used; everything received before the stop was logged"
-            ),
-            "{text}"
-        );
-        let (p, text) = stop_report(
-            &Summary {
-                undelivered: 2,
-                ..fallback
-            },
-            None,
-            10,
-        );
-        assert_eq!(p, priority::ERR);
-        assert!(
-            text.ends_with(
-                "; NOT LOGGED: 2 entries the log target did not take in time (printed on stderr \
-                 instead)"
-            ),
-            "{text}"
-        );
-        let (p, text) = stop_report(
-            &Summary {
-                unread_bytes: 100,
-                unread_lines: 4,
-                ..base
-            },
-            None,
-            7,
-        );
-        assert_eq!(p, priority::ERR);
-        assert!(
-            text.ends_with(
-                "; NOT LOGGED: 100 bytes (4 line ends) received before the stop and not read \
-                 within stop_timeout_secs (7 s)"
-            ),
-            "{text}"
-        );
-    }
-
-    #[test]
-    fn the_stop_phase_reads_until_the_clients_are_done_or_the_deadline() {
-        let t0 = Instant::now();
-        let timeout = Duration::from_secs(10);
-        let mut phase = Phase::Serving;
-        assert!(phase.accepting());
-        assert!(!phase.reading_done(t0, 0), "serving never ends by itself");
-        assert_eq!(phase.wake_at(), None);
-        assert!(phase.stop(t0 + timeout));
-        assert!(!phase.accepting());
-        assert!(
-            !phase.stop(t0 + 2 * timeout),
-            "a second stop changes nothing"
-        );
-        assert_eq!(phase.wake_at(), Some(t0 + timeout));
-        assert!(!phase.reading_done(t0, 3));
-        assert!(phase.reading_done(t0, 0), "no client left");
-        assert!(phase.reading_done(t0 + timeout, 3), "deadline");
     }
 }
