@@ -309,7 +309,7 @@ impl Connection {
             tls,
             ..
         } = self;
-        let origin = Origin {
+        let sender = Sender {
             label,
             peer: *peer,
             tls: tls.as_deref().and_then(Session::fields),
@@ -332,7 +332,7 @@ impl Connection {
                     *lines += 1;
                     counts.logged += 1;
                 }
-                log(origin.line(*lines, sticky, frame));
+                log(sender.line(*lines, sticky, frame));
             }
         });
         *dropped += counts.dropped;
@@ -353,12 +353,12 @@ impl Connection {
             tls,
             ..
         } = self;
-        let origin = Origin {
+        let sender = Sender {
             label,
             peer: *peer,
             tls: tls.as_deref().and_then(Session::fields),
         };
-        finish_line(framer, sticky, *dropping_line, lines, origin, log)
+        finish_line(framer, sticky, *dropping_line, lines, sender, log)
     }
 
     /// Dropped lines to report now: once per [`DROP_REPORT_INTERVAL`], or all of them when
@@ -396,15 +396,15 @@ impl Connection {
     }
 }
 
-/// Who a connection's lines come from: what each of its [`Line`]s carries besides the frame.
+/// Who sent a connection's lines: what each of its [`Line`]s carries besides the frame.
 #[derive(Clone, Copy)]
-struct Origin<'a> {
+struct Sender<'a> {
     label: &'a str,
     peer: Peer,
     tls: Option<&'a TlsFields>,
 }
 
-impl<'a> Origin<'a> {
+impl<'a> Sender<'a> {
     /// Line `number`, with its syslog header if the framing has one.
     fn line(self, number: u64, sticky: &'a mut Option<Box<Sticky>>, frame: Frame<'a>) -> Line<'a> {
         Line {
@@ -427,7 +427,7 @@ fn finish_line(
     sticky: &mut Option<Box<Sticky>>,
     dropping_line: bool,
     lines: &mut u64,
-    origin: Origin<'_>,
+    sender: Sender<'_>,
     mut log: impl FnMut(Line<'_>),
 ) -> u64 {
     let mut logged = 0;
@@ -440,7 +440,7 @@ fn finish_line(
             *lines += 1;
             logged += 1;
         }
-        log(origin.line(*lines, sticky, frame));
+        log(sender.line(*lines, sticky, frame));
     });
     logged
 }

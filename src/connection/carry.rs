@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 
-use super::{finish_line, scope_of, Connection, Line, Origin};
+use super::{finish_line, scope_of, Connection, Line, Sender};
 use crate::config::Config;
 use crate::entry::text_room;
 use crate::framing::{Framer, FramerState};
@@ -118,7 +118,7 @@ impl Connection {
     /// same line number. Returns how many lines it began (0 or 1: 0 if pieces of the line
     /// were logged already).
     pub fn log_carried(&self, log: impl FnMut(Line<'_>)) -> u64 {
-        let origin = Origin {
+        let sender = Sender {
             label: &self.label,
             peer: self.peer,
             tls: self.tls_fields(),
@@ -130,7 +130,7 @@ impl Connection {
             &mut sticky,
             self.dropping_line,
             &mut lines,
-            origin,
+            sender,
             log,
         )
     }
