@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::manager::Manager;
+use common::manager::{Manager, Stored};
 use common::*;
 
 /// A client that sends a numbered line every few milliseconds until told to stop; a write
@@ -47,10 +47,8 @@ fn a_restart_through_the_fd_store_keeps_every_connection_and_every_line() {
     need_journald!("a_restart_through_the_fd_store_keeps_every_connection_and_every_line");
     let journal = Journal::start();
     let mut manager = Manager::new();
-    let env = manager.env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let config = test_config(Some(&journal), "max_lines_per_sec = 0\n");
-    let mut first = Daemon::start_with_env(&config, &env);
+    let mut first = manager.start(&config);
     let port = first.port;
     let stop = Arc::new(AtomicBool::new(false));
     let clients = 3;
@@ -77,16 +75,12 @@ fn a_restart_through_the_fd_store_keeps_every_connection_and_every_line() {
             .iter()
             .any(|e| text(e, "REMOTE_PORT") == split_port.to_string())
     });
-    first.signal(libc::SIGTERM);
-    let status = first.wait_exit(Duration::from_secs(15));
-    assert_eq!(status.code(), Some(0), "{:?}", first.stderr_lines());
-    manager.receive();
-    let handed = manager.names();
+    let fds = manager.stop(&mut first);
+    let handed: Vec<String> = fds.iter().map(|(n, _)| n.clone()).collect();
     println!("stored: {handed:?}");
     // Bytes sent while no process runs wait in the kernel.
     send(&mut split, b"across the restart\n");
-    let fds = std::mem::take(&mut manager.store);
-    let second = Daemon::start_passing(&config.replace(PORT, &port.to_string()), &env, fds);
+    let second = manager.restart(&config, port, fds);
     assert_eq!(second.port, port, "the same listening socket");
     let notice = journal.wait_for("the carried-over notice", |e| {
         e.iter()
@@ -207,26 +201,14 @@ fn a_corrupt_state_is_refused_with_a_reason_and_the_connections_are_served_on() 
     need_journald!("a_corrupt_state_is_refused_with_a_reason_and_the_connections_are_served_on");
     let journal = Journal::start();
     let mut manager = Manager::new();
-    let env = manager.env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let config = test_config(Some(&journal), "");
-    let mut first = Daemon::start_with_env(&config, &env);
-    let port = first.port;
-    let mut client = first.connect();
+    let (mut client, port, stored) = manager.first_process(&journal, &config, b"before\n");
     let client_port = client.local_addr().unwrap().port();
-    send(&mut client, b"before\n");
-    journal.wait_for("the first line", |e| lines_of(e).len() == 1);
-    first.signal(libc::SIGTERM);
-    assert_eq!(first.wait_exit(Duration::from_secs(15)).code(), Some(0));
-    manager.receive();
     // A state from something else.
-    let mut fds: Vec<(String, OwnedFd)> = std::mem::take(&mut manager.store)
-        .into_iter()
-        .filter(|(n, _)| n != "state")
-        .collect();
+    let mut fds: Stored = stored.into_iter().filter(|(n, _)| n != "state").collect();
     let junk = tcp_listener::memfd::sealed_memfd(b"not a state at all", c"junk").unwrap();
     fds.push(("state".into(), junk));
-    let second = Daemon::start_passing(&config.replace(PORT, &port.to_string()), &env, fds);
+    let second = manager.restart(&config, port, fds);
     let notice = second.wait_stderr("its state could not be used");
     send(&mut client, b"after\n");
     let entries = journal.wait_for("the line after", |e| lines_of(e).len() == 2);
@@ -262,20 +244,10 @@ fn a_state_with_a_budget_out_of_range_is_refused_and_every_line_is_logged() {
     for tokens in [-1e300, -1e9, f64::NAN] {
         let journal = Journal::start();
         let mut manager = Manager::new();
-        let env = manager.env();
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         // The default budget (1000 lines/s, throttled): the one the state is about.
         let config = test_config(Some(&journal), "");
-        let mut first = Daemon::start_with_env(&config, &env);
-        let port = first.port;
-        let mut client = first.connect();
-        send(&mut client, b"before\n");
-        journal.wait_for("the first line", |e| lines_of(e).len() == 1);
-        first.signal(libc::SIGTERM);
-        assert_eq!(first.wait_exit(Duration::from_secs(15)).code(), Some(0));
-        manager.receive();
+        let (mut client, port, mut fds) = manager.first_process(&journal, &config, b"before\n");
         // The daemon's own state, with the client's source budget replaced.
-        let mut fds: Vec<(String, OwnedFd)> = std::mem::take(&mut manager.store);
         let at = fds.iter().position(|(n, _)| n == "state").expect("a state");
         let (_, fd) = fds.remove(at);
         let bytes = tcp_listener::memfd::read_memfd(fd).unwrap();
@@ -285,7 +257,7 @@ fn a_state_with_a_budget_out_of_range_is_refused_and_every_line_is_logged() {
         state.budgets.push((ip, tokens));
         let crafted = tcp_listener::memfd::sealed_memfd(&state.encode(), c"crafted-state").unwrap();
         fds.push(("state".into(), crafted));
-        let mut second = Daemon::start_passing(&config.replace(PORT, &port.to_string()), &env, fds);
+        let mut second = manager.restart(&config, port, fds);
         let notice = second.wait_stderr("its state could not be used");
         println!("budget {tokens:e}: {notice}");
         for i in 1..=5 {
@@ -372,12 +344,10 @@ fn with_the_socket_unit_the_restart_keeps_the_connections_and_not_the_listener()
     let mut client = first.connect();
     send(&mut client, b"before\n");
     journal.wait_for("the first line", |e| lines_of(e).len() == 1);
-    first.signal(libc::SIGTERM);
-    assert_eq!(first.wait_exit(Duration::from_secs(15)).code(), Some(0));
-    manager.receive();
-    let stored = manager.names();
+    let from_store = manager.stop(&mut first);
+    let stored: Vec<String> = from_store.iter().map(|(n, _)| n.clone()).collect();
     let mut fds = vec![("tcp-listener.socket".to_string(), unit_fd())];
-    fds.extend(std::mem::take(&mut manager.store));
+    fds.extend(from_store);
     let second = Daemon::start_passing(&config, &env, fds);
     assert!(second
         .stderr_lines()
@@ -408,20 +378,14 @@ fn a_carried_syslog_message_keeps_its_header_in_the_partial_entry() {
     need_journald!("a_carried_syslog_message_keeps_its_header_in_the_partial_entry");
     let journal = Journal::start();
     let mut manager = Manager::new();
-    let env = manager.env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let config = test_config(Some(&journal), "framing = \"syslog\"\n");
-    let mut first = Daemon::start_with_env(&config, &env);
-    let port = first.port;
+    let mut first = manager.start(&config);
     let mut client = first.connect();
     send(&mut client, b"<13>Nov 27 10:00:00 vm nas[42]: whole\n");
     journal.wait_for("the first message", |e| lines_of(e).len() == 1);
     send(&mut client, b"<13>Nov 27 10:00:01 vm nas[42]: half a mess");
-    first.signal(libc::SIGTERM);
-    assert_eq!(first.wait_exit(Duration::from_secs(15)).code(), Some(0));
-    manager.receive();
-    let fds = std::mem::take(&mut manager.store);
-    let second = Daemon::start_passing(&config.replace(PORT, &port.to_string()), &env, fds);
+    let fds = manager.stop(&mut first);
+    let second = manager.restart(&config, first.port, fds);
     send(&mut client, b"age\n");
     let entries = journal.wait_for("the message whole", |e| lines_of(e).len() == 3);
     let got: Vec<[String; 5]> = entries
@@ -468,12 +432,9 @@ fn a_line_in_pieces_across_a_restart_keeps_one_line_number() {
     need_journald!("a_line_in_pieces_across_a_restart_keeps_one_line_number");
     let journal = Journal::start();
     let mut manager = Manager::new();
-    let env = manager.env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     // `127.0.0.1:PORT: ` leaves 22 bytes: 10 of text in a piece followed by more.
     let config = test_config(Some(&journal), "max_line_length = 39\n");
-    let mut first = Daemon::start_with_env(&config, &env);
-    let port = first.port;
+    let mut first = manager.start(&config);
     let mut client = first.connect();
     let client_port = client.local_addr().unwrap().port();
     let long = "0123456789abcdefghijKLMNOPQRSTUVWXYZ";
@@ -482,11 +443,8 @@ fn a_line_in_pieces_across_a_restart_keeps_one_line_number() {
     journal.wait_for("line 1 and two pieces of line 2", |e| {
         lines_of(e).len() == 3
     });
-    first.signal(libc::SIGTERM);
-    assert_eq!(first.wait_exit(Duration::from_secs(15)).code(), Some(0));
-    manager.receive();
-    let fds = std::mem::take(&mut manager.store);
-    let mut second = Daemon::start_passing(&config.replace(PORT, &port.to_string()), &env, fds);
+    let fds = manager.stop(&mut first);
+    let mut second = manager.restart(&config, first.port, fds);
     send(&mut client, b"-and-its-end\nlast\n");
     drop(client);
     journal.wait_for("the disconnect in the second process", |e| {
@@ -567,20 +525,11 @@ fn the_nul_framing_learned_before_a_restart_goes_on_after_it() {
     need_journald!("the_nul_framing_learned_before_a_restart_goes_on_after_it");
     let journal = Journal::start();
     let mut manager = Manager::new();
-    let env = manager.env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let config = test_config(Some(&journal), "framing = \"syslog\"\n");
-    let mut first = Daemon::start_with_env(&config, &env);
-    let port = first.port;
-    let mut client = first.connect();
+    let first = b"<14>app[7]: before the restart\0";
+    let (mut client, port, fds) = manager.first_process(&journal, &config, first);
     let label = format!("127.0.0.1:{}", client.local_addr().unwrap().port());
-    send(&mut client, b"<14>app[7]: before the restart\0");
-    journal.wait_for("the first message", |e| lines_of(e).len() == 1);
-    first.signal(libc::SIGTERM);
-    assert_eq!(first.wait_exit(Duration::from_secs(15)).code(), Some(0));
-    manager.receive();
-    let fds = std::mem::take(&mut manager.store);
-    let second = Daemon::start_passing(&config.replace(PORT, &port.to_string()), &env, fds);
+    let second = manager.restart(&config, port, fds);
     send(&mut client, b"<11>app[7]: failed\n3 retries left\n<none>\0");
     drop(client);
     let entries = journal.wait_for("the disconnect", |e| {
@@ -761,23 +710,10 @@ fn a_start_with_a_full_notify_queue_still_listens_and_serves() {
     need_journald!("a_start_with_a_full_notify_queue_still_listens_and_serves");
     let journal = Journal::start();
     let mut manager = Manager::new();
-    let env = manager.env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let config = test_config(Some(&journal), "");
-    let mut first = Daemon::start_with_env(&config, &env);
-    let port = first.port;
-    let mut client = first.connect();
-    send(&mut client, b"before\n");
-    journal.wait_for("the first line", |e| lines_of(e).len() == 1);
-    first.signal(libc::SIGTERM);
-    assert_eq!(first.wait_exit(Duration::from_secs(15)).code(), Some(0));
-    manager.receive();
-    let fds = std::mem::take(&mut manager.store);
-    assert!(
-        fds.iter().any(|(n, _)| n == "listener"),
-        "{:?}",
-        manager.names()
-    );
+    let (mut client, port, fds) = manager.first_process(&journal, &config, b"before\n");
+    let names: Vec<&String> = fds.iter().map(|(n, _)| n).collect();
+    assert!(names.iter().any(|n| *n == "listener"), "{names:?}");
     let deaf = DeafManager::new();
     let env = deaf.env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
