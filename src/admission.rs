@@ -40,6 +40,27 @@ pub enum Refusal {
     NameNotAllowed(String),
 }
 
+impl Refusal {
+    /// The reason as a metric label (`tcp_listener_connections_refused_total{reason=…}`).
+    pub fn label(&self) -> &'static str {
+        match self {
+            Refusal::NotAllowed => "not_allowed",
+            Refusal::Full { .. } => "max_connections",
+            Refusal::SourceFull { .. } => "max_connections_per_source",
+            Refusal::CannotWatch(_) => "cannot_watch",
+            Refusal::Handshakes { .. } => "max_handshakes",
+            Refusal::HandshakeTimeout { .. } => "handshake_timeout",
+            Refusal::Tls(_) => "tls_handshake",
+            Refusal::NameNotAllowed(_) => "name_not_allowed",
+        }
+    }
+
+    /// Whether a TLS handshake failed (or did not finish in time).
+    pub fn is_failed_handshake(&self) -> bool {
+        matches!(self, Refusal::HandshakeTimeout { .. } | Refusal::Tls(_))
+    }
+}
+
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

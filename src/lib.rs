@@ -16,6 +16,7 @@ pub mod framing;
 pub mod journal_fields;
 pub mod listener;
 pub mod memfd;
+pub mod metrics;
 pub mod ratelimit;
 pub mod retention;
 pub mod server;

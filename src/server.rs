@@ -61,6 +61,7 @@ macro_rules! handoff_parts {
 
 mod accept;
 mod housekeeping;
+mod metrics;
 mod reload;
 mod serve;
 mod stop;
@@ -137,6 +138,11 @@ struct Server {
     handed_listener: Option<mio::net::TcpListener>,
     /// With `[tls]`: what new clients handshake with.
     tls: Option<Tls>,
+    /// With `metrics_listen`: the Prometheus endpoint.
+    metrics: Option<metrics::Served>,
+    /// What only the server counts for the metrics (the rest is in `summary` and the sink).
+    counters: crate::metrics::Counters,
+    started: std::time::SystemTime,
 }
 
 impl Server {
@@ -177,6 +183,9 @@ impl Server {
             stderr_is_journal: std::env::var_os("JOURNAL_STREAM").is_some(),
             handed_listener: None,
             tls: None,
+            metrics: None,
+            counters: crate::metrics::Counters::default(),
+            started: metrics::start_time(),
         };
         for notice in sink_notices {
             server.announce(priority::WARNING, &notice);
@@ -204,6 +213,7 @@ impl Server {
             ),
         );
         self.announce_retention();
+        self.open_metrics();
         self.supervisor.ready();
         self.update_status();
         self.warn_of_the_manager(Instant::now());
@@ -220,6 +230,7 @@ impl Server {
                 match event.token() {
                     listener::TOKEN => self.acceptor.readable(),
                     CONTROL => self.handle_commands(),
+                    token if crate::metrics::owns(token) => self.serve_metrics(token),
                     // A client; anything else is a sink's, which the flush below serves.
                     token => {
                         if let Some(key) = self.conns.key_of(token) {
@@ -329,6 +340,7 @@ impl Server {
         for (priority, text) in handoff::take_back(parts, carried) {
             self.announce(priority, &text);
         }
+        self.counters.connections_carried = self.conns.len() as u64;
     }
 }
 

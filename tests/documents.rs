@@ -52,9 +52,11 @@ fn defaults() -> BTreeMap<String, String> {
 
 #[test]
 fn the_key_list_names_every_key_check_config_prints_in_its_order() {
-    let every = "[log]\ntarget = \"journald\"\nnamespace = \"n\"\n".to_string()
-        + TLS_REQUIRED
-        + "client_ca = \"/ca.pem\"\n";
+    let every =
+        "metrics_listen = \"127.0.0.1:9188\"\n[log]\ntarget = \"journald\"\nnamespace = \"n\"\n"
+            .to_string()
+            + TLS_REQUIRED
+            + "client_ca = \"/ca.pem\"\n";
     let printed: Vec<String> = flatten(&parse(&every))
         .into_iter()
         .map(|(k, _)| k)

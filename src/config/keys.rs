@@ -141,6 +141,12 @@ pub const KEYS: &[KeyDoc] = &[
         details: "The unit's `TimeoutStopSec=30s` stays above it.",
     },
     KeyDoc {
+        name: "metrics_listen",
+        default: Unset,
+        meaning: r#"An address and port (`"127.0.0.1:9188"`) where the daemon serves its counters for Prometheus (`GET /metrics`, text format); unset: not served."#,
+        details: r#"Counters: connections accepted, refused (by reason), carried across restarts; lines and bytes received; lines dropped (by reason); entries delivered, written to stderr, undelivered; journal outages; TLS handshakes failed; and the clients connected now. No label names a source (per-source detail is in the journal). Keep it on loopback (or behind `IPAddressAllow=`): it answers anyone who can reach it. Applied at reload too."#,
+    },
+    KeyDoc {
         name: "max_remote_severity",
         default: Value(r#""err""#),
         meaning: r#"The most severe `PRIORITY` a remote syslog message is logged at (`emerg`, `alert`, `crit`, `err`, `warning`, `notice`, `info` or `debug`; `"emerg"` = no floor): one sent more severe is logged at this one, and the severity sent is kept in `REMOTE_PRIORITY`."#,

@@ -76,6 +76,9 @@ pub struct Config {
     /// On SIGTERM: how long the daemon may take to read and log what it had received.
     #[serde(deserialize_with = "validate::stop_timeout_secs")]
     pub stop_timeout_secs: u64,
+    /// Where the Prometheus metrics are served over HTTP (`GET /metrics`); none = not served.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// The most severe PRIORITY a remote syslog message is logged at: a message sent more
     /// severe is logged at this one (its own severity in REMOTE_PRIORITY), so that no remote
     /// host can make journald write to terminals. `emerg` lifts the floor.
@@ -156,6 +159,7 @@ impl Default for Config {
             max_lines_burst: 5000,
             rate_limit_action: RateLimitAction::Throttle,
             stop_timeout_secs: 10,
+            metrics_listen: None,
             max_remote_severity: Severity::Err,
             remote_identifier_prefix: String::new(),
             log: LogConfig::default(),

@@ -111,6 +111,14 @@ impl Server {
     /// the caller dropping it.
     pub(super) fn refuse(&mut self, addr: SocketAddr, refusal: Refusal, now: Instant) {
         self.summary.refused += 1;
+        *self
+            .counters
+            .connections_refused
+            .entry(refusal.label())
+            .or_default() += 1;
+        if refusal.is_failed_handshake() {
+            self.counters.tls_handshakes_failed += 1;
+        }
         let addr = crate::entry::canonical(addr);
         let report = self.admission.refused(now);
         self.log_refused_summary(report.summary_first);

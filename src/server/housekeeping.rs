@@ -13,6 +13,7 @@ use crate::source::CONNECTION_EVENT_WINDOW;
 impl Server {
     pub(super) fn tick(&mut self, now: Instant) {
         self.next_tick = now + self.supervisor.tick_interval();
+        self.tick_metrics(now);
         if let Some(tls) = &self.config.tls {
             let secs = tls.handshake_timeout_secs;
             for key in self.conns.keys_where(|c| c.handshake_overdue(now)) {

@@ -58,6 +58,7 @@ impl Server {
         }
         self.syslog.remote = Remote::new(&new);
         self.config = new;
+        self.open_metrics();
         let admission = &self.admission;
         for key in self
             .conns

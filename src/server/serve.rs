@@ -47,6 +47,7 @@ impl Server {
         let buffer_size = self.config.buffer_size;
         match conn.read(&mut self.read_buf[..buffer_size], now) {
             ReadOutcome::Data(n) => {
+                self.counters.bytes_received += n as u64;
                 let log = line_logger(&mut self.sink, &mut self.message, &mut self.syslog);
                 let data = &self.read_buf[..n];
                 let counts = conn.frame(data, now, &mut source.budget, action, log);

@@ -408,6 +408,7 @@ impl<T: Transport> Delivery<T> {
                 "tcp-listener: {} unreachable ({error}); holding entries and retrying",
                 self.transport.describe()
             );
+            self.stats.outages += 1;
             self.outage = Some(Outage {
                 since: now,
                 sends_before: self.sends,

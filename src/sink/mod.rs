@@ -42,6 +42,8 @@ pub struct DeliveryStats {
     /// Entries that were not delivered: the target did not take them in time (they were
     /// printed on stderr as a last resort), or stderr itself could not be written.
     pub undelivered: u64,
+    /// Times the target stopped taking entries (an outage began).
+    pub outages: u64,
 }
 
 impl DeliveryStats {
@@ -49,6 +51,7 @@ impl DeliveryStats {
         self.delivered += other.delivered;
         self.fallback += other.fallback;
         self.undelivered += other.undelivered;
+        self.outages += other.outages;
     }
 }
 
@@ -60,6 +63,7 @@ fn fallback_stats(f: &Fallback) -> DeliveryStats {
         delivered: 0,
         fallback: printed.delivered,
         undelivered: printed.undelivered,
+        outages: 0,
     }
 }
 
