@@ -8,6 +8,7 @@ use std::net::TcpStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::backlog::{send_until_stalled, split_between};
 use common::*;
 
 #[test]
@@ -764,63 +765,20 @@ fn a_reload_of_the_log_target_hands_queued_entries_to_the_new_sink() {
     let daemon = Daemon::start(&test_config(Some(&first), "max_lines_per_sec = 0\n"));
     first.pause();
     let total = 20_000;
-    let mut s = daemon.connect();
-    let watch = s.try_clone().unwrap();
-    let sender = std::thread::spawn(move || {
-        let text: String = (1..=total).map(|i| format!("line {i}\n")).collect();
-        send(&mut s, text.as_bytes());
-        s
-    });
-    // The daemon stops reading once journald's queue and its own are full (the client's
-    // bytes then wait unacknowledged): reload now, with entries queued.
-    wait_until(
-        Duration::from_secs(10),
-        "the daemon to stop reading",
-        || (unacked(&watch) > 0).then_some(()),
-    );
+    // Reload with entries queued.
+    let sender = send_until_stalled(&daemon, total);
     daemon.reload_with(&test_config(Some(&second), "max_lines_per_sec = 0\n"));
     daemon.wait_stderr("configuration reloaded");
     let s = sender.join().unwrap();
     first.resume();
     drop(s);
-    let count = |j: &Journal| {
-        unique_lines(&j.matching_fields(
-            &["LISTENER_EVENT=line"],
-            &[
-                "LISTENER_EVENT",
-                "CONNECTION_ID",
-                "LINE_NUMBER",
-                "REDELIVERED",
-            ],
-        ))
-    };
-    let (a, b) = wait_until(
-        Duration::from_secs(30),
-        "every line in one journal or the other",
-        || {
-            let (a, b) = (count(&first), count(&second));
-            (a.len() + b.len() >= total).then_some((a, b))
-        },
+    let (_, b) = split_between(
+        &daemon,
+        total,
+        ("the first journal", &first),
+        ("the second", &second),
     );
-    let mut numbers: Vec<u64> = a
-        .iter()
-        .chain(&b)
-        .map(|e| text(e, "LINE_NUMBER").parse().unwrap())
-        .collect();
-    numbers.sort_unstable();
-    let on_stderr = daemon
-        .stderr_lines()
-        .iter()
-        .filter(|l| l.contains(": line "))
-        .count();
-    println!(
-        "{total} lines: {} in the first journal, {} in the second, {on_stderr} on stderr",
-        a.len(),
-        b.len()
-    );
-    assert_eq!(numbers, (1..=total as u64).collect::<Vec<_>>());
-    assert!(!b.is_empty(), "the second journal took over");
-    assert_eq!(on_stderr, 0);
+    assert!(b > 0, "the second journal took over");
 }
 
 #[test]

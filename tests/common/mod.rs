@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+pub mod backlog;
 pub mod lines;
 pub mod manager;
 
