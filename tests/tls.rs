@@ -44,21 +44,26 @@ impl Pki {
             "server",
             "ca",
             "/CN=localhost",
-            "DNS:localhost,IP:127.0.0.1",
+            Some("DNS:localhost,IP:127.0.0.1"),
         );
         pki.issue(
             "sensor1",
             "ca",
             "/O=Example/CN=sensor1",
-            "DNS:sensor1.example.org,IP:192.0.2.7",
+            Some("DNS:sensor1.example.org,IP:192.0.2.7"),
         );
         pki.issue(
             "stranger",
             "other-ca",
             "/CN=stranger",
-            "DNS:stranger.example.org",
+            Some("DNS:stranger.example.org"),
         );
-        pki.issue("intruder", "ca", "/CN=intruder", "DNS:intruder.example.net");
+        pki.issue(
+            "intruder",
+            "ca",
+            "/CN=intruder",
+            Some("DNS:intruder.example.net"),
+        );
         pki.expired("old", "ca", "/CN=old");
         pki
     }
@@ -102,11 +107,10 @@ impl Pki {
         );
     }
 
-    /// A certificate `name.pem` (key `name.key`) signed by `ca`.
-    fn issue(&self, name: &str, ca: &str, subject: &str, san: &str) {
+    /// A key `name.key` and a certificate request `name.csr` for `subject`; returns the
+    /// names of the request and of the certificate to make from it (`name.pem`).
+    fn request(&self, name: &str, subject: &str) -> (String, String) {
         self.key(name);
-        let ext = format!("{name}.ext");
-        std::fs::write(self.path(&ext), format!("subjectAltName={san}\n")).unwrap();
         let (key, csr, pem) = (
             format!("{name}.key"),
             format!("{name}.csr"),
@@ -116,66 +120,40 @@ impl Pki {
             &self.dir.0,
             &["req", "-new", "-key", &key, "-out", &csr, "-subj", subject],
         );
-        let (ca_pem, ca_key) = (format!("{ca}.pem"), format!("{ca}.key"));
-        openssl(
-            &self.dir.0,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                &ca_pem,
-                "-CAkey",
-                &ca_key,
-                "-CAcreateserial",
-                "-out",
-                &pem,
-                "-days",
-                "30",
-                "-extfile",
-                &ext,
-            ],
-        );
+        (csr, pem)
     }
 
-    /// An X.509 v1 certificate signed by `ca`: what `openssl x509 -req` makes without
-    /// `-extfile` (no extensions, so version 1).
-    fn issue_v1(&self, name: &str, ca: &str, subject: &str) {
-        self.key(name);
-        let (key, csr, pem) = (
-            format!("{name}.key"),
-            format!("{name}.csr"),
-            format!("{name}.pem"),
-        );
-        openssl(
-            &self.dir.0,
-            &["req", "-new", "-key", &key, "-out", &csr, "-subj", subject],
-        );
+    /// A certificate `name.pem` (key `name.key`) signed by `ca`, with the subject alternative
+    /// names `san`; without (`None`), an X.509 v1 certificate: what `openssl x509 -req` makes
+    /// without `-extfile` (no extensions, so version 1).
+    fn issue(&self, name: &str, ca: &str, subject: &str, san: Option<&str>) {
+        let (csr, pem) = self.request(name, subject);
         let (ca_pem, ca_key) = (format!("{ca}.pem"), format!("{ca}.key"));
-        openssl(
-            &self.dir.0,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                &ca_pem,
-                "-CAkey",
-                &ca_key,
-                "-CAcreateserial",
-                "-out",
-                &pem,
-                "-days",
-                "30",
-            ],
-        );
+        let mut args = vec![
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &ca_pem,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-out",
+            &pem,
+            "-days",
+            "30",
+        ];
+        let ext = format!("{name}.ext");
+        if let Some(san) = san {
+            std::fs::write(self.path(&ext), format!("subjectAltName={san}\n")).unwrap();
+            args.extend(["-extfile", &ext]);
+        }
+        openssl(&self.dir.0, &args);
     }
 
     /// A certificate signed by `ca` that expired in 2020 (`openssl ca` sets the dates).
     fn expired(&self, name: &str, ca: &str, subject: &str) {
-        self.key(name);
         let dir = &self.dir.0;
         std::fs::write(dir.join("index.txt"), "").unwrap();
         std::fs::write(dir.join("serial"), "1000\n").unwrap();
@@ -189,15 +167,7 @@ impl Pki {
             ),
         )
         .unwrap();
-        let (key, csr, pem) = (
-            format!("{name}.key"),
-            format!("{name}.csr"),
-            format!("{name}.pem"),
-        );
-        openssl(
-            dir,
-            &["req", "-new", "-key", &key, "-out", &csr, "-subj", subject],
-        );
+        let (csr, pem) = self.request(name, subject);
         let (ca_pem, ca_key) = (format!("{ca}.pem"), format!("{ca}.key"));
         openssl(
             dir,
@@ -569,8 +539,8 @@ fn sighup_rotates_the_certificate_for_new_handshakes_and_keeps_current_connectio
         "sighup_rotates_the_certificate_for_new_handshakes_and_keeps_current_connections"
     );
     let pki = Pki::new();
-    pki.issue("rotated", "ca", "/CN=rotated", "DNS:localhost");
-    pki.issue("mismatch", "ca", "/CN=mismatch", "DNS:localhost");
+    pki.issue("rotated", "ca", "/CN=rotated", Some("DNS:localhost"));
+    pki.issue("mismatch", "ca", "/CN=mismatch", Some("DNS:localhost"));
     // The daemon reads its pair from copies the test replaces.
     let (cert, key) = (pki.path("live.pem"), pki.path("live.key"));
     std::fs::copy(pki.path("server.pem"), &cert).unwrap();
@@ -1244,9 +1214,9 @@ fn a_client_certificate_with_thousands_of_names_is_summarised_and_every_entry_st
     let sans: Vec<String> = (1..=2000)
         .map(|i| format!("DNS:n{i}.example.org"))
         .collect();
-    pki.issue("many-sans", "ca", "/CN=many-sans", &sans.join(","));
+    pki.issue("many-sans", "ca", "/CN=many-sans", Some(&sans.join(",")));
     let cns: String = (1..=1100).map(|i| format!("/CN=c{i}")).collect();
-    pki.issue("many-cns", "ca", &cns, "DNS:many-cns.example.org");
+    pki.issue("many-cns", "ca", &cns, Some("DNS:many-cns.example.org"));
     let journal = Journal::start();
     let daemon = Daemon::start(&tls_config(&journal, "", &pki.section_with_clients("")));
     for name in ["many-sans", "many-cns"] {
@@ -1342,7 +1312,7 @@ fn debug_string(text: &str) -> bool {
 fn a_refused_certificate_is_explained_in_words() {
     need_journald!("a_refused_certificate_is_explained_in_words");
     let pki = Pki::new();
-    pki.issue_v1("v1", "ca", "/CN=v1");
+    pki.issue("v1", "ca", "/CN=v1", None);
     let journal = Journal::start();
     let daemon = Daemon::start(&tls_config(&journal, "", &pki.section_with_clients("")));
     for cert in ["v1", "ca"] {
@@ -1449,7 +1419,7 @@ fn the_readme_s_client_example_sends_a_file_and_exits() {
         "it sends a file: {example}"
     );
     let pki = Pki::new();
-    pki.issue("me", "ca", "/CN=me", "DNS:me.example.org");
+    pki.issue("me", "ca", "/CN=me", Some("DNS:me.example.org"));
     let journal = Journal::start();
     let daemon = Daemon::start(&tls_config(&journal, "", &pki.section_with_clients("")));
     let lines: Vec<String> = (1..=5).map(|i| unique(&format!("note {i} "))).collect();
