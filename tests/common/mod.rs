@@ -8,6 +8,7 @@
 pub mod backlog;
 pub mod lines;
 pub mod manager;
+pub mod rsyslog;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
