@@ -9,6 +9,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::backlog::{send_until_stalled, split_between};
+use common::outage::stream_across_an_outage;
 use common::*;
 
 #[test]
@@ -586,33 +587,8 @@ fn journald_stopped_and_restarted_mid_stream_loses_nothing() {
     need_journald!("journald_stopped_and_restarted_mid_stream_loses_nothing");
     let mut journal = Journal::start();
     let daemon = Daemon::start(&test_config(Some(&journal), ""));
-    let mut s = daemon.connect();
-    for i in 0..100 {
-        send(&mut s, format!("before {i}\n").as_bytes());
-    }
-    journal.wait_for("the first 100 lines", |e| lines_of(e).len() == 100);
-    journal.stop();
-    for i in 0..100 {
-        send(&mut s, format!("during {i}\n").as_bytes());
-    }
-    daemon.wait_stderr("unreachable");
-    journal.restart();
-    for i in 0..100 {
-        send(&mut s, format!("after {i}\n").as_bytes());
-    }
     // The namespace keeps its journal files across the restart: all 300 lines, in order.
-    // (A line journald had read just before it stopped may come again, marked REDELIVERED.)
-    let entries = journal.wait_for("all 300 lines", |e| unique_lines(e).len() >= 300);
-    let lines: Vec<String> = unique_lines(&entries)
-        .iter()
-        .map(|e| text(e, "MESSAGE"))
-        .collect();
-    assert_eq!(lines.len(), 300);
-    for (phase, chunk) in ["before", "during", "after"].iter().zip(lines.chunks(100)) {
-        for (i, l) in chunk.iter().enumerate() {
-            assert!(l.ends_with(&format!(": {phase} {i}")), "{l}");
-        }
-    }
+    let entries = stream_across_an_outage(&daemon, &mut journal, Journal::stop, Journal::restart);
     let notice = entries
         .iter()
         .find(|e| text(e, "MESSAGE").contains("was unreachable for"))

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::backlog::{send_until_stalled, split_between};
+use common::outage::stream_across_an_outage;
 use common::*;
 
 fn events<'a>(entries: &'a [Fields], event: &str) -> Vec<&'a Fields> {
@@ -205,31 +206,8 @@ fn the_namespace_journald_killed_mid_stream_loses_nothing_and_the_outage_is_told
     let main = Journal::start();
     let mut clients = Journal::start();
     let daemon = Daemon::start(&namespace_config(&main, &clients, ""));
-    let mut s = daemon.connect();
-    for i in 0..100 {
-        send(&mut s, format!("before {i}\n").as_bytes());
-    }
-    clients.wait_for("the first 100 lines", |e| lines_of(e).len() == 100);
-    clients.kill();
-    for i in 0..100 {
-        send(&mut s, format!("during {i}\n").as_bytes());
-    }
-    daemon.wait_stderr("unreachable");
-    clients.start_again();
-    for i in 0..100 {
-        send(&mut s, format!("after {i}\n").as_bytes());
-    }
-    let entries = clients.wait_for("all 300 lines", |e| unique_lines(e).len() >= 300);
-    let lines: Vec<String> = unique_lines(&entries)
-        .iter()
-        .map(|e| text(e, "MESSAGE"))
-        .collect();
-    assert_eq!(lines.len(), 300);
-    for (phase, chunk) in ["before", "during", "after"].iter().zip(lines.chunks(100)) {
-        for (i, l) in chunk.iter().enumerate() {
-            assert!(l.ends_with(&format!(": {phase} {i}")), "{l}");
-        }
-    }
+    let entries =
+        stream_across_an_outage(&daemon, &mut clients, Journal::kill, Journal::start_again);
     let told = main.wait_for("the outage notice", |e| {
         !notices_with(e, "was unreachable for").is_empty()
     });

@@ -8,6 +8,7 @@
 pub mod backlog;
 pub mod lines;
 pub mod manager;
+pub mod outage;
 pub mod rsyslog;
 
 use std::io::{BufRead, BufReader, Read, Write};
