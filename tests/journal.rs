@@ -8,6 +8,8 @@ use std::net::TcpStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::backlog::{send_until_stalled, split_between};
+use common::outage::stream_across_an_outage;
 use common::*;
 
 #[test]
@@ -585,33 +587,8 @@ fn journald_stopped_and_restarted_mid_stream_loses_nothing() {
     need_journald!("journald_stopped_and_restarted_mid_stream_loses_nothing");
     let mut journal = Journal::start();
     let daemon = Daemon::start(&test_config(Some(&journal), ""));
-    let mut s = daemon.connect();
-    for i in 0..100 {
-        send(&mut s, format!("before {i}\n").as_bytes());
-    }
-    journal.wait_for("the first 100 lines", |e| lines_of(e).len() == 100);
-    journal.stop();
-    for i in 0..100 {
-        send(&mut s, format!("during {i}\n").as_bytes());
-    }
-    daemon.wait_stderr("unreachable");
-    journal.restart();
-    for i in 0..100 {
-        send(&mut s, format!("after {i}\n").as_bytes());
-    }
     // The namespace keeps its journal files across the restart: all 300 lines, in order.
-    // (A line journald had read just before it stopped may come again, marked REDELIVERED.)
-    let entries = journal.wait_for("all 300 lines", |e| unique_lines(e).len() >= 300);
-    let lines: Vec<String> = unique_lines(&entries)
-        .iter()
-        .map(|e| text(e, "MESSAGE"))
-        .collect();
-    assert_eq!(lines.len(), 300);
-    for (phase, chunk) in ["before", "during", "after"].iter().zip(lines.chunks(100)) {
-        for (i, l) in chunk.iter().enumerate() {
-            assert!(l.ends_with(&format!(": {phase} {i}")), "{l}");
-        }
-    }
+    let entries = stream_across_an_outage(&daemon, &mut journal, Journal::stop, Journal::restart);
     let notice = entries
         .iter()
         .find(|e| text(e, "MESSAGE").contains("was unreachable for"))
@@ -764,63 +741,20 @@ fn a_reload_of_the_log_target_hands_queued_entries_to_the_new_sink() {
     let daemon = Daemon::start(&test_config(Some(&first), "max_lines_per_sec = 0\n"));
     first.pause();
     let total = 20_000;
-    let mut s = daemon.connect();
-    let watch = s.try_clone().unwrap();
-    let sender = std::thread::spawn(move || {
-        let text: String = (1..=total).map(|i| format!("line {i}\n")).collect();
-        send(&mut s, text.as_bytes());
-        s
-    });
-    // The daemon stops reading once journald's queue and its own are full (the client's
-    // bytes then wait unacknowledged): reload now, with entries queued.
-    wait_until(
-        Duration::from_secs(10),
-        "the daemon to stop reading",
-        || (unacked(&watch) > 0).then_some(()),
-    );
+    // Reload with entries queued.
+    let sender = send_until_stalled(&daemon, total);
     daemon.reload_with(&test_config(Some(&second), "max_lines_per_sec = 0\n"));
     daemon.wait_stderr("configuration reloaded");
     let s = sender.join().unwrap();
     first.resume();
     drop(s);
-    let count = |j: &Journal| {
-        unique_lines(&j.matching_fields(
-            &["LISTENER_EVENT=line"],
-            &[
-                "LISTENER_EVENT",
-                "CONNECTION_ID",
-                "LINE_NUMBER",
-                "REDELIVERED",
-            ],
-        ))
-    };
-    let (a, b) = wait_until(
-        Duration::from_secs(30),
-        "every line in one journal or the other",
-        || {
-            let (a, b) = (count(&first), count(&second));
-            (a.len() + b.len() >= total).then_some((a, b))
-        },
+    let (_, b) = split_between(
+        &daemon,
+        total,
+        ("the first journal", &first),
+        ("the second", &second),
     );
-    let mut numbers: Vec<u64> = a
-        .iter()
-        .chain(&b)
-        .map(|e| text(e, "LINE_NUMBER").parse().unwrap())
-        .collect();
-    numbers.sort_unstable();
-    let on_stderr = daemon
-        .stderr_lines()
-        .iter()
-        .filter(|l| l.contains(": line "))
-        .count();
-    println!(
-        "{total} lines: {} in the first journal, {} in the second, {on_stderr} on stderr",
-        a.len(),
-        b.len()
-    );
-    assert_eq!(numbers, (1..=total as u64).collect::<Vec<_>>());
-    assert!(!b.is_empty(), "the second journal took over");
-    assert_eq!(on_stderr, 0);
+    assert!(b > 0, "the second journal took over");
 }
 
 #[test]

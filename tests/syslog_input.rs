@@ -7,9 +7,10 @@ mod common;
 use std::io::Write;
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::rsyslog::Rsyslogd;
 use common::*;
 
 /// Whether `tools` are installed; outside CI a missing one skips the test (with a printed
@@ -756,64 +757,33 @@ fn a_counted_message_over_the_line_limit_is_logged_in_pieces_and_the_next_stays_
     assert!(single(last, "MESSAGE").ends_with(&format!(" {host}: short after long")));
 }
 
-/// A real rsyslogd, started here with its own configuration, pid file and work directory:
-/// it takes messages from `logger` over TCP (imtcp) and forwards them with omfwd over TCP to
-/// the daemon. Killed on drop.
+/// A real rsyslogd that takes messages from `logger` over TCP (imtcp) on `port` and
+/// forwards them with omfwd over TCP to the daemon. Killed on drop.
 struct Rsyslog {
-    child: Child,
+    _rsyslogd: Rsyslogd,
     port: u16,
-    _dir: TempDir,
 }
 
 impl Rsyslog {
     fn start(daemon_port: u16, forward: &str) -> Rsyslog {
-        let dir = TempDir::new();
-        let work = dir.0.join("work");
-        std::fs::create_dir_all(&work).unwrap();
         let port = free_port();
-        let conf = format!(
-            r#"global(workDirectory="{work}" net.enableDNS="off")
+        let rsyslogd = Rsyslogd::start(|work| {
+            format!(
+                r#"global(workDirectory="{work}" net.enableDNS="off")
 module(load="imtcp")
 input(type="imtcp" address="127.0.0.1" port="{port}" ruleset="forward")
 ruleset(name="forward") {{
   action(type="omfwd" target="127.0.0.1" port="{daemon_port}" protocol="tcp" {forward})
 }}
 "#,
-            work = work.display()
-        );
-        let conf_path = dir.0.join("rsyslog.conf");
-        std::fs::write(&conf_path, conf).unwrap();
-        let check = Command::new("rsyslogd")
-            .args(["-N1", "-f"])
-            .arg(&conf_path)
-            .output()
-            .unwrap();
-        assert!(check.status.success(), "rsyslogd -N1: {check:?}");
-        let child = Command::new("rsyslogd")
-            .args(["-n", "-f"])
-            .arg(&conf_path)
-            .arg("-i")
-            .arg(dir.0.join("rsyslogd.pid"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start rsyslogd");
-        wait_until(Duration::from_secs(10), "rsyslogd to listen", || {
-            TcpStream::connect(("127.0.0.1", port)).ok()
+                work = work.display()
+            )
         });
+        rsyslogd.wait_listening(port);
         Rsyslog {
-            child,
+            _rsyslogd: rsyslogd,
             port,
-            _dir: dir,
         }
-    }
-}
-
-impl Drop for Rsyslog {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

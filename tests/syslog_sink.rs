@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use common::rsyslog::Rsyslogd;
 use common::*;
 
 /// How long the daemon's stop may take with `stop_timeout_secs = 1` (set by these tests'
@@ -576,68 +577,36 @@ fn without_dev_log_the_local_syslog_target_falls_back_to_stderr() {
 /// A real rsyslogd receiving over TCP (imtcp) and writing what it parsed of each message,
 /// one per line: `HOSTNAME|TAG|FACILITY|SEVERITY|MSG`. Killed on drop.
 struct RsyslogReceiver {
-    child: std::process::Child,
+    rsyslogd: Rsyslogd,
     port: u16,
-    out: std::path::PathBuf,
-    _work: TempDir,
 }
 
 impl RsyslogReceiver {
     fn start() -> RsyslogReceiver {
-        let work = TempDir::new();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let out = work.0.join("received.log");
-        let conf = format!(
-            r#"global(workDirectory="{work}" net.enableDNS="off")
+        let port = free_port();
+        let rsyslogd = Rsyslogd::start(|work| {
+            format!(
+                r#"global(workDirectory="{work}" net.enableDNS="off")
 module(load="imtcp")
 input(type="imtcp" address="127.0.0.1" port="{port}")
 template(name="fields" type="string"
          string="%HOSTNAME%|%syslogtag%|%syslogfacility-text%|%syslogseverity-text%|%msg%\n")
-action(type="omfile" file="{out}" template="fields")
+action(type="omfile" file="{work}/received.log" template="fields")
 "#,
-            work = work.0.display(),
-            out = out.display(),
-        );
-        let conf_path = work.0.join("rsyslog.conf");
-        std::fs::write(&conf_path, conf).unwrap();
-        let child = std::process::Command::new("rsyslogd")
-            .args(["-n", "-f"])
-            .arg(&conf_path)
-            .arg("-i")
-            .arg(work.0.join("pid"))
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start rsyslogd");
-        wait_until(Duration::from_secs(10), "rsyslogd listening", || {
-            TcpStream::connect(("127.0.0.1", port)).ok()
+                work = work.display(),
+            )
         });
-        RsyslogReceiver {
-            child,
-            port,
-            out,
-            _work: work,
-        }
+        rsyslogd.wait_listening(port);
+        RsyslogReceiver { rsyslogd, port }
     }
 
     /// The received line holding `token`, once there is one.
     fn line_with(&self, token: &str) -> String {
         wait_until(Duration::from_secs(15), token, || {
-            let text = std::fs::read_to_string(&self.out).unwrap_or_default();
+            let text =
+                std::fs::read_to_string(self.rsyslogd.path("received.log")).unwrap_or_default();
             text.lines().find(|l| l.contains(token)).map(str::to_string)
         })
-    }
-}
-
-impl Drop for RsyslogReceiver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::Duration;
 
+use common::rsyslog::{Rsyslogd, INTERNAL_LOG};
 use common::*;
 
 /// Runs the openssl command line in `dir`; panics with its output if it fails.
@@ -44,21 +45,26 @@ impl Pki {
             "server",
             "ca",
             "/CN=localhost",
-            "DNS:localhost,IP:127.0.0.1",
+            Some("DNS:localhost,IP:127.0.0.1"),
         );
         pki.issue(
             "sensor1",
             "ca",
             "/O=Example/CN=sensor1",
-            "DNS:sensor1.example.org,IP:192.0.2.7",
+            Some("DNS:sensor1.example.org,IP:192.0.2.7"),
         );
         pki.issue(
             "stranger",
             "other-ca",
             "/CN=stranger",
-            "DNS:stranger.example.org",
+            Some("DNS:stranger.example.org"),
         );
-        pki.issue("intruder", "ca", "/CN=intruder", "DNS:intruder.example.net");
+        pki.issue(
+            "intruder",
+            "ca",
+            "/CN=intruder",
+            Some("DNS:intruder.example.net"),
+        );
         pki.expired("old", "ca", "/CN=old");
         pki
     }
@@ -102,11 +108,10 @@ impl Pki {
         );
     }
 
-    /// A certificate `name.pem` (key `name.key`) signed by `ca`.
-    fn issue(&self, name: &str, ca: &str, subject: &str, san: &str) {
+    /// A key `name.key` and a certificate request `name.csr` for `subject`; returns the
+    /// names of the request and of the certificate to make from it (`name.pem`).
+    fn request(&self, name: &str, subject: &str) -> (String, String) {
         self.key(name);
-        let ext = format!("{name}.ext");
-        std::fs::write(self.path(&ext), format!("subjectAltName={san}\n")).unwrap();
         let (key, csr, pem) = (
             format!("{name}.key"),
             format!("{name}.csr"),
@@ -116,66 +121,40 @@ impl Pki {
             &self.dir.0,
             &["req", "-new", "-key", &key, "-out", &csr, "-subj", subject],
         );
-        let (ca_pem, ca_key) = (format!("{ca}.pem"), format!("{ca}.key"));
-        openssl(
-            &self.dir.0,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                &ca_pem,
-                "-CAkey",
-                &ca_key,
-                "-CAcreateserial",
-                "-out",
-                &pem,
-                "-days",
-                "30",
-                "-extfile",
-                &ext,
-            ],
-        );
+        (csr, pem)
     }
 
-    /// An X.509 v1 certificate signed by `ca`: what `openssl x509 -req` makes without
-    /// `-extfile` (no extensions, so version 1).
-    fn issue_v1(&self, name: &str, ca: &str, subject: &str) {
-        self.key(name);
-        let (key, csr, pem) = (
-            format!("{name}.key"),
-            format!("{name}.csr"),
-            format!("{name}.pem"),
-        );
-        openssl(
-            &self.dir.0,
-            &["req", "-new", "-key", &key, "-out", &csr, "-subj", subject],
-        );
+    /// A certificate `name.pem` (key `name.key`) signed by `ca`, with the subject alternative
+    /// names `san`; without (`None`), an X.509 v1 certificate: what `openssl x509 -req` makes
+    /// without `-extfile` (no extensions, so version 1).
+    fn issue(&self, name: &str, ca: &str, subject: &str, san: Option<&str>) {
+        let (csr, pem) = self.request(name, subject);
         let (ca_pem, ca_key) = (format!("{ca}.pem"), format!("{ca}.key"));
-        openssl(
-            &self.dir.0,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                &ca_pem,
-                "-CAkey",
-                &ca_key,
-                "-CAcreateserial",
-                "-out",
-                &pem,
-                "-days",
-                "30",
-            ],
-        );
+        let mut args = vec![
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &ca_pem,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-out",
+            &pem,
+            "-days",
+            "30",
+        ];
+        let ext = format!("{name}.ext");
+        if let Some(san) = san {
+            std::fs::write(self.path(&ext), format!("subjectAltName={san}\n")).unwrap();
+            args.extend(["-extfile", &ext]);
+        }
+        openssl(&self.dir.0, &args);
     }
 
     /// A certificate signed by `ca` that expired in 2020 (`openssl ca` sets the dates).
     fn expired(&self, name: &str, ca: &str, subject: &str) {
-        self.key(name);
         let dir = &self.dir.0;
         std::fs::write(dir.join("index.txt"), "").unwrap();
         std::fs::write(dir.join("serial"), "1000\n").unwrap();
@@ -189,15 +168,7 @@ impl Pki {
             ),
         )
         .unwrap();
-        let (key, csr, pem) = (
-            format!("{name}.key"),
-            format!("{name}.csr"),
-            format!("{name}.pem"),
-        );
-        openssl(
-            dir,
-            &["req", "-new", "-key", &key, "-out", &csr, "-subj", subject],
-        );
+        let (csr, pem) = self.request(name, subject);
         let (ca_pem, ca_key) = (format!("{ca}.pem"), format!("{ca}.key"));
         openssl(
             dir,
@@ -569,8 +540,8 @@ fn sighup_rotates_the_certificate_for_new_handshakes_and_keeps_current_connectio
         "sighup_rotates_the_certificate_for_new_handshakes_and_keeps_current_connections"
     );
     let pki = Pki::new();
-    pki.issue("rotated", "ca", "/CN=rotated", "DNS:localhost");
-    pki.issue("mismatch", "ca", "/CN=mismatch", "DNS:localhost");
+    pki.issue("rotated", "ca", "/CN=rotated", Some("DNS:localhost"));
+    pki.issue("mismatch", "ca", "/CN=mismatch", Some("DNS:localhost"));
     // The daemon reads its pair from copies the test replaces.
     let (cert, key) = (pki.path("live.pem"), pki.path("live.key"));
     std::fs::copy(pki.path("server.pem"), &cert).unwrap();
@@ -756,13 +727,13 @@ fn a_key_from_systemd_credentials_is_read_from_credentials_directory() {
 
 /// rsyslogd with an imudp input forwarding over TLS (`omfwd`, RFC 5425 octet-counted) with
 /// `driver`, presenting the sensor1 client certificate.
-fn rsyslog_forwarder(pki: &Pki, driver: &str, port: u16) -> (Child, u16, TempDir) {
-    let work = TempDir::new();
+fn rsyslog_forwarder(pki: &Pki, driver: &str, port: u16) -> (Rsyslogd, u16) {
     let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let udp_port = udp.local_addr().unwrap().port();
     drop(udp);
-    let conf = format!(
-        r#"global(workDirectory="{work}"
+    let rsyslogd = Rsyslogd::start(|work| {
+        format!(
+            r#"global(workDirectory="{work}"
   DefaultNetstreamDriverCAFile="{ca}"
   DefaultNetstreamDriverCertFile="{cert}"
   DefaultNetstreamDriverKeyFile="{key}")
@@ -773,24 +744,13 @@ action(type="omfwd" target="127.0.0.1" port="{port}" protocol="tcp"
        StreamDriverAuthMode="x509/name" StreamDriverPermittedPeers="localhost"
        template="RSYSLOG_SyslogProtocol23Format")
 "#,
-        work = work.0.display(),
-        ca = pki.p("ca.pem"),
-        cert = pki.p("sensor1.pem"),
-        key = pki.p("sensor1.key"),
-    );
-    let conf_path = work.0.join("rsyslog.conf");
-    std::fs::write(&conf_path, conf).unwrap();
-    let child = Command::new("rsyslogd")
-        .args(["-n", "-f"])
-        .arg(&conf_path)
-        .arg("-i")
-        .arg(work.0.join("pid"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start rsyslogd");
-    (child, udp_port, work)
+            work = work.display(),
+            ca = pki.p("ca.pem"),
+            cert = pki.p("sensor1.pem"),
+            key = pki.p("sensor1.key"),
+        )
+    });
+    (rsyslogd, udp_port)
 }
 
 #[test]
@@ -805,7 +765,7 @@ fn rsyslog_forwards_syslog_over_tls_with_gtls_and_ossl() {
     );
     let daemon = Daemon::start(&config);
     for driver in ["gtls", "ossl"] {
-        let (mut rsyslogd, udp_port, _work) = rsyslog_forwarder(&pki, driver, daemon.port);
+        let (rsyslogd, udp_port) = rsyslog_forwarder(&pki, driver, daemon.port);
         let token = unique(&format!("via-rsyslog-{driver}-"));
         let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         // imudp may not listen yet: send until the message arrives (bounded).
@@ -815,8 +775,7 @@ fn rsyslog_forwards_syslog_over_tls_with_gtls_and_ossl() {
             let e = journal.ours();
             line_with(&e, &token).is_some().then_some(e)
         });
-        let _ = rsyslogd.kill();
-        let _ = rsyslogd.wait();
+        drop(rsyslogd);
         let line = line_with(&entries, &token).unwrap();
         assert_eq!(text(line, "TLS_CLIENT_CN"), "sensor1", "{line:?}");
         assert!(text(line, "TLS_VERSION").starts_with("TLSv1."), "{line:?}");
@@ -990,7 +949,7 @@ fn a_client_that_sends_and_closes_without_reading_loses_no_line() {
 
 /// rsyslogd as a relay: what `logger -u` writes to its own imuxsock socket it forwards to
 /// `port` over TLS with omfwd (`driver` gtls or ossl, `framing` traditional or octet-counted,
-/// anonymous: it checks no certificate). Killed on drop.
+/// anonymous: it checks no certificate). Killed on drop (its [`Rsyslogd`]).
 ///
 /// The action retries a failed send every second for ever (`action.resumeRetryCount="-1"`,
 /// rsyslog's documented setting for a forward that must not discard): with the defaults
@@ -998,59 +957,40 @@ fn a_client_that_sends_and_closes_without_reading_loses_no_line() {
 /// ossl relay now and then lost its whole batch with no connection reaching the daemon
 /// (5 times in about 25 runs of this file; with the retry, 0 in 20). A message rsyslog sends
 /// into a connection the daemon has closed (the fault of issue 17 item 1) is lost whatever
-/// the retry: rsyslog counts it as sent. rsyslog's own messages go to `internal.log`, which
+/// the retry: rsyslog counts it as sent. rsyslog's own messages go to [`INTERNAL_LOG`], which
 /// a failing test prints.
 struct Relay {
-    child: Child,
+    rsyslogd: Rsyslogd,
     name: String,
     socket: PathBuf,
-    work: TempDir,
 }
 
 impl Relay {
     fn start(pki: &Pki, driver: &str, framing: &str, port: u16) -> Relay {
-        let work = TempDir::new();
-        let socket = work.0.join("log.sock");
-        let conf = format!(
-            r#"global(workDirectory="{work}" net.enableDNS="off" processInternalMessages="on"
+        let rsyslogd = Rsyslogd::start(|work| {
+            format!(
+                r#"global(workDirectory="{work}" net.enableDNS="off" processInternalMessages="on"
   DefaultNetstreamDriverCAFile="{ca}")
 module(load="imuxsock" SysSock.Use="off")
-input(type="imuxsock" Socket="{socket}")
+input(type="imuxsock" Socket="{work}/log.sock")
 action(type="omfwd" target="127.0.0.1" port="{port}" protocol="tcp"
        TCP_Framing="{framing}" StreamDriver="{driver}" StreamDriverMode="1"
        StreamDriverAuthMode="anon" action.resumeRetryCount="-1" action.resumeInterval="1")
-syslog.* action(type="omfile" file="{work}/internal.log")
+syslog.* action(type="omfile" file="{work}/{INTERNAL_LOG}")
 "#,
-            work = work.0.display(),
-            ca = pki.p("ca.pem"),
-            socket = socket.display(),
-        );
-        let conf_path = work.0.join("rsyslog.conf");
-        std::fs::write(&conf_path, conf).unwrap();
-        let child = Command::new("rsyslogd")
-            .args(["-n", "-f"])
-            .arg(&conf_path)
-            .arg("-i")
-            .arg(work.0.join("pid"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start rsyslogd");
+                work = work.display(),
+                ca = pki.p("ca.pem"),
+            )
+        });
+        let socket = rsyslogd.path("log.sock");
         wait_until(Duration::from_secs(10), "rsyslogd's socket", || {
             socket.exists().then_some(())
         });
         Relay {
-            child,
+            rsyslogd,
             name: format!("{driver}/{framing}"),
             socket,
-            work,
         }
-    }
-
-    /// What rsyslogd said about itself (errors, suspended and resumed actions).
-    fn internal(&self) -> String {
-        std::fs::read_to_string(self.work.0.join("internal.log")).unwrap_or_default()
     }
 
     /// `logger -u SOCKET`: one message to the relay.
@@ -1062,13 +1002,6 @@ syslog.* action(type="omfile" file="{work}/internal.log")
             .output()
             .expect("run logger");
         assert!(out.status.success(), "logger: {out:?}");
-    }
-}
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -1115,7 +1048,7 @@ fn relayed(journal: &Journal, relays: &[Relay], token: &str, want: usize) -> Vec
     let counts = count(&lines);
     if counts.iter().any(|(_, n)| *n < want) {
         for r in relays {
-            println!("rsyslog {} said: {}", r.name, r.internal());
+            println!("rsyslog {} said: {}", r.name, r.rsyslogd.internal());
         }
         for e in journal
             .ours()
@@ -1244,9 +1177,9 @@ fn a_client_certificate_with_thousands_of_names_is_summarised_and_every_entry_st
     let sans: Vec<String> = (1..=2000)
         .map(|i| format!("DNS:n{i}.example.org"))
         .collect();
-    pki.issue("many-sans", "ca", "/CN=many-sans", &sans.join(","));
+    pki.issue("many-sans", "ca", "/CN=many-sans", Some(&sans.join(",")));
     let cns: String = (1..=1100).map(|i| format!("/CN=c{i}")).collect();
-    pki.issue("many-cns", "ca", &cns, "DNS:many-cns.example.org");
+    pki.issue("many-cns", "ca", &cns, Some("DNS:many-cns.example.org"));
     let journal = Journal::start();
     let daemon = Daemon::start(&tls_config(&journal, "", &pki.section_with_clients("")));
     for name in ["many-sans", "many-cns"] {
@@ -1342,7 +1275,7 @@ fn debug_string(text: &str) -> bool {
 fn a_refused_certificate_is_explained_in_words() {
     need_journald!("a_refused_certificate_is_explained_in_words");
     let pki = Pki::new();
-    pki.issue_v1("v1", "ca", "/CN=v1");
+    pki.issue("v1", "ca", "/CN=v1", None);
     let journal = Journal::start();
     let daemon = Daemon::start(&tls_config(&journal, "", &pki.section_with_clients("")));
     for cert in ["v1", "ca"] {
@@ -1449,7 +1382,7 @@ fn the_readme_s_client_example_sends_a_file_and_exits() {
         "it sends a file: {example}"
     );
     let pki = Pki::new();
-    pki.issue("me", "ca", "/CN=me", "DNS:me.example.org");
+    pki.issue("me", "ca", "/CN=me", Some("DNS:me.example.org"));
     let journal = Journal::start();
     let daemon = Daemon::start(&tls_config(&journal, "", &pki.section_with_clients("")));
     let lines: Vec<String> = (1..=5).map(|i| unique(&format!("note {i} "))).collect();

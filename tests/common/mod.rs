@@ -5,8 +5,11 @@
 
 #![allow(dead_code)]
 
+pub mod backlog;
 pub mod lines;
 pub mod manager;
+pub mod outage;
+pub mod rsyslog;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

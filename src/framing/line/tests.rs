@@ -6,31 +6,16 @@ use crate::framing::test_support::*;
 #[test]
 fn the_fast_line_end_search_agrees_with_the_byte_by_byte_one() {
     let slow = |d: &[u8]| d.iter().position(|&b| b == b'\n' || b == b'\r');
-    for len in 0..24 {
-        for pos in 0..len {
-            for v in 0..=255u8 {
-                let mut data = vec![b'a'; len];
-                data[pos] = v;
-                assert_eq!(super::find_eol(&data), slow(&data), "{data:?}");
-                // Another end after it must not hide it.
-                if pos + 1 < len {
-                    data[pos + 1] = b'\n';
-                    assert_eq!(super::find_eol(&data), slow(&data), "{data:?}");
-                }
-            }
-        }
-    }
-    let mut seed = 0x9e37_79b9_u32;
-    for _ in 0..20_000 {
-        let len = (seed % 40) as usize;
-        let data: Vec<u8> = (0..len)
-            .map(|_| {
-                seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
-                [b'x', b'\n', b'\r', 0, 0x0b, 0x8a, 0x8d, 0xff, 0x0c][(seed >> 16) as usize % 9]
-            })
-            .collect();
-        assert_eq!(super::find_eol(&data), slow(&data), "{data:?}");
-    }
+    // With another end after the byte: it must not hide it.
+    crate::swar::check_scan(
+        super::find_eol,
+        slow,
+        Some(b'\n'),
+        Some((
+            0x9e37_79b9,
+            [b'x', b'\n', b'\r', 0, 0x0b, 0x8a, 0x8d, 0xff, 0x0c],
+        )),
+    );
 }
 
 #[test]
