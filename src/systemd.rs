@@ -474,6 +474,15 @@ mod tests {
         let path = dir.join("notify.sock");
         let _ = std::fs::remove_file(&path);
         let manager = UnixDatagram::bind(&path).unwrap();
+        // The manager's queue full before the daemon sends anything, whatever its length
+        // (`net.unix.max_dgram_qlen`: the kernel's 10, systemd's 512).
+        let filler = UnixDatagram::unbound().unwrap();
+        filler.set_nonblocking(true).unwrap();
+        let mut queued = 0;
+        while filler.send_to(b"X_FILLER=1", &path).is_ok() {
+            queued += 1;
+            assert!(queued < 100_000, "the queue never fills");
+        }
         let mut supervisor = Supervisor {
             notifier: Notifier {
                 socket: Some(
