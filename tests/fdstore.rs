@@ -560,8 +560,10 @@ fn the_nul_framing_learned_before_a_restart_goes_on_after_it() {
 }
 
 /// A service manager that reads late: its notify socket is bound and never read, and its
-/// queue (`net.unix.max_dgram_qlen`, 10 here) is full before the daemon sends anything.
+/// queue (`net.unix.max_dgram_qlen`: the kernel's 10, systemd's 512) is full before the
+/// daemon sends anything.
 struct DeafManager {
+    _fillers: Vec<UnixDatagram>,
     _socket: UnixDatagram,
     path: std::path::PathBuf,
     _dir: TempDir,
@@ -572,15 +574,26 @@ impl DeafManager {
         let dir = TempDir::new();
         let path = dir.0.join("notify");
         let socket = UnixDatagram::bind(&path).unwrap();
-        let filler = UnixDatagram::unbound().unwrap();
-        filler.set_nonblocking(true).unwrap();
-        let mut queued = 0;
-        while filler.send_to(b"X_FILLER=1", &path).is_ok() {
-            queued += 1;
-            assert!(queued < 100_000, "the queue never fills");
+        // One sender's send buffer holds only about 270 datagrams (systemd's queue takes
+        // 512): senders until a new one cannot send either.
+        let (mut fillers, mut queued) = (Vec::new(), 0);
+        loop {
+            let filler = UnixDatagram::unbound().unwrap();
+            filler.set_nonblocking(true).unwrap();
+            let mut sent = 0;
+            while filler.send_to(b"X_FILLER=1", &path).is_ok() {
+                sent += 1;
+            }
+            queued += sent;
+            fillers.push(filler);
+            assert!(fillers.len() < 1000, "the queue never fills");
+            if sent == 0 {
+                break;
+            }
         }
         println!("the deaf manager's queue holds {queued} datagrams");
         DeafManager {
+            _fillers: fillers,
             _socket: socket,
             path,
             _dir: dir,
