@@ -39,6 +39,7 @@ use crate::source::{ConnectionEvent, Sources, CONNECTION_EVENT_WINDOW};
 use crate::syslog_message::JournalFields;
 use crate::systemd::Supervisor;
 use crate::tls::Tls;
+use crate::udp::{self, Udp, UdpCounts};
 
 const CONTROL: Token = Token(usize::MAX - 2);
 
@@ -69,6 +70,8 @@ pub struct Summary {
     /// ends among them.
     pub unread_bytes: u64,
     pub unread_lines: u64,
+    /// With `udp = true`: what the UDP input read, logged and counted.
+    pub udp: Option<UdpCounts>,
 }
 
 /// The daemon's `STATUS=` line, as `systemctl status` shows it.
@@ -181,6 +184,8 @@ struct Server {
     handed_listener: Option<mio::net::TcpListener>,
     /// With `[tls]`: what new clients handshake with.
     tls: Option<Tls>,
+    /// With `udp = true`: the UDP input.
+    udp: Option<Udp>,
 }
 
 impl Server {
@@ -196,6 +201,19 @@ impl Server {
         poll.registry()
             .register(&mut control, CONTROL, Interest::READABLE)?;
         let (sink, sink_notices) = open_sink(&config.log, poll.registry());
+        let (udp, udp_notice) = match config.udp {
+            true => {
+                let (udp, notice) = Udp::open(
+                    &config,
+                    acceptor.local_addr(),
+                    poll.registry(),
+                    Instant::now(),
+                )
+                .map_err(io::Error::other)?;
+                (Some(udp), notice)
+            }
+            false => (None, None),
+        };
         let supervisor = Supervisor::from_env();
         let mut server = Server {
             syslog: SyslogLog {
@@ -221,8 +239,9 @@ impl Server {
             stderr_is_journal: std::env::var_os("JOURNAL_STREAM").is_some(),
             handed_listener: None,
             tls: None,
+            udp,
         };
-        for notice in sink_notices {
+        for notice in sink_notices.into_iter().chain(udp_notice) {
             server.announce(priority::WARNING, &notice);
         }
         Ok(server)
@@ -238,10 +257,15 @@ impl Server {
             .tls
             .as_ref()
             .map_or(String::new(), |t| format!("; {}", t.describe()));
+        let udp = if self.udp.is_some() {
+            " (TCP and UDP)"
+        } else {
+            ""
+        };
         self.announce(
             priority::INFO,
             &format!(
-                "listening on {}{origin}, logging to {}; up to {} clients{tls}",
+                "listening on {}{udp}{origin}, logging to {}; up to {} clients{tls}",
                 self.acceptor.local_addr(),
                 self.sink.describe(),
                 self.config.max_connections
@@ -264,6 +288,7 @@ impl Server {
                 match event.token() {
                     listener::TOKEN => self.acceptor.readable(),
                     CONTROL => self.handle_commands(),
+                    udp::TOKEN => self.udp.iter_mut().for_each(Udp::readable),
                     // A client; anything else is a sink's, which the flush below serves.
                     token => {
                         if let Some(key) = self.conns.key_of(token) {
@@ -278,12 +303,18 @@ impl Server {
                 self.accept_clients(now);
             }
             self.conns.unpark_due(now);
+            self.serve_udp();
             self.serve_ready_clients();
             if now >= self.next_tick {
                 self.tick(now);
             }
             // (Counting the clients left costs a pass over all of them: only while stopping.)
-            if self.phase.stopping() && self.phase.reading_done(now, self.conns.undrained()) {
+            let udp_left = self.udp.as_ref().map_or(0, Udp::undrained);
+            if self.phase.stopping()
+                && self
+                    .phase
+                    .reading_done(now, self.conns.undrained() + udp_left)
+            {
                 return Ok(self.finish());
             }
             self.sink.flush(now, self.poll.registry());
@@ -291,7 +322,8 @@ impl Server {
     }
 
     fn poll_timeout(&self, now: Instant) -> Option<Duration> {
-        if self.conns.has_ready() && self.sink.has_room() {
+        let udp_ready = self.udp.as_ref().is_some_and(Udp::has_ready);
+        if (self.conns.has_ready() || udp_ready) && self.sink.has_room() {
             return Some(Duration::ZERO);
         }
         let wake = [
@@ -482,6 +514,17 @@ impl Server {
 
     // ---- reading ---------------------------------------------------------------------
 
+    /// The UDP input's share of the turn (`udp::PER_TURN` datagrams at most, while the sink
+    /// has room).
+    fn serve_udp(&mut self) {
+        let Some(udp) = &mut self.udp else {
+            return;
+        };
+        if let Some(error) = udp.serve(&mut self.sink, &self.admission) {
+            self.announce(priority::ERR, &error);
+        }
+    }
+
     fn serve_ready_clients(&mut self) {
         for _ in 0..READS_PER_TURN {
             if !self.sink.has_room() {
@@ -612,6 +655,9 @@ impl Server {
                 log_dropped(sink, message, conn, limit, report);
             }
         }
+        if let Some(udp) = &mut self.udp {
+            udp.report(&mut self.sink, now, false);
+        }
         let refused = self.admission.summary_due(now);
         self.log_refused_summary(refused);
         if let Some(text) = self.acceptor.error_summary_due(now) {
@@ -687,6 +733,9 @@ impl Server {
         self.reload_tls(&mut new);
         self.admission.reconfigure(&new);
         self.sources.reconfigure(&new, Instant::now());
+        if let Some(udp) = &mut self.udp {
+            udp.reconfigure(&new, Instant::now());
+        }
         self.read_buf.resize(new.buffer_size, 0);
         for (_, conn) in self.conns.iter_mut() {
             conn.reconfigure(&new);
@@ -796,6 +845,9 @@ impl Server {
         );
         self.conns.unpark_all();
         self.conns.mark_all_ready();
+        if let Some(udp) = &mut self.udp {
+            udp.begin_stop();
+        }
     }
 
     fn finish(mut self) -> Summary {
@@ -822,6 +874,11 @@ impl Server {
         let refused = self.admission.take_unreported();
         self.log_refused_summary(refused);
         self.log_connection_summaries(Instant::now(), true);
+        if let Some(mut udp) = self.udp.take() {
+            udp.report(&mut self.sink, Instant::now(), true);
+            self.summary.udp = Some(udp.counts());
+            udp.close(self.poll.registry());
+        }
         let drain_until = deadline.max(Instant::now() + STOP_DRAIN_MIN);
         self.sink.drain(drain_until, self.poll.registry());
         let stats = self.sink.stats();
@@ -1104,6 +1161,9 @@ fn stop_report(s: &Summary, handed: Option<&HandOver>, stop_timeout_secs: u64) -
     if let Some(handed) = handed {
         text.push_str(&format!("; {}", handed.text));
     }
+    if let Some(udp) = &s.udp {
+        text.push_str(&format!("; {}", udp.summary()));
+    }
     let mut lost = Vec::new();
     if s.unread_bytes > 0 {
         lost.push(format!(
@@ -1137,7 +1197,8 @@ fn stop_report(s: &Summary, handed: Option<&HandOver>, stop_timeout_secs: u64) -
         return (priority::ERR, text);
     }
     text.push_str("; everything received before the stop was logged");
-    let priority = if s.unsent_notifications > 0 || handed.is_some_and(|h| !h.whole) {
+    let udp_lost = s.udp.is_some_and(|u| u.lost_any());
+    let priority = if s.unsent_notifications > 0 || handed.is_some_and(|h| !h.whole) || udp_lost {
         priority::WARNING
     } else if s.to_stderr > 0 {
         priority::NOTICE
