@@ -264,6 +264,29 @@ fn socat_and_nc_over_udp_give_one_entry_per_line() {
     assert_eq!(numbers.len(), 3, "{numbers:?}");
 }
 
+/// Sends markers one at a time until one is logged; returns how many were sent. The one
+/// logged was queued after every drop before it, so it told the daemon the kernel's count.
+fn markers_until_one_is_logged(journal: &Journal, to: std::net::SocketAddr) -> u64 {
+    let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut markers = 0u64;
+    loop {
+        markers += 1;
+        let end = format!("marker {markers} end");
+        tx.send_to(format!("<14>{end}").as_bytes(), to).unwrap();
+        let logged = |e: &Vec<Fields>| e.iter().any(|e| text(e, "MESSAGE").ends_with(&end));
+        let seen = poll(
+            Duration::from_millis(500),
+            || journal.matching_fields(&["LISTENER_EVENT=line"], &["MESSAGE"]),
+            logged,
+        );
+        if logged(&seen) {
+            return markers;
+        }
+        assert!(Instant::now() < deadline, "no marker logged");
+    }
+}
+
 /// A figure in the stop summary's UDP part: the number before `what`.
 fn figure(summary: &str, what: &str) -> u64 {
     let Some(at) = summary.find(what) else {
@@ -280,12 +303,8 @@ fn figure(summary: &str, what: &str) -> u64 {
 
 fn stop_summary(daemon: &mut Daemon) -> String {
     daemon.signal(libc::SIGTERM);
+    let line = daemon.wait_stderr("stopping: served");
     assert!(daemon.wait_exit(Duration::from_secs(20)).success());
-    let line = daemon
-        .stderr_lines()
-        .into_iter()
-        .find(|l| l.contains("stopping: served"))
-        .expect("the stop summary");
     line.split("UDP: ").nth(1).expect("a UDP part").to_string()
 }
 
@@ -360,31 +379,7 @@ fn a_burst_above_what_the_daemon_takes_is_logged_or_counted_to_the_datagram() {
         ]),
         b"",
     );
-    // A marker queued after every drop tells the daemon how many the kernel made: sent one
-    // at a time until one is logged.
-    let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let mut markers = 0u64;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        markers += 1;
-        let marker = format!("<14>marker {markers} end");
-        tx.send_to(marker.as_bytes(), daemon.addr).unwrap();
-        let seen = poll(
-            Duration::from_millis(500),
-            || journal.matching_fields(&["LISTENER_EVENT=line"], &["MESSAGE"]),
-            |e| {
-                e.iter()
-                    .any(|e| text(e, "MESSAGE").ends_with(&format!("marker {markers} end")))
-            },
-        );
-        if seen
-            .iter()
-            .any(|e| text(e, "MESSAGE").ends_with(&format!("marker {markers} end")))
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no marker logged");
-    }
+    let markers = markers_until_one_is_logged(&journal, daemon.addr);
     let summary = stop_summary(&mut daemon);
     let read = figure(&summary, "datagrams, logged");
     let logged = figure(&summary, "messages");
@@ -414,4 +409,105 @@ fn a_burst_above_what_the_daemon_takes_is_logged_or_counted_to_the_datagram() {
     };
     assert_eq!(sum("DROPPED_DATAGRAMS"), kernel);
     assert_eq!(sum("DROPPED_LINES"), over);
+}
+
+/// busybox `syslogd -R` (the syslog daemon of many embedded devices) forwarding what
+/// busybox `logger` logs: run in a mount namespace of its own with a /dev of its own, so
+/// that its /dev/log is not the host's.
+#[test]
+fn busybox_syslogd_forwards_over_udp() {
+    need_tools!("busybox_syslogd_forwards_over_udp", &["busybox", "unshare"]);
+    let journal = Journal::start();
+    let daemon = Daemon::start(&test_config(
+        Some(&journal),
+        "framing = \"syslog\"\nudp = true\n",
+    ));
+    let script = format!(
+        "mount -t tmpfs tmpfs /dev && mknod -m 666 /dev/null c 1 3 || exit 1\n\
+         busybox syslogd -n -R 127.0.0.1:{} &\n\
+         while [ ! -S /dev/log ]; do :; done\n\
+         busybox logger -t bbtest -p local3.warn 'busybox one'\n\
+         busybox logger -t bbtest -p user.err 'busybox two'\n\
+         read done\n\
+         kill $!\n",
+        daemon.addr.port()
+    );
+    let mut child = Command::new("unshare")
+        .args(["-m", "sh", "-c", &script])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let entries = wait_tokens(&journal, &["busybox one", "busybox two"]);
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+    for (token, priority, facility) in [("busybox one", "4", "19"), ("busybox two", "3", "1")] {
+        let e = entry_with(&entries, token);
+        check_udp(e);
+        assert_eq!(text(e, "PRIORITY"), priority, "{e:?}");
+        assert_eq!(text(e, "SYSLOG_FACILITY"), facility);
+        assert_eq!(text(e, "SYSLOG_IDENTIFIER"), "bbtest", "{e:?}");
+        assert!(!text(e, "SYSLOG_TIMESTAMP").is_empty());
+        assert!(text(e, "MESSAGE").ends_with(&format!(": {token}")), "{e:?}");
+    }
+}
+
+/// The bytes waiting in the kernel for the UDP socket on `port` (/proc/net/udp rx_queue).
+fn udp_rx_queue(port: u16) -> u64 {
+    let table = std::fs::read_to_string("/proc/net/udp").unwrap();
+    let want = format!(":{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            (cols.get(1)?.ends_with(&want)).then(|| cols.get(4).cloned())?
+        })
+        .map(|q| u64::from_str_radix(q.split(':').nth(1).unwrap(), 16).unwrap())
+        .sum()
+}
+
+/// Issue 19 item 4: a stopped journald stops UDP reading as it stops TCP reading: the
+/// datagrams wait in the kernel (the daemon does not drain them into memory), and once
+/// journald is back everything is logged or counted.
+#[test]
+fn a_stopped_journald_stops_udp_reading_and_the_kernel_holds_the_datagrams() {
+    need_journald!("a_stopped_journald_stops_udp_reading_and_the_kernel_holds_the_datagrams");
+    let journal = Journal::start();
+    let mut daemon = Daemon::start(&test_config(
+        Some(&journal),
+        "framing = \"syslog\"\nudp = true\nmax_lines_per_sec = 0\n",
+    ));
+    let port = daemon.addr.port();
+    let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    tx.send_to(b"<14>before the pause", daemon.addr).unwrap();
+    wait_tokens(&journal, &["before the pause"]);
+    journal.pause();
+    let sent = 4000u64;
+    for i in 0..sent {
+        tx.send_to(format!("<14>held {i}").as_bytes(), daemon.addr)
+            .unwrap();
+    }
+    // The daemon reads until its sink is full, then leaves the rest in the kernel.
+    poll(Duration::from_secs(5), || udp_rx_queue(port), |q| *q > 0);
+    let samples: Vec<u64> = (0..50)
+        .map(|_| {
+            std::thread::sleep(Duration::from_millis(10));
+            udp_rx_queue(port)
+        })
+        .collect();
+    assert!(
+        samples.iter().all(|&q| q > 0),
+        "the socket was drained: {samples:?}"
+    );
+    journal.resume();
+    let markers = markers_until_one_is_logged(&journal, daemon.addr);
+    let summary = stop_summary(&mut daemon);
+    let read = figure(&summary, "datagrams, logged");
+    let logged = figure(&summary, "messages");
+    let kernel = figure(&summary, "datagrams dropped by the kernel");
+    eprintln!("sent {sent} while journald was stopped, 1 + {markers} around: {summary}");
+    assert_eq!(read + kernel, sent + 1 + markers, "{summary}");
+    assert_eq!(logged, read, "{summary}");
+    let held = journal.matching_fields(&["LISTENER_EVENT=line"], &["MESSAGE"]);
+    assert_eq!(held.len() as u64, logged);
 }
