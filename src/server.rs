@@ -10,7 +10,8 @@
 //! announcements), polling and dispatching events, the turns of the loop. In files of their
 //! own: the accept and refuse path (`server/accept.rs`), reading clients and closing them
 //! (`server/serve.rs`), the housekeeping tick (`server/housekeeping.rs`), reload
-//! (`server/reload.rs`), and the stop (`server/stop.rs`).
+//! (`server/reload.rs`), the stop (`server/stop.rs`), and the UDP input's hooks
+//! (`server/udp_input.rs`).
 //!
 //! **The batching rule.** A turn of the loop reads up to [`READS_PER_TURN`] clients, one
 //! buffer each, in ready-queue order, and only while the sink has room
@@ -42,6 +43,7 @@ use crate::summary::Summary;
 use crate::syslog_message::JournalFields;
 use crate::systemd::Supervisor;
 use crate::tls::Tls;
+use crate::udp::{self, Udp};
 
 /// The parts of the server the handoff works on ([`handoff::Parts`]), each field borrowed on
 /// its own so that the caller may borrow the others beside them.
@@ -64,6 +66,7 @@ mod housekeeping;
 mod reload;
 mod serve;
 mod stop;
+mod udp_input;
 
 use stop::Phase;
 
@@ -137,6 +140,8 @@ struct Server {
     handed_listener: Option<mio::net::TcpListener>,
     /// With `[tls]`: what new clients handshake with.
     tls: Option<Tls>,
+    /// With `udp = true`: the UDP input.
+    udp: Option<Udp>,
 }
 
 impl Server {
@@ -152,6 +157,7 @@ impl Server {
         poll.registry()
             .register(&mut control, CONTROL, Interest::READABLE)?;
         let (sink, sink_notices) = open_sink(&config.log, poll.registry());
+        let (udp, udp_notice) = udp_input::open(&config, acceptor.local_addr(), poll.registry())?;
         let supervisor = Supervisor::from_env();
         let mut server = Server {
             syslog: SyslogLog {
@@ -177,8 +183,9 @@ impl Server {
             stderr_is_journal: std::env::var_os("JOURNAL_STREAM").is_some(),
             handed_listener: None,
             tls: None,
+            udp,
         };
-        for notice in sink_notices {
+        for notice in sink_notices.into_iter().chain(udp_notice) {
             server.announce(priority::WARNING, &notice);
         }
         Ok(server)
@@ -194,10 +201,15 @@ impl Server {
             .tls
             .as_ref()
             .map_or(String::new(), |t| format!("; {}", t.describe()));
+        let udp = if self.udp.is_some() {
+            " (TCP and UDP)"
+        } else {
+            ""
+        };
         self.announce(
             priority::INFO,
             &format!(
-                "listening on {}{origin}, logging to {}; up to {} clients{tls}",
+                "listening on {}{udp}{origin}, logging to {}; up to {} clients{tls}",
                 self.acceptor.local_addr(),
                 self.sink.describe(),
                 self.config.max_connections
@@ -220,6 +232,7 @@ impl Server {
                 match event.token() {
                     listener::TOKEN => self.acceptor.readable(),
                     CONTROL => self.handle_commands(),
+                    udp::TOKEN => self.udp.iter_mut().for_each(Udp::readable),
                     // A client; anything else is a sink's, which the flush below serves.
                     token => {
                         if let Some(key) = self.conns.key_of(token) {
@@ -234,12 +247,17 @@ impl Server {
                 self.accept_clients(now);
             }
             self.conns.unpark_due(now);
+            self.serve_udp();
             self.serve_ready_clients();
             if now >= self.next_tick {
                 self.tick(now);
             }
             // (Counting the clients left costs a pass over all of them: only while stopping.)
-            if self.phase.stopping() && self.phase.reading_done(now, self.conns.undrained()) {
+            if self.phase.stopping()
+                && self
+                    .phase
+                    .reading_done(now, self.conns.undrained() + self.udp_undrained())
+            {
                 return Ok(self.finish());
             }
             self.sink.flush(now, self.poll.registry());
@@ -247,7 +265,7 @@ impl Server {
     }
 
     fn poll_timeout(&self, now: Instant) -> Option<Duration> {
-        if self.conns.has_ready() && self.sink.has_room() {
+        if (self.conns.has_ready() || self.udp_ready()) && self.sink.has_room() {
             return Some(Duration::ZERO);
         }
         let wake = [

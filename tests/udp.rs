@@ -1,0 +1,513 @@
+//! The UDP input (`udp = true`, issue 19) end to end: real senders (util-linux `logger
+//! --udp`, Python's `logging.handlers.SysLogHandler`, socat, nc) into the real daemon, read
+//! back from a real journald namespace; and every datagram sent either logged or counted.
+
+#[macro_use]
+mod common;
+
+use std::net::UdpSocket;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn tools_available(test: &str, tools: &[&str]) -> bool {
+    let missing: Vec<&str> = tools
+        .iter()
+        .copied()
+        .filter(|t| {
+            !["/usr/bin", "/bin"]
+                .iter()
+                .any(|d| Path::new(d).join(t).exists())
+        })
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{test}: needs {missing:?}, and under CI=true this test must run");
+    }
+    eprintln!("SKIPPED {test}: needs {missing:?}");
+    false
+}
+
+macro_rules! need_tools {
+    ($name:expr, $tools:expr) => {
+        if !journald_available($name) || !tools_available($name, $tools) {
+            return;
+        }
+    };
+}
+
+fn run(cmd: &mut Command, stdin: &[u8]) {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{cmd:?}: {out:?}");
+}
+
+fn logger(port: u16, args: &[&str]) {
+    run(
+        Command::new("logger")
+            .args(["--udp", "-n", "127.0.0.1", "-P", &port.to_string()])
+            .args(args),
+        b"",
+    );
+}
+
+/// The one line entry whose MESSAGE holds `token`.
+fn entry_with<'a>(entries: &'a [Fields], token: &str) -> &'a Fields {
+    let found: Vec<&Fields> = entries
+        .iter()
+        .filter(|e| text(e, "LISTENER_EVENT") == "line" && text(e, "MESSAGE").contains(token))
+        .collect();
+    assert_eq!(found.len(), 1, "{token}: {found:?}");
+    found[0]
+}
+
+fn wait_tokens(journal: &Journal, tokens: &[&str]) -> Vec<Fields> {
+    journal.wait_for(&format!("{tokens:?}"), |e| {
+        tokens
+            .iter()
+            .all(|t| e.iter().any(|e| text(e, "MESSAGE").contains(t)))
+    })
+}
+
+/// Every UDP entry says so, with the sender; there is no connection.
+fn check_udp(e: &Fields) {
+    assert_eq!(text(e, "TRANSPORT"), "udp", "{e:?}");
+    assert_eq!(text(e, "REMOTE_ADDR"), "127.0.0.1");
+    assert!(text(e, "REMOTE_PORT").parse::<u16>().unwrap() > 0);
+    assert_eq!(text(e, "CONNECTION_ID"), "0");
+    assert!(text(e, "LINE_NUMBER").parse::<u64>().unwrap() > 0);
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// util-linux logger over UDP, RFC 5424 and RFC 3164, with `-p`, `-t` and `--id`, and a
+/// message of 8 KB: the header's fields as over TCP, each message once, the long one in
+/// pieces that join to what was sent.
+#[test]
+fn logger_over_udp_gives_the_fields_it_sent() {
+    need_tools!("logger_over_udp_gives_the_fields_it_sent", &["logger"]);
+    let journal = Journal::start();
+    let daemon = Daemon::start(&test_config(
+        Some(&journal),
+        "framing = \"syslog\"\nudp = true\n",
+    ));
+    assert!(daemon.wait_stderr("(TCP and UDP)").contains("listening on"));
+    let port = daemon.addr.port();
+    let rfc5424 = ["--rfc5424", "-p", "local0.err", "-t", "nas", "--id=4242"];
+    logger(port, &[&rfc5424[..], &["udp-5424 disk failing"]].concat());
+    logger(
+        port,
+        &[
+            "--rfc3164",
+            "-p",
+            "auth.emerg",
+            "-t",
+            "sshd",
+            "--id=77",
+            "udp-3164 alarm",
+        ],
+    );
+    let big = format!("udp-big {}", "0123456789abcdef".repeat(512));
+    logger(port, &["--size", "9000", "-t", "big", &big]);
+    let entries = wait_tokens(
+        &journal,
+        &["udp-5424 disk failing", "udp-3164 alarm", "udp-big"],
+    );
+    let e = entry_with(&entries, "udp-5424 disk failing");
+    check_udp(e);
+    assert_eq!(text(e, "PRIORITY"), "3");
+    assert_eq!(text(e, "SYSLOG_FACILITY"), "16");
+    assert_eq!(text(e, "SYSLOG_IDENTIFIER"), "nas");
+    assert_eq!(text(e, "SYSLOG_PID"), "4242");
+    assert_eq!(text(e, "SYSLOG_HOSTNAME"), hostname());
+    assert_eq!(text(e, "SYSLOG_PARSE_ERROR"), "");
+    let port_sent = text(e, "REMOTE_PORT");
+    assert_eq!(
+        text(e, "MESSAGE"),
+        format!(
+            "127.0.0.1:{port_sent} {}: udp-5424 disk failing",
+            hostname()
+        )
+    );
+    let e = entry_with(&entries, "udp-3164 alarm");
+    check_udp(e);
+    // auth.emerg: below the max_remote_severity floor, sent as 0.
+    assert_eq!(text(e, "PRIORITY"), "3");
+    assert_eq!(text(e, "REMOTE_PRIORITY"), "0");
+    assert_eq!(text(e, "SYSLOG_FACILITY"), "4");
+    assert_eq!(text(e, "SYSLOG_IDENTIFIER"), "sshd");
+    assert_eq!(text(e, "SYSLOG_PID"), "77");
+    // The 8 KB message: in pieces (max_line_length 4087), every one with the header's fields.
+    let entries = journal.wait_for("the big message's last piece", |e| {
+        e.iter().any(|e| {
+            text(e, "SYSLOG_IDENTIFIER") == "big"
+                && !text(e, "LINE_PART").is_empty()
+                && text(e, "LINE_CONTINUED").is_empty()
+        })
+    });
+    let mut pieces: Vec<&Fields> = entries
+        .iter()
+        .filter(|e| text(e, "SYSLOG_IDENTIFIER") == "big")
+        .collect();
+    pieces.sort_by_key(|e| text(e, "LINE_PART").parse::<u32>().unwrap());
+    assert!(pieces.len() >= 2, "{}", pieces.len());
+    let mut joined = String::new();
+    for (i, p) in pieces.iter().enumerate() {
+        check_udp(p);
+        assert_eq!(text(p, "LINE_PART"), (i + 1).to_string());
+        assert_eq!(text(p, "LINE_NUMBER"), text(pieces[0], "LINE_NUMBER"));
+        let m = text(p, "MESSAGE");
+        let m = m.trim_end_matches(" [continued]");
+        joined.push_str(m.split_once(": ").unwrap().1);
+    }
+    assert_eq!(joined, big);
+}
+
+/// Python's `logging.handlers.SysLogHandler` with its default socket (UDP to port 514, here
+/// the daemon's): `<PRI>` then the formatted message and a NUL; a message with LFs in it is
+/// one datagram, so one entry.
+#[test]
+fn python_sysloghandler_over_udp_is_one_entry_per_message() {
+    need_tools!(
+        "python_sysloghandler_over_udp_is_one_entry_per_message",
+        &["python3"]
+    );
+    let journal = Journal::start();
+    let daemon = Daemon::start(&test_config(
+        Some(&journal),
+        "framing = \"syslog\"\nudp = true\n",
+    ));
+    let script = r#"
+import logging, logging.handlers, sys
+h = logging.handlers.SysLogHandler(address=("127.0.0.1", int(sys.argv[1])))
+h.setFormatter(logging.Formatter("%(name)s[%(process)d]: %(message)s"))
+log = logging.getLogger("pyapp")
+log.addHandler(h)
+log.setLevel(logging.DEBUG)
+log.error("py-udp error one")
+log.warning("py-udp warning two")
+log.info("py-udp traceback\n  line two\n  line three")
+"#;
+    run(
+        Command::new("python3").args(["-c", script, &daemon.addr.port().to_string()]),
+        b"",
+    );
+    let entries = wait_tokens(
+        &journal,
+        &["py-udp error one", "py-udp warning two", "py-udp traceback"],
+    );
+    for (token, priority) in [
+        ("py-udp error one", "3"),
+        ("py-udp warning two", "4"),
+        ("py-udp traceback", "6"),
+    ] {
+        let e = entry_with(&entries, token);
+        check_udp(e);
+        assert_eq!(text(e, "PRIORITY"), priority);
+        assert_eq!(text(e, "SYSLOG_FACILITY"), "1");
+        assert_eq!(text(e, "SYSLOG_IDENTIFIER"), "pyapp");
+        assert!(text(e, "SYSLOG_PID").parse::<u32>().is_ok());
+    }
+    let e = entry_with(&entries, "py-udp traceback");
+    assert!(
+        text(e, "MESSAGE").ends_with(": py-udp traceback\\x0a  line two\\x0a  line three"),
+        "{e:?}"
+    );
+}
+
+/// `framing = "line"`: socat and nc send what they read as datagrams; each line of a
+/// datagram is an entry, numbered, and a trailing LF or NUL is not part of it.
+#[test]
+fn socat_and_nc_over_udp_give_one_entry_per_line() {
+    need_tools!(
+        "socat_and_nc_over_udp_give_one_entry_per_line",
+        &["socat", "nc"]
+    );
+    let journal = Journal::start();
+    let daemon = Daemon::start(&test_config(Some(&journal), "udp = true\n"));
+    let to = format!("UDP-SENDTO:127.0.0.1:{}", daemon.addr.port());
+    run(
+        Command::new("socat").args(["-u", "-", &to]),
+        b"socat one\nsocat two\n",
+    );
+    run(
+        Command::new("nc").args(["-u", "-w1", "127.0.0.1", &daemon.addr.port().to_string()]),
+        b"nc three\0",
+    );
+    let entries = wait_tokens(&journal, &["socat one", "socat two", "nc three"]);
+    let mut numbers = Vec::new();
+    for token in ["socat one", "socat two", "nc three"] {
+        let e = entry_with(&entries, token);
+        check_udp(e);
+        assert_eq!(text(e, "PRIORITY"), "6");
+        assert!(text(e, "MESSAGE").ends_with(&format!(": {token}")), "{e:?}");
+        numbers.push(text(e, "LINE_NUMBER"));
+    }
+    numbers.sort();
+    numbers.dedup();
+    assert_eq!(numbers.len(), 3, "{numbers:?}");
+}
+
+/// Sends markers one at a time until one is logged; returns how many were sent. The one
+/// logged was queued after every drop before it, so it told the daemon the kernel's count.
+fn markers_until_one_is_logged(journal: &Journal, to: std::net::SocketAddr) -> u64 {
+    let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut markers = 0u64;
+    loop {
+        markers += 1;
+        let end = format!("marker {markers} end");
+        tx.send_to(format!("<14>{end}").as_bytes(), to).unwrap();
+        let logged = |e: &Vec<Fields>| e.iter().any(|e| text(e, "MESSAGE").ends_with(&end));
+        let seen = poll(
+            Duration::from_millis(500),
+            || journal.matching_fields(&["LISTENER_EVENT=line"], &["MESSAGE"]),
+            logged,
+        );
+        if logged(&seen) {
+            return markers;
+        }
+        assert!(Instant::now() < deadline, "no marker logged");
+    }
+}
+
+/// A figure in the stop summary's UDP part: the number before `what`.
+fn figure(summary: &str, what: &str) -> u64 {
+    let Some(at) = summary.find(what) else {
+        return 0;
+    };
+    summary[..at]
+        .trim_end()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+fn stop_summary(daemon: &mut Daemon) -> String {
+    daemon.signal(libc::SIGTERM);
+    let line = daemon.wait_stderr("stopping: served");
+    assert!(daemon.wait_exit(Duration::from_secs(20)).success());
+    line.split("UDP: ").nth(1).expect("a UDP part").to_string()
+}
+
+/// The allow list applies: datagrams from a source outside it are dropped, counted, and
+/// reported in a `dropped` entry and the stop summary.
+#[test]
+fn datagrams_from_sources_not_allowed_are_dropped_and_counted() {
+    need_journald!("datagrams_from_sources_not_allowed_are_dropped_and_counted");
+    let journal = Journal::start();
+    let mut daemon = Daemon::start(&test_config(
+        Some(&journal),
+        "udp = true\nallow = [\"10.0.0.0/8\"]\n",
+    ));
+    let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for i in 0..3 {
+        tx.send_to(format!("not allowed {i}").as_bytes(), daemon.addr)
+            .unwrap();
+    }
+    let entries = journal.wait_for("a dropped entry", |e| {
+        e.iter()
+            .filter(|e| text(e, "LISTENER_EVENT") == "dropped")
+            .map(|e| text(e, "DROPPED_DATAGRAMS").parse::<u64>().unwrap_or(0))
+            .sum::<u64>()
+            == 3
+    });
+    let dropped = entries
+        .iter()
+        .find(|e| text(e, "LISTENER_EVENT") == "dropped")
+        .unwrap();
+    assert_eq!(text(dropped, "TRANSPORT"), "udp");
+    assert!(text(dropped, "MESSAGE").contains("not in the allow list (the last from 127.0.0.1)"));
+    let summary = stop_summary(&mut daemon);
+    assert_eq!(
+        figure(&summary, "datagrams from sources not in the allow list"),
+        3,
+        "{summary}"
+    );
+    assert_eq!(figure(&summary, "messages"), 0, "{summary}");
+    assert!(!journal
+        .entries()
+        .iter()
+        .any(|e| text(e, "MESSAGE").contains("not allowed")));
+}
+
+/// Issue 19 item 2: a burst far above what the daemon can take (a Python sender, the
+/// smallest receive buffer, a rate limit): every datagram sent is logged or counted, the
+/// kernel's drops (SO_RXQ_OVFL) and those over the rate limit alike, in `dropped` entries
+/// and in the stop summary.
+#[test]
+fn a_burst_above_what_the_daemon_takes_is_logged_or_counted_to_the_datagram() {
+    need_tools!(
+        "a_burst_above_what_the_daemon_takes_is_logged_or_counted_to_the_datagram",
+        &["python3"]
+    );
+    let journal = Journal::start();
+    let mut daemon = Daemon::start(&test_config(
+        Some(&journal),
+        "framing = \"syslog\"\nudp = true\nudp_receive_buffer = 4096\n\
+         max_lines_per_sec = 500\nmax_lines_burst = 1000\n",
+    ));
+    let sent = 30_000u64;
+    let script = "import socket, sys\n\
+                  s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+                  a = ('127.0.0.1', int(sys.argv[1]))\n\
+                  for i in range(int(sys.argv[2])):\n    s.sendto(b'<14>burst %d' % i, a)\n";
+    run(
+        Command::new("python3").args([
+            "-c",
+            script,
+            &daemon.addr.port().to_string(),
+            &sent.to_string(),
+        ]),
+        b"",
+    );
+    let markers = markers_until_one_is_logged(&journal, daemon.addr);
+    let summary = stop_summary(&mut daemon);
+    let read = figure(&summary, "datagrams, logged");
+    let logged = figure(&summary, "messages");
+    let kernel = figure(&summary, "datagrams dropped by the kernel");
+    let over = figure(&summary, "messages over the rate limit");
+    eprintln!("sent {sent} + {markers} markers: {summary}");
+    assert_eq!(read + kernel, sent + markers, "{summary}");
+    assert_eq!(logged + over, read, "{summary}");
+    assert!(
+        kernel > 0 && over > 0,
+        "the burst was above what the daemon takes: {summary}"
+    );
+    // What the summary says was logged is in the journal, once each.
+    let lines = journal.matching_fields(&["LISTENER_EVENT=line"], &["MESSAGE"]);
+    let mut messages: Vec<String> = lines.iter().map(|e| text(e, "MESSAGE")).collect();
+    messages.sort();
+    messages.dedup();
+    assert_eq!(messages.len() as u64, logged);
+    assert_eq!(lines.len() as u64, logged);
+    // And the dropped entries count the same.
+    let dropped = journal.matching(&["LISTENER_EVENT=dropped"]);
+    let sum = |field: &str| -> u64 {
+        dropped
+            .iter()
+            .map(|e| text(e, field).parse::<u64>().unwrap_or(0))
+            .sum()
+    };
+    assert_eq!(sum("DROPPED_DATAGRAMS"), kernel);
+    assert_eq!(sum("DROPPED_LINES"), over);
+}
+
+/// busybox `syslogd -R` (the syslog daemon of many embedded devices) forwarding what
+/// busybox `logger` logs: run in a mount namespace of its own with a /dev of its own, so
+/// that its /dev/log is not the host's.
+#[test]
+fn busybox_syslogd_forwards_over_udp() {
+    need_tools!("busybox_syslogd_forwards_over_udp", &["busybox", "unshare"]);
+    let journal = Journal::start();
+    let daemon = Daemon::start(&test_config(
+        Some(&journal),
+        "framing = \"syslog\"\nudp = true\n",
+    ));
+    let script = format!(
+        "mount -t tmpfs tmpfs /dev && mknod -m 666 /dev/null c 1 3 || exit 1\n\
+         busybox syslogd -n -R 127.0.0.1:{} &\n\
+         while [ ! -S /dev/log ]; do :; done\n\
+         busybox logger -t bbtest -p local3.warn 'busybox one'\n\
+         busybox logger -t bbtest -p user.err 'busybox two'\n\
+         read done\n\
+         kill $!\n",
+        daemon.addr.port()
+    );
+    let mut child = Command::new("unshare")
+        .args(["-m", "sh", "-c", &script])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let entries = wait_tokens(&journal, &["busybox one", "busybox two"]);
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+    for (token, priority, facility) in [("busybox one", "4", "19"), ("busybox two", "3", "1")] {
+        let e = entry_with(&entries, token);
+        check_udp(e);
+        assert_eq!(text(e, "PRIORITY"), priority, "{e:?}");
+        assert_eq!(text(e, "SYSLOG_FACILITY"), facility);
+        assert_eq!(text(e, "SYSLOG_IDENTIFIER"), "bbtest", "{e:?}");
+        assert!(!text(e, "SYSLOG_TIMESTAMP").is_empty());
+        assert!(text(e, "MESSAGE").ends_with(&format!(": {token}")), "{e:?}");
+    }
+}
+
+/// The bytes waiting in the kernel for the UDP socket on `port` (/proc/net/udp rx_queue).
+fn udp_rx_queue(port: u16) -> u64 {
+    let table = std::fs::read_to_string("/proc/net/udp").unwrap();
+    let want = format!(":{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            (cols.get(1)?.ends_with(&want)).then(|| cols.get(4).cloned())?
+        })
+        .map(|q| u64::from_str_radix(q.split(':').nth(1).unwrap(), 16).unwrap())
+        .sum()
+}
+
+/// Issue 19 item 4: a stopped journald stops UDP reading as it stops TCP reading: the
+/// datagrams wait in the kernel (the daemon does not drain them into memory), and once
+/// journald is back everything is logged or counted.
+#[test]
+fn a_stopped_journald_stops_udp_reading_and_the_kernel_holds_the_datagrams() {
+    need_journald!("a_stopped_journald_stops_udp_reading_and_the_kernel_holds_the_datagrams");
+    let journal = Journal::start();
+    let mut daemon = Daemon::start(&test_config(
+        Some(&journal),
+        "framing = \"syslog\"\nudp = true\nmax_lines_per_sec = 0\n",
+    ));
+    let port = daemon.addr.port();
+    let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    tx.send_to(b"<14>before the pause", daemon.addr).unwrap();
+    wait_tokens(&journal, &["before the pause"]);
+    journal.pause();
+    let sent = 4000u64;
+    for i in 0..sent {
+        tx.send_to(format!("<14>held {i}").as_bytes(), daemon.addr)
+            .unwrap();
+    }
+    // The daemon reads until its sink is full, then leaves the rest in the kernel.
+    poll(Duration::from_secs(5), || udp_rx_queue(port), |q| *q > 0);
+    let samples: Vec<u64> = (0..50)
+        .map(|_| {
+            std::thread::sleep(Duration::from_millis(10));
+            udp_rx_queue(port)
+        })
+        .collect();
+    assert!(
+        samples.iter().all(|&q| q > 0),
+        "the socket was drained: {samples:?}"
+    );
+    journal.resume();
+    let markers = markers_until_one_is_logged(&journal, daemon.addr);
+    let summary = stop_summary(&mut daemon);
+    let read = figure(&summary, "datagrams, logged");
+    let logged = figure(&summary, "messages");
+    let kernel = figure(&summary, "datagrams dropped by the kernel");
+    eprintln!("sent {sent} while journald was stopped, 1 + {markers} around: {summary}");
+    assert_eq!(read + kernel, sent + 1 + markers, "{summary}");
+    assert_eq!(logged, read, "{summary}");
+    let held = journal.matching_fields(&["LISTENER_EVENT=line"], &["MESSAGE"]);
+    assert_eq!(held.len() as u64, logged);
+}
