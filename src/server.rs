@@ -102,12 +102,13 @@ pub fn run(
     tls: Option<Tls>,
     config_path: Option<PathBuf>,
     control: Control,
-    carried: Carried,
+    mut carried: Carried,
 ) -> io::Result<Summary> {
     let mut server = Server::new(listen, config, config_path, control, |log, registry| {
         Sink::open(log, registry)
     })?;
     server.tls = tls;
+    server.start_udp(&mut carried)?;
     server.take_back(carried);
     server.run()
 }
@@ -142,6 +143,8 @@ struct Server {
     tls: Option<Tls>,
     /// With `udp = true`: the UDP input.
     udp: Option<Udp>,
+    /// A socket unit's UDP socket while `udp = false` (a reload may turn UDP on with it).
+    udp_unit: Option<std::os::fd::OwnedFd>,
 }
 
 impl Server {
@@ -157,7 +160,6 @@ impl Server {
         poll.registry()
             .register(&mut control, CONTROL, Interest::READABLE)?;
         let (sink, sink_notices) = open_sink(&config.log, poll.registry());
-        let (udp, udp_notice) = udp_input::open(&config, acceptor.local_addr(), poll.registry())?;
         let supervisor = Supervisor::from_env();
         let mut server = Server {
             syslog: SyslogLog {
@@ -183,9 +185,10 @@ impl Server {
             stderr_is_journal: std::env::var_os("JOURNAL_STREAM").is_some(),
             handed_listener: None,
             tls: None,
-            udp,
+            udp: None,
+            udp_unit: None,
         };
-        for notice in sink_notices.into_iter().chain(udp_notice) {
+        for notice in sink_notices {
             server.announce(priority::WARNING, &notice);
         }
         Ok(server)

@@ -511,3 +511,232 @@ fn a_stopped_journald_stops_udp_reading_and_the_kernel_holds_the_datagrams() {
     let held = journal.matching_fields(&["LISTENER_EVENT=line"], &["MESSAGE"]);
     assert_eq!(held.len() as u64, logged);
 }
+
+/// Sends `COUNT` datagrams `TAG N` (N from 1) to 127.0.0.1:PORT, one every 5 ms, as a sensor
+/// does.
+const PACED_SENDER: &str = r#"
+import socket, sys, time
+port, count, tag = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for n in range(1, count + 1):
+    s.sendto(("%s %d" % (tag, n)).encode(), ("127.0.0.1", port))
+    time.sleep(0.005)
+"#;
+
+fn paced_sender(port: u16, count: u64, tag: &str) -> std::process::Child {
+    Command::new("python3")
+        .args([
+            "-c",
+            PACED_SENDER,
+            &port.to_string(),
+            &count.to_string(),
+            tag,
+        ])
+        .spawn()
+        .expect("python3")
+}
+
+/// The numbers of the `TAG N` datagrams logged, as logged, with the _PID of the daemon that
+/// logged each.
+fn tagged(entries: &[Fields], tag: &str) -> Vec<(u64, String)> {
+    entries
+        .iter()
+        .filter(|e| text(e, "LISTENER_EVENT") == "line")
+        .filter_map(|e| {
+            let message = text(e, "MESSAGE");
+            let n = message.split_once(&format!(": {tag} "))?.1.parse().ok()?;
+            Some((n, text(e, "_PID")))
+        })
+        .collect()
+}
+
+/// Whether the stored UDP socket `fd` holds a datagram (peeked, not taken).
+fn holds_a_datagram(fd: &std::os::fd::OwnedFd) -> bool {
+    use nix::sys::socket::{recv, MsgFlags};
+    use std::os::fd::AsRawFd;
+    let mut buf = [0u8; 64];
+    recv(
+        fd.as_raw_fd(),
+        &mut buf,
+        MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT,
+    )
+    .is_ok()
+}
+
+/// Issue 19, restart and upgrade: a sender sends a datagram every 5 ms across a restart
+/// through the file descriptor store (the test plays systemd: tests/common/manager.rs). The
+/// UDP socket goes to the store with the listener, the datagrams sent while no process runs
+/// wait in it, and the next process reads them: every datagram logged once, by one of the
+/// two processes.
+#[test]
+fn a_restart_through_the_fd_store_loses_no_datagram() {
+    need_tools!(
+        "a_restart_through_the_fd_store_loses_no_datagram",
+        &["python3"]
+    );
+    let journal = Journal::start();
+    let mut manager = common::manager::Manager::new();
+    let config = test_config(Some(&journal), "udp = true\nmax_lines_per_sec = 0\n");
+    let mut first = manager.start(&config);
+    let port = first.port;
+    let tag = unique("paced");
+    let sent = 400;
+    let mut sender = paced_sender(port, sent, &tag);
+    journal.wait_for("the first datagrams", |e| tagged(e, &tag).len() >= 10);
+    let stored = manager.stop(&mut first);
+    let names: Vec<String> = stored.iter().map(|(n, _)| n.clone()).collect();
+    let udp = stored
+        .iter()
+        .find(|(n, _)| n.starts_with("udp-"))
+        .map(|(_, fd)| fd)
+        .unwrap_or_else(|| panic!("no UDP socket in the store: {names:?}"));
+    // Datagrams sent while no process runs wait in the stored socket.
+    wait_until(
+        Duration::from_secs(5),
+        "a datagram in the stored socket",
+        || holds_a_datagram(udp).then_some(()),
+    );
+    let mut second = manager.restart(&config, port, stored);
+    assert!(sender.wait().unwrap().success());
+    let entries = wait_until(Duration::from_secs(30), "every datagram", || {
+        let e = journal.ours();
+        (tagged(&e, &tag).len() as u64 >= sent).then_some(e)
+    });
+    let logged = tagged(&entries, &tag);
+    let mut numbers: Vec<u64> = logged.iter().map(|(n, _)| *n).collect();
+    numbers.sort_unstable();
+    let pids: std::collections::BTreeSet<&String> = logged.iter().map(|(_, p)| p).collect();
+    let by_second = logged
+        .iter()
+        .filter(|(_, p)| *p == second.pid().to_string())
+        .count();
+    let stop = entries
+        .iter()
+        .map(|e| text(e, "MESSAGE"))
+        .find(|m| m.starts_with("stopping: "))
+        .unwrap();
+    println!(
+        "stored {names:?}; sent {sent}, logged {} ({by_second} by the second process); {stop}",
+        logged.len()
+    );
+    assert_eq!(
+        numbers,
+        (1..=sent).collect::<Vec<_>>(),
+        "each datagram once"
+    );
+    assert_eq!(pids.len(), 2, "both processes logged: {pids:?}");
+    assert!(stop.contains("and the UDP socket"), "{stop}");
+    manager.stop(&mut second);
+}
+
+/// The receive buffer the kernel gave the UDP socket on `port` (`ss -m`: rb, the doubled
+/// value), or None when no UDP socket is bound there.
+fn udp_socket_buffer(port: u16) -> Option<u64> {
+    let out = Command::new("ss")
+        .args(["-u", "-a", "-n", "-m", "sport", "=", &format!(":{port}")])
+        .output()
+        .expect("ss");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rb = text.split("skmem:(").nth(1)?.split(',').nth(1)?;
+    rb.strip_prefix("rb")?.parse().ok()
+}
+
+/// SIGHUP turns UDP on (the socket bound beside the listener, datagrams logged), applies a
+/// changed `udp_receive_buffer` to the open socket (seen by `ss`), and turns UDP off (the
+/// socket closed, its counts said).
+#[test]
+fn sighup_turns_udp_on_and_off_and_applies_a_new_receive_buffer() {
+    need_tools!(
+        "sighup_turns_udp_on_and_off_and_applies_a_new_receive_buffer",
+        &["logger", "ss"]
+    );
+    let journal = Journal::start();
+    let config = |extra: &str| test_config(Some(&journal), extra);
+    let daemon = Daemon::start(&config(""));
+    let port = daemon.port;
+    assert_eq!(udp_socket_buffer(port), None, "udp = false: no UDP socket");
+    daemon.reload_with(&config("udp = true\nudp_receive_buffer = 65536\n"));
+    let on = daemon.wait_stderr("reload: UDP on");
+    assert_eq!(udp_socket_buffer(port), Some(2 * 65536), "{on}");
+    logger(port, &["after turning it on"]);
+    check_udp(entry_with(
+        &wait_tokens(&journal, &["after turning it on"]),
+        "after turning it on",
+    ));
+    daemon.reload_with(&config("udp = true\nudp_receive_buffer = 1048576\n"));
+    let buffer = poll(
+        Duration::from_secs(10),
+        || udp_socket_buffer(port),
+        |b| *b == Some(2 * 1048576),
+    );
+    assert_eq!(
+        buffer,
+        Some(2 * 1048576),
+        "the new buffer on the same socket"
+    );
+    daemon.reload_with(&config("udp = false\n"));
+    let off = daemon.wait_stderr("udp = false: the UDP socket is closed");
+    assert!(off.contains("logged 1 messages"), "{off}");
+    assert_eq!(udp_socket_buffer(port), None, "closed");
+}
+
+/// With the socket unit (`ListenStream=` and `ListenDatagram=`; the test plays systemd), a
+/// passed datagram socket is told from the stream one by its type. With `udp = false` it is
+/// left unread, and a reload with `udp = true` reads what waited in it; at a stop it goes to
+/// the store (for the kernel's drop count, the unit keeping its own copy) and the next
+/// process reads the unit's socket again: a datagram sent between is logged.
+#[test]
+fn a_udp_socket_from_the_socket_unit_is_read_and_carried_across_a_restart() {
+    need_tools!(
+        "a_udp_socket_from_the_socket_unit_is_read_and_carried_across_a_restart",
+        &["logger"]
+    );
+    let journal = Journal::start();
+    let mut manager = common::manager::Manager::new();
+    let env = manager.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let stream = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = stream.local_addr().unwrap().port();
+    // The unit's datagram socket on a port of its own: only the passed socket receives there.
+    let datagram = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let udp_port = datagram.local_addr().unwrap().port();
+    let unit = || -> Vec<(String, std::os::fd::OwnedFd)> {
+        vec![
+            (
+                "tcp-listener.socket".into(),
+                stream.try_clone().unwrap().into(),
+            ),
+            (
+                "tcp-listener.socket".into(),
+                datagram.try_clone().unwrap().into(),
+            ),
+        ]
+    };
+    let config = |extra: &str| test_config(Some(&journal), extra).replace(PORT, &port.to_string());
+    let mut first = Daemon::start_passing(&config(""), &env, unit());
+    first.wait_stderr("udp = false: it is not read");
+    logger(udp_port, &["waited in the unit socket"]);
+    first.reload_with(&config("udp = true\n"));
+    first.wait_stderr(&format!("reload: UDP on 127.0.0.1:{udp_port}"));
+    check_udp(entry_with(
+        &wait_tokens(&journal, &["waited in the unit socket"]),
+        "waited in the unit socket",
+    ));
+    let stored = manager.stop(&mut first);
+    let names: Vec<String> = stored.iter().map(|(n, _)| n.clone()).collect();
+    assert!(names.iter().any(|n| n.starts_with("udp-")), "{names:?}");
+    assert!(!names.contains(&"listener".into()), "{names:?}");
+    logger(udp_port, &["sent during the restart"]);
+    let mut fds = unit();
+    fds.extend(stored);
+    let second = Daemon::start_passing(&config("udp = true\n"), &env, fds);
+    let start = second.wait_stderr("listening on");
+    assert!(
+        start.contains("(TCP and UDP) (socket from systemd)"),
+        "{start}"
+    );
+    check_udp(entry_with(
+        &wait_tokens(&journal, &["sent during the restart"]),
+        "sent during the restart",
+    ));
+}

@@ -152,7 +152,8 @@ impl Server {
         let parts = handoff_parts!(self);
         let (sink, message, syslog) = (&mut self.sink, &mut self.message, &mut self.syslog);
         let log = |line: Line<'_>| log_line(sink, message, syslog, line, true);
-        handoff::hand_over(parts, &mut self.handed_listener, until, log)
+        let udp = self.udp.as_ref().map(crate::udp::Udp::to_store);
+        handoff::hand_over(parts, &mut self.handed_listener, udp, until, log)
     }
 }
 

@@ -102,6 +102,16 @@ pub struct KernelDrops {
 }
 
 impl KernelDrops {
+    /// A socket carried over: the count as of the last datagram the previous process read.
+    pub fn starting_at(last: u32) -> KernelDrops {
+        KernelDrops { last }
+    }
+
+    /// The count as of the last datagram read (what the store carries to the next process).
+    pub fn last(&self) -> u32 {
+        self.last
+    }
+
     /// The drops since the last datagram that told, given this one's count.
     pub fn seen(&mut self, count: u32) -> u64 {
         let new = count.wrapping_sub(self.last);

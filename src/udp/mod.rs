@@ -6,7 +6,9 @@
 //! (`receive.rs`), at most [`PER_TURN`] a turn and only while the sink has room (so a slow
 //! journald stops UDP reading as it stops TCP reading: the kernel then queues, up to the
 //! receive buffer, and counts what it drops); the allow list; the senders' budgets
-//! (`sources.rs`); what is counted and reported (`counters.rs`).
+//! (`sources.rs`); what is counted and reported (`counters.rs`). The socket is opened here
+//! (`socket.rs`) or taken as passed ([`Passed`]: a socket unit's, or the previous process's
+//! from the file descriptor store, which keeps the datagrams sent during a restart).
 
 mod counters;
 mod datagram;
@@ -16,7 +18,7 @@ mod sources;
 
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Instant;
 
 use mio::{Interest, Registry, Token};
@@ -42,8 +44,22 @@ pub const TOKEN: Token = Token(usize::MAX - 5);
 /// turn between (`server.rs` reads up to 256 of them a turn).
 pub const PER_TURN: usize = 2 * BATCH;
 
+/// A UDP socket passed at start or kept from before: a socket unit's (`ListenDatagram=`),
+/// or the previous process's from the file descriptor store.
+pub struct Passed {
+    pub fd: OwnedFd,
+    /// The kernel's drop count as of the last datagram read from it (0 for a new socket).
+    pub kernel_drops: u32,
+    /// A socket unit's: its address is the unit's, and it stays with systemd.
+    pub from_systemd: bool,
+}
+
 pub struct Udp {
     socket: mio::net::UdpSocket,
+    /// A socket unit's (its address is the unit's, and systemd keeps it).
+    from_systemd: bool,
+    /// The receive buffer asked for (`udp_receive_buffer`).
+    receive_buffer: usize,
     batch: Batch,
     sources: UdpSources,
     counts: UdpCounts,
@@ -66,26 +82,36 @@ pub struct Udp {
 }
 
 impl Udp {
-    /// Opens the socket on `addr` (the TCP listener's) and watches it; the notice, if any,
-    /// says the kernel granted a smaller receive buffer than asked for.
+    /// Opens the socket on `addr` (the TCP listener's), or takes the one `passed`, and
+    /// watches it; the notice, if any, says the kernel granted a smaller receive buffer than
+    /// asked for.
     pub fn open(
         config: &Config,
         addr: SocketAddr,
+        passed: Option<Passed>,
         registry: &Registry,
         now: Instant,
     ) -> Result<(Udp, Option<String>), String> {
-        let opened = socket::open(addr, config.udp_receive_buffer)?;
+        let (from_systemd, kernel_drops) = passed
+            .as_ref()
+            .map_or((false, 0), |p| (p.from_systemd, p.kernel_drops));
+        let opened = match passed {
+            Some(passed) => socket::adopt(passed.fd, config.udp_receive_buffer)?,
+            None => socket::open(addr, config.udp_receive_buffer)?,
+        };
         let mut socket = mio::net::UdpSocket::from_std(opened.socket);
         registry
             .register(&mut socket, TOKEN, Interest::READABLE)
             .map_err(|e| format!("cannot watch the UDP socket on {addr}: {e}"))?;
         let udp = Udp {
             socket,
+            from_systemd,
+            receive_buffer: config.udp_receive_buffer,
             batch: Batch::new(config.udp_max_datagram),
             sources: UdpSources::new(config.max_lines_per_sec, config.max_lines_burst, now),
             counts: UdpCounts::default(),
             unreported: Unreported::default(),
-            kernel: KernelDrops::default(),
+            kernel: KernelDrops::starting_at(kernel_drops),
             next_report: now + REPORT_INTERVAL,
             // Datagrams may be queued already.
             ready: true,
@@ -105,6 +131,34 @@ impl Udp {
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.socket.local_addr()
+    }
+
+    /// The socket, to hand to the file descriptor store, and the kernel's drop count as of
+    /// the last datagram read (the next process counts from it).
+    pub fn to_store(&self) -> (BorrowedFd<'_>, u32) {
+        (self.socket.as_fd(), self.kernel.last())
+    }
+
+    /// A socket unit's socket (its address is the unit's; systemd keeps it).
+    pub fn from_systemd(&self) -> bool {
+        self.from_systemd
+    }
+
+    /// The receive buffer a reload asks for; the notice, if the kernel granted less.
+    pub fn set_receive_buffer(&mut self, size: usize) -> Result<Option<String>, String> {
+        if size == self.receive_buffer {
+            return Ok(None);
+        }
+        let (granted, notice) = socket::set_buffer(socket2::SockRef::from(&self.socket), size)
+            .map_err(|e| format!("UDP: cannot set the receive buffer to {size} bytes: {e}"))?;
+        self.receive_buffer = size;
+        self.granted = granted;
+        Ok(notice)
+    }
+
+    /// The receive buffer the kernel granted, in bytes.
+    pub fn granted(&self) -> usize {
+        self.granted
     }
 
     /// The poll said the socket is readable.
@@ -350,6 +404,12 @@ impl Udp {
                 None,
             ));
         }
+    }
+
+    /// Stops watching the socket and gives it back (a socket unit's, kept for a reload).
+    pub fn into_fd(mut self, registry: &Registry) -> OwnedFd {
+        let _ = registry.deregister(&mut self.socket);
+        self.socket.into()
     }
 
     /// Stops watching the socket; dropping it closes it.

@@ -1,11 +1,13 @@
 //! Opening the UDP socket: socket2 with SO_REUSEADDR (dual-stack on `::`), the receive
 //! buffer `udp_receive_buffer` asks for (and, when `net.core.rmem_max` caps it, what the
 //! kernel granted, with the sysctl that raises the cap), and SO_RXQ_OVFL, so that every
-//! datagram read says how many the kernel dropped for want of buffer before it.
+//! datagram read says how many the kernel dropped for want of buffer before it. Or taking
+//! one that was passed (a socket unit's `ListenDatagram=`, the previous process's from the
+//! file descriptor store), checked and set the same way.
 
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -52,6 +54,42 @@ pub fn open(addr: SocketAddr, receive_buffer: usize) -> Result<Opened, String> {
         granted,
         notice,
     })
+}
+
+/// Takes a passed descriptor as the UDP socket: checked (a datagram socket bound to an IP
+/// address), non-blocking, SO_RXQ_OVFL on, its receive buffer set to `receive_buffer`.
+pub fn adopt(fd: OwnedFd, receive_buffer: usize) -> Result<Opened, String> {
+    let socket = Socket::from(fd);
+    let addr = socket.local_addr().ok().and_then(|a| a.as_socket());
+    let (Ok(Type::DGRAM), Some(addr)) = (socket.r#type(), addr) else {
+        return Err("the socket passed for UDP is not a bound UDP socket".into());
+    };
+    let fail = |what: &str, e: io::Error| {
+        format!("cannot use the UDP socket passed on {addr}: {what}: {e}")
+    };
+    set_rxq_ovfl(&socket).map_err(|e| fail("SO_RXQ_OVFL", e))?;
+    socket
+        .set_nonblocking(true)
+        .map_err(|e| fail("O_NONBLOCK", e))?;
+    let (granted, notice) = set_buffer(socket2::SockRef::from(&socket), receive_buffer)
+        .map_err(|e| fail("SO_RCVBUF", e))?;
+    Ok(Opened {
+        socket: socket.into(),
+        granted,
+        notice,
+    })
+}
+
+/// Sets the receive buffer of an open socket (at start, or a reload's new size): what the
+/// kernel granted, and the notice if that is less.
+pub fn set_buffer(
+    socket: socket2::SockRef<'_>,
+    receive_buffer: usize,
+) -> io::Result<(usize, Option<String>)> {
+    socket.set_recv_buffer_size(receive_buffer)?;
+    let granted = socket.recv_buffer_size()? / 2;
+    let notice = (granted < receive_buffer).then(|| capped(receive_buffer, granted));
+    Ok((granted, notice))
 }
 
 /// The notice for a receive buffer smaller than asked for.
