@@ -1,6 +1,9 @@
 //! The UDP input (`udp = true`, issue 19) end to end: real senders (util-linux `logger
-//! --udp`, Python's `logging.handlers.SysLogHandler`, socat, nc) into the real daemon, read
-//! back from a real journald namespace; and every datagram sent either logged or counted.
+//! --udp`, Python's `logging.handlers.SysLogHandler`, socat, nc, busybox `syslogd -R`,
+//! rsyslog's `omfwd protocol="udp"`) into the real daemon, read back from a real journald
+//! namespace; every datagram sent either logged or counted; a restart through the file
+//! descriptor store (the test playing systemd) losing none; the socket unit's datagram
+//! socket; SIGHUP turning UDP on and off.
 
 #[macro_use]
 mod common;
@@ -17,7 +20,7 @@ fn tools_available(test: &str, tools: &[&str]) -> bool {
         .iter()
         .copied()
         .filter(|t| {
-            !["/usr/bin", "/bin"]
+            !["/usr/bin", "/bin", "/usr/sbin", "/sbin"]
                 .iter()
                 .any(|d| Path::new(d).join(t).exists())
         })
@@ -739,4 +742,145 @@ fn a_udp_socket_from_the_socket_unit_is_read_and_carried_across_a_restart() {
         &wait_tokens(&journal, &["sent during the restart"]),
         "sent during the restart",
     ));
+}
+
+/// An rsyslogd that forwards what `logger -u SOCKET` gives its imuxsock input (a private
+/// socket) to the daemon with `omfwd protocol="udp"`, in `template`'s format.
+struct UdpRelay {
+    child: std::process::Child,
+    socket: std::path::PathBuf,
+    work: TempDir,
+}
+
+impl UdpRelay {
+    fn start(port: u16, template: &str) -> UdpRelay {
+        let work = TempDir::new();
+        let socket = work.0.join("log.sock");
+        let conf = format!(
+            r#"global(workDirectory="{work}" net.enableDNS="off" processInternalMessages="on")
+module(load="imuxsock" SysSock.Use="off")
+input(type="imuxsock" Socket="{socket}")
+action(type="omfwd" target="127.0.0.1" port="{port}" protocol="udp" template="{template}")
+syslog.* action(type="omfile" file="{work}/internal.log")
+"#,
+            work = work.0.display(),
+            socket = socket.display(),
+        );
+        let conf_path = work.0.join("rsyslog.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        let child = Command::new("rsyslogd")
+            .args(["-n", "-f"])
+            .arg(&conf_path)
+            .arg("-i")
+            .arg(work.0.join("pid"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start rsyslogd");
+        wait_until(Duration::from_secs(10), "rsyslogd's socket", || {
+            socket.exists().then_some(())
+        });
+        UdpRelay {
+            child,
+            socket,
+            work,
+        }
+    }
+
+    /// `logger -u SOCKET`: one message to the relay, as program `relayed`, pid 4242.
+    fn log(&self, text: &str) {
+        let out = Command::new("logger")
+            .arg("-u")
+            .arg(&self.socket)
+            .args(["-t", "relayed", "--id=4242", "-p", "local0.err", "--", text])
+            .output()
+            .expect("run logger");
+        assert!(out.status.success(), "logger: {out:?}");
+    }
+
+    /// What rsyslogd said about itself.
+    fn internal(&self) -> String {
+        std::fs::read_to_string(self.work.0.join("internal.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for UdpRelay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Issue 19: a real rsyslogd forwarding over UDP (`omfwd protocol="udp"`), in its RFC 3164
+/// forward format and in RFC 5424: every message once, with the sender's program, pid,
+/// facility, severity and hostname.
+#[test]
+fn rsyslog_omfwd_over_udp_gives_every_message_once_with_its_fields() {
+    need_tools!(
+        "rsyslog_omfwd_over_udp_gives_every_message_once_with_its_fields",
+        &["rsyslogd", "logger"]
+    );
+    let journal = Journal::start();
+    let daemon = Daemon::start(&test_config(
+        Some(&journal),
+        "framing = \"syslog\"\nudp = true\n",
+    ));
+    let port = daemon.addr.port();
+    let host = hostname();
+    let count = 20;
+    // (rsyslog's %msg% keeps the space that followed the tag in what logger sent it: its
+    // RFC 5424 format sends it, and the daemon logs the MSG as sent.)
+    for (name, template, lead) in [
+        ("rfc3164", "RSYSLOG_TraditionalForwardFormat", ""),
+        ("rfc5424", "RSYSLOG_SyslogProtocol23Format", " "),
+    ] {
+        let relay = UdpRelay::start(port, template);
+        let token = unique(&format!("omfwd-{name}-"));
+        for i in 1..=count {
+            relay.log(&format!("{token} message {i} of {count}"));
+        }
+        let entries = poll(
+            Duration::from_secs(15),
+            || journal.ours(),
+            |e| {
+                e.iter()
+                    .filter(|e| text(e, "MESSAGE").contains(&token))
+                    .count()
+                    >= count
+            },
+        );
+        let mine: Vec<&Fields> = entries
+            .iter()
+            .filter(|e| text(e, "MESSAGE").contains(&token))
+            .collect();
+        if mine.len() != count {
+            println!("rsyslogd said: {}", relay.internal());
+        }
+        println!("{name}: sent {count}, logged {}", mine.len());
+        for i in 1..=count {
+            let e = entry_with(&entries, &format!("{token} message {i} of {count}"));
+            check_udp(e);
+            assert_eq!(
+                text(e, "MESSAGE"),
+                format!(
+                    "127.0.0.1:{} {host}: {lead}{token} message {i} of {count}",
+                    text(e, "REMOTE_PORT")
+                ),
+                "{name}"
+            );
+            for (field, want) in [
+                ("SYSLOG_IDENTIFIER", "relayed"),
+                ("SYSLOG_PID", "4242"),
+                ("SYSLOG_FACILITY", "16"),
+                ("PRIORITY", "3"),
+                ("REMOTE_PRIORITY", "3"),
+                ("SYSLOG_HOSTNAME", host.as_str()),
+            ] {
+                assert_eq!(text(e, field), want, "{name} {field}: {e:?}");
+            }
+            assert!(!e.contains_key("SYSLOG_PARSE_ERROR"), "{name}: {e:?}");
+        }
+        assert_eq!(mine.len(), count, "{name}: every message once");
+    }
 }
