@@ -353,7 +353,8 @@ fn datagrams_from_sources_not_allowed_are_dropped_and_counted() {
 }
 
 /// Issue 19 item 2: a burst far above what the daemon can take (a Python sender, the
-/// smallest receive buffer, a rate limit): every datagram sent is logged or counted, the
+/// smallest receive buffer, a rate limit low enough that even a daemon slowed by a busy
+/// machine reads more than it allows): every datagram sent is logged or counted, the
 /// kernel's drops (SO_RXQ_OVFL) and those over the rate limit alike, in `dropped` entries
 /// and in the stop summary.
 #[test]
@@ -366,7 +367,7 @@ fn a_burst_above_what_the_daemon_takes_is_logged_or_counted_to_the_datagram() {
     let mut daemon = Daemon::start(&test_config(
         Some(&journal),
         "framing = \"syslog\"\nudp = true\nudp_receive_buffer = 4096\n\
-         max_lines_per_sec = 500\nmax_lines_burst = 1000\n",
+         max_lines_per_sec = 50\nmax_lines_burst = 100\n",
     ));
     let sent = 30_000u64;
     let script = "import socket, sys\n\
@@ -883,4 +884,23 @@ fn rsyslog_omfwd_over_udp_gives_every_message_once_with_its_fields() {
         }
         assert_eq!(mine.len(), count, "{name}: every message once");
     }
+}
+
+/// A restart whose configuration turned UDP off closes the UDP socket the store carried, and
+/// says so: the datagrams waiting in it are not read, and that is not silent.
+#[test]
+fn a_restart_with_udp_off_says_the_carried_udp_socket_is_closed() {
+    let mut manager = common::manager::Manager::new();
+    let mut first = manager.start(&test_config(None, "udp = true\n"));
+    let stored = manager.stop(&mut first);
+    assert!(stored.iter().any(|(n, _)| n.starts_with("udp-")));
+    let second = manager.restart(&test_config(None, ""), first.port, stored);
+    let notice = second.wait_stderr("the UDP socket carried over");
+    assert!(
+        notice.contains(&format!(
+            "(on 127.0.0.1:{}) is closed, udp = false: datagrams waiting in it are not read",
+            first.port
+        )),
+        "{notice}"
+    );
 }

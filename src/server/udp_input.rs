@@ -44,17 +44,18 @@ impl Server {
                         from_systemd: false,
                     })
                 } else {
-                    if self.config.udp {
-                        self.announce(
-                            priority::NOTICE,
-                            &format!(
-                                "the UDP socket carried over is on {}, the listener on {}: \
-                                 binding that",
-                                addr.map_or("?".into(), |a| a.to_string()),
-                                self.acceptor.local_addr()
-                            ),
-                        );
-                    }
+                    let why = match self.config.udp {
+                        true => format!("the listener is on {}", self.acceptor.local_addr()),
+                        false => "udp = false".to_string(),
+                    };
+                    self.announce(
+                        priority::WARNING,
+                        &format!(
+                            "the UDP socket carried over (on {}) is closed, {why}: datagrams \
+                             waiting in it are not read",
+                            addr.map_or("?".into(), |a| a.to_string()),
+                        ),
+                    );
                     None
                 }
             }
