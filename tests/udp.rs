@@ -904,3 +904,81 @@ fn a_restart_with_udp_off_says_the_carried_udp_socket_is_closed() {
         "{notice}"
     );
 }
+
+/// The kernel's drop count (SO_RXQ_OVFL) is a running count of the socket: the store carries
+/// it with the UDP socket (`udp-N`), so that the next process counts only the drops after the
+/// restart, not again those the previous one reported.
+#[test]
+fn the_kernels_drop_count_is_carried_with_the_udp_socket() {
+    need_journald!("the_kernels_drop_count_is_carried_with_the_udp_socket");
+    let journal = Journal::start();
+    let mut manager = common::manager::Manager::new();
+    let config = test_config(
+        Some(&journal),
+        "framing = \"syslog\"\nudp = true\nudp_receive_buffer = 4096\nmax_lines_per_sec = 0\n",
+    );
+    let mut first = manager.start(&config);
+    let to = first.addr;
+    let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    journal.pause();
+    for i in 0..3000 {
+        tx.send_to(format!("<14>held {i}").as_bytes(), to).unwrap();
+    }
+    poll(
+        Duration::from_secs(5),
+        || udp_rx_queue(to.port()),
+        |q| *q > 0,
+    );
+    journal.resume();
+    markers_until_one_is_logged(&journal, to);
+    let stored = manager.stop(&mut first);
+    let entries = journal.wait_for("the first stop", |e| {
+        e.iter()
+            .any(|e| text(e, "MESSAGE").starts_with("stopping: "))
+    });
+    let stop = entries
+        .iter()
+        .map(|e| text(e, "MESSAGE"))
+        .find(|m| m.starts_with("stopping: "))
+        .unwrap();
+    let kernel = figure(&stop, "datagrams dropped by the kernel");
+    let name = stored
+        .iter()
+        .map(|(n, _)| n.clone())
+        .find(|n| n.starts_with("udp-"))
+        .unwrap();
+    println!("stored {name}; {stop}");
+    assert!(kernel > 0, "the kernel dropped some: {stop}");
+    assert_eq!(
+        name,
+        format!("udp-{kernel}"),
+        "the count goes with the socket"
+    );
+    let mut second = manager.restart(&config, to.port(), stored);
+    tx.send_to(b"<14>after the restart", to).unwrap();
+    wait_tokens(&journal, &["after the restart"]);
+    manager.stop(&mut second);
+    let entries = journal.wait_for("the second stop", |e| {
+        e.iter()
+            .filter(|e| text(e, "MESSAGE").starts_with("stopping: "))
+            .count()
+            == 2
+    });
+    let second_pid = second.pid().to_string();
+    let again: Vec<String> = entries
+        .iter()
+        .filter(|e| text(e, "_PID") == second_pid && e.contains_key("DROPPED_DATAGRAMS"))
+        .map(|e| text(e, "MESSAGE"))
+        .collect();
+    let stop = entries
+        .iter()
+        .filter(|e| text(e, "_PID") == second_pid)
+        .map(|e| text(e, "MESSAGE"))
+        .find(|m| m.starts_with("stopping: "))
+        .unwrap();
+    assert!(again.is_empty(), "drops reported again: {again:?}");
+    assert!(
+        stop.contains("UDP: read 1 datagrams, logged 1 messages;"),
+        "{stop}"
+    );
+}
