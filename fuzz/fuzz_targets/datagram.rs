@@ -11,10 +11,11 @@
 //!   (`entry::text_room`); part numbers count up from 1 and only the last piece of a message
 //!   is not `continued`; only the last piece of the datagram can be `partial`, and only when
 //!   the read cut it;
-//! - `raw` and `syslog`: the pieces join to the one message, cut as the README documents a
-//!   line's pieces (the oracle in tests/common/lines.rs); `line`: the messages are the
+//! - `raw` and `syslog`: the pieces join to the one message; `line`: the messages are the
 //!   documented lines of the datagram (its last line ended by the datagram's end unless the
-//!   read cut it), each in its documented pieces;
+//!   read cut it); `raw` and `line`: each message is cut in the pieces the README documents
+//!   for a line (the oracle in tests/common/lines.rs; a syslog message's later pieces leave
+//!   room for its host, which the syslog target checks);
 //! - pieces of a valid UTF-8 message are valid UTF-8.
 #![no_main]
 
@@ -120,11 +121,13 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(got, want);
     let mut i = 0;
     for ((text, partial), (_, _, sizes)) in want.iter().zip(&messages) {
-        let documented: Vec<usize> = documented_pieces(text, *partial, label.len(), limit)
-            .iter()
-            .map(Vec::len)
-            .collect();
-        assert_eq!(sizes, &documented, "the documented pieces");
+        if mode != Framing::Syslog {
+            let documented: Vec<usize> = documented_pieces(text, *partial, label.len(), limit)
+                .iter()
+                .map(Vec::len)
+                .collect();
+            assert_eq!(sizes, &documented, "the documented pieces");
+        }
         let whole = std::str::from_utf8(text).is_ok();
         for _ in sizes {
             if whole {
