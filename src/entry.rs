@@ -131,8 +131,9 @@ pub enum Value<'a> {
 
 /// The most further fields an entry has (a syslog message's piece: LINE_NUMBER, LINE_PART,
 /// LINE_CONTINUED or LINE_PARTIAL, REMOTE_PRIORITY, six SYSLOG_* fields, and LINE_CARRIED
-/// when carried).
-pub const MAX_FIELDS: usize = 11;
+/// when carried; a datagram's, see `udp/`, TRANSPORT and DATAGRAM_TRUNCATED instead of
+/// LINE_CARRIED).
+pub const MAX_FIELDS: usize = 13;
 
 /// Further fields of an entry beyond the ones every entry has, such as `LINE_PART`.
 #[derive(Debug, Clone, Copy)]

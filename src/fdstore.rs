@@ -5,7 +5,8 @@
 //!
 //! At a stop, once what clients had sent is read and logged, the daemon hands its listening
 //! socket and every client socket to the service manager (`FDSTORE=1`, one `FDNAME=` each:
-//! [`LISTENER`], `conn-ID`), and beside them a sealed memfd ([`STATE`]) holding what each
+//! [`LISTENER`], `conn-ID`; with `udp = true` the UDP socket too, `udp-N`: see [`udp_name`]),
+//! and beside them a sealed memfd ([`STATE`]) holding what each
 //! connection needs to go on: peer, connection id, counters, the framer's unfinished line,
 //! and the daemon's counters and rate-limit budgets. When the unit restarts, systemd passes
 //! them to the next start (`LISTEN_FDS`, `LISTEN_FDNAMES`), which takes them back and reads on;
@@ -18,6 +19,8 @@
 
 use std::os::fd::OwnedFd;
 
+use socket2::{SockRef, Type};
+
 pub mod handoff;
 pub mod state;
 
@@ -29,10 +32,20 @@ pub const LISTENER: &str = "listener";
 pub const STATE: &str = "state";
 /// The store holds one client socket under this prefix and its connection id.
 const CONNECTION_PREFIX: &str = "conn-";
+/// The store holds the UDP socket under this prefix and the kernel's drop count.
+const UDP_PREFIX: &str = "udp-";
 
 /// The store name of a client socket.
 pub fn connection_name(id: u64) -> String {
     format!("{CONNECTION_PREFIX}{id}")
+}
+
+/// The store name of the UDP socket: `udp-N`, N the kernel's count of the datagrams it
+/// dropped (SO_RXQ_OVFL) as of the last datagram read, so that the next process counts only
+/// the drops after it. The socket goes to the store even when a socket unit passed it (the
+/// unit keeps its own copy), for this count.
+pub fn udp_name(kernel_drops: u32) -> String {
+    format!("{UDP_PREFIX}{kernel_drops}")
 }
 
 /// What systemd passed at start, sorted out by name.
@@ -42,6 +55,10 @@ pub struct Carried {
     pub listener: Option<OwnedFd>,
     /// A listening socket from a socket unit (its address is the socket unit's).
     pub socket_unit: Option<OwnedFd>,
+    /// Our own UDP socket from the store, with the kernel's drop count it was stored with.
+    pub udp: Option<(u32, OwnedFd)>,
+    /// A datagram socket from a socket unit (`ListenDatagram=`), told by its type.
+    pub socket_unit_udp: Option<OwnedFd>,
     /// Client sockets, by connection id.
     pub connections: Vec<(u64, OwnedFd)>,
     pub state: Option<OwnedFd>,
@@ -57,11 +74,20 @@ impl Carried {
     pub fn sort(fds: Vec<(String, OwnedFd)>) -> Carried {
         let mut carried = Carried::default();
         for (name, fd) in fds {
-            if name == LISTENER || name == STATE || name.starts_with(CONNECTION_PREFIX) {
+            let udp_drops = name
+                .strip_prefix(UDP_PREFIX)
+                .and_then(|n| n.parse::<u32>().ok());
+            if name == LISTENER
+                || name == STATE
+                || name.starts_with(CONNECTION_PREFIX)
+                || udp_drops.is_some()
+            {
                 carried.stored.push(name.clone());
             }
             if name == LISTENER {
                 carried.listener = Some(fd);
+            } else if let Some(drops) = udp_drops {
+                carried.udp = Some((drops, fd));
             } else if name == STATE {
                 carried.state = Some(fd);
             } else if let Some(id) = name
@@ -69,7 +95,9 @@ impl Carried {
                 .and_then(|id| id.parse().ok())
             {
                 carried.connections.push((id, fd));
-            } else if carried.socket_unit.is_none() {
+            } else if is_datagram(&fd) && carried.socket_unit_udp.is_none() {
+                carried.socket_unit_udp = Some(fd);
+            } else if !is_datagram(&fd) && carried.socket_unit.is_none() {
                 carried.socket_unit = Some(fd);
             } else {
                 carried.unknown.push(name);
@@ -87,6 +115,11 @@ impl Carried {
     }
 }
 
+/// Whether `fd` is a datagram socket (getsockopt SO_TYPE).
+fn is_datagram(fd: &OwnedFd) -> bool {
+    SockRef::from(fd).r#type().ok() == Some(Type::DGRAM)
+}
+
 #[cfg(test)]
 mod tests {
     use std::fs::File;
@@ -96,7 +129,10 @@ mod tests {
     #[test]
     fn passed_descriptors_are_sorted_by_name() {
         let fd = || File::open("/dev/null").unwrap().into();
+        let datagram = || std::net::UdpSocket::bind("127.0.0.1:0").unwrap().into();
         let carried = Carried::sort(vec![
+            ("tcp-listener.socket".into(), datagram()),
+            ("udp-7".into(), datagram()),
             ("conn-9".into(), fd()),
             (STATE.into(), fd()),
             ("tcp-listener.socket".into(), fd()),
@@ -108,10 +144,12 @@ mod tests {
         assert_eq!(ids, [3, 9]);
         assert!(carried.listener.is_some() && carried.state.is_some());
         assert!(carried.socket_unit.is_some());
+        assert!(carried.socket_unit_udp.is_some(), "told by its type");
+        assert_eq!(carried.udp.as_ref().map(|(n, _)| *n), Some(7));
         assert_eq!(carried.unknown, ["stray"]);
         assert_eq!(
             carried.stored_names(),
-            ["conn-9", "state", "listener", "conn-3"]
+            ["udp-7", "conn-9", "state", "listener", "conn-3"]
         );
     }
 }

@@ -20,9 +20,9 @@ pub const FIELDS: &[FieldDoc] = &[
     row(&["PRIORITY"], "6 for lines and connections; 5 for reloads; 4 for refusals, drops and journald outages; 3 for errors and a stop that could not log everything (a syslog message's: its own, never above `max_remote_severity`, below)"),
     row(&["SYSLOG_IDENTIFIER", "SYSLOG_FACILITY"], "`tcp-listener`, 3 (daemon) (a syslog message's: its own, below)"),
     row(&["REMOTE_ADDR", "REMOTE_PORT"], "the client: IPv4 clients of a dual-stack socket as plain IPv4, a link-local IPv6 client with its zone (`fe80::1%eth0`)"),
-    row(&["CONNECTION_ID"], "the daemon's number for the connection (0 in a `refused` entry)"),
+    row(&["CONNECTION_ID"], "the daemon's number for the connection (0 in a `refused` entry and on every UDP entry: there is no connection)"),
     row(&["LISTENER_EVENT"], "`line`, `connected`, `disconnected`, `connections`, `refused`, `dropped`, `notice`"),
-    row(&["LINE_NUMBER"], "the connection's lines counted from 1 (every piece of a long line has its line's number): tells a line sent again after a journald crash from a line sent twice"),
+    row(&["LINE_NUMBER"], "the connection's lines counted from 1 (every piece of a long line has its line's number): tells a line sent again after a journald crash from a line sent twice; UDP: the UDP messages counted from 1 since the daemon started, all senders together"),
     row(&["LINE_PART", "LINE_CONTINUED", "LINE_PARTIAL"], "pieces of long lines (numbered from 1 within their line; `1` on every piece but the last); a line cut by a disconnect or a stop"),
     row(&["REDELIVERED"], "`1` on an entry sent again because journald may have lost it (it died before storing it)"),
     row(&["LINE_CARRIED"], "`1` on a partial line (or the partial end of a line in pieces) logged at a stop that handed its connection to systemd's file descriptor store: after a restart the rest of the line follows with the same `CONNECTION_ID` and `LINE_NUMBER`, from the same `LINE_PART`, and supersedes it"),
@@ -33,6 +33,9 @@ pub const FIELDS: &[FieldDoc] = &[
     row(&["TLS_CLIENT_SUBJECT", "TLS_CLIENT_CN", "TLS_CLIENT_SAN"], "with `tls.client_ca`, on every entry of the connection: the certificate's subject (RFC 4514, `CN=sensor1,O=Example`), its common name, and one `TLS_CLIENT_SAN` per subject alternative name (`DNS:sensor1.example.org`, `IP:192.0.2.7`, `email:…`, `URI:…`), so `journalctl TLS_CLIENT_SAN=DNS:sensor1.example.org` shows one device's lines"),
     row(&["TLS_CLIENT_CN_OMITTED", "TLS_CLIENT_SAN_OMITTED", "TLS_FIELDS_OMITTED"], "a certificate can hold thousands of names, and journald silently drops an entry of more than 1,024 fields: the first 16 common names and the first 16 alternative names are logged, and these count the others (`allow_names` is matched against all of them); a subject longer than 1,024 bytes ends with `(N more attributes)`; an identity field that would still not fit within what journald stores (1,024 fields, 32 MiB) is left out and counted in `TLS_FIELDS_OMITTED`"),
     row(&["DROPPED_LINES"], "in `dropped` (`rate_limit_action = \"drop\"`): lines over the limit not logged"),
+    row(&["TRANSPORT"], "`udp` on every entry of the UDP input (`udp = true`; absent on TCP entries): `journalctl TRANSPORT=udp`"),
+    row(&["DATAGRAM_TRUNCATED"], "UDP: the length as sent of a datagram longer than `udp_max_datagram`, on the entries of the piece logged"),
+    row(&["DROPPED_DATAGRAMS", "TRUNCATED_DATAGRAMS"], "in a UDP `dropped` entry: datagrams the kernel dropped for want of buffer or from senders not in `allow`; datagrams logged cut"),
     row(&["JOURNAL_STORAGE", "JOURNAL_MAX_USE", "JOURNAL_HOLDS_SEC"], "in the start `notice` that says the journal of the client lines holds little (below): `volatile`, `persistent` or `none`; its size limit in bytes; how long it holds one host at `max_lines_per_sec`, in seconds (absent without a limit)"),
 ];
 

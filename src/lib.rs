@@ -28,6 +28,7 @@ pub mod syslog_message;
 pub mod systemd;
 pub mod throttle;
 pub mod tls;
+pub mod udp;
 
 pub use control::{install_signal_handlers, Control};
 pub use listener::ListenSocket;

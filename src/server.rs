@@ -10,7 +10,8 @@
 //! announcements), polling and dispatching events, the turns of the loop. In files of their
 //! own: the accept and refuse path (`server/accept.rs`), reading clients and closing them
 //! (`server/serve.rs`), the housekeeping tick (`server/housekeeping.rs`), reload
-//! (`server/reload.rs`), and the stop (`server/stop.rs`).
+//! (`server/reload.rs`), the stop (`server/stop.rs`), and the UDP input's hooks
+//! (`server/udp_input.rs`).
 //!
 //! **The batching rule.** A turn of the loop reads up to [`READS_PER_TURN`] clients, one
 //! buffer each, in ready-queue order, and only while the sink has room
@@ -42,6 +43,7 @@ use crate::summary::Summary;
 use crate::syslog_message::JournalFields;
 use crate::systemd::Supervisor;
 use crate::tls::Tls;
+use crate::udp::{self, Udp};
 
 /// The parts of the server the handoff works on ([`handoff::Parts`]), each field borrowed on
 /// its own so that the caller may borrow the others beside them.
@@ -65,6 +67,7 @@ mod metrics;
 mod reload;
 mod serve;
 mod stop;
+mod udp_input;
 
 use stop::Phase;
 
@@ -100,12 +103,13 @@ pub fn run(
     tls: Option<Tls>,
     config_path: Option<PathBuf>,
     control: Control,
-    carried: Carried,
+    mut carried: Carried,
 ) -> io::Result<Summary> {
     let mut server = Server::new(listen, config, config_path, control, |log, registry| {
         Sink::open(log, registry)
     })?;
     server.tls = tls;
+    server.start_udp(&mut carried)?;
     server.take_back(carried);
     server.run()
 }
@@ -143,6 +147,10 @@ struct Server {
     /// What only the server counts for the metrics (the rest is in `summary` and the sink).
     counters: crate::metrics::Counters,
     started: std::time::SystemTime,
+    /// With `udp = true`: the UDP input.
+    udp: Option<Udp>,
+    /// A socket unit's UDP socket while `udp = false` (a reload may turn UDP on with it).
+    udp_unit: Option<std::os::fd::OwnedFd>,
 }
 
 impl Server {
@@ -186,6 +194,8 @@ impl Server {
             metrics: None,
             counters: crate::metrics::Counters::default(),
             started: metrics::start_time(),
+            udp: None,
+            udp_unit: None,
         };
         for notice in sink_notices {
             server.announce(priority::WARNING, &notice);
@@ -203,10 +213,15 @@ impl Server {
             .tls
             .as_ref()
             .map_or(String::new(), |t| format!("; {}", t.describe()));
+        let udp = if self.udp.is_some() {
+            " (TCP and UDP)"
+        } else {
+            ""
+        };
         self.announce(
             priority::INFO,
             &format!(
-                "listening on {}{origin}, logging to {}; up to {} clients{tls}",
+                "listening on {}{udp}{origin}, logging to {}; up to {} clients{tls}",
                 self.acceptor.local_addr(),
                 self.sink.describe(),
                 self.config.max_connections
@@ -231,6 +246,7 @@ impl Server {
                     listener::TOKEN => self.acceptor.readable(),
                     CONTROL => self.handle_commands(),
                     token if crate::metrics::owns(token) => self.serve_metrics(token),
+                    udp::TOKEN => self.udp.iter_mut().for_each(Udp::readable),
                     // A client; anything else is a sink's, which the flush below serves.
                     token => {
                         if let Some(key) = self.conns.key_of(token) {
@@ -245,12 +261,17 @@ impl Server {
                 self.accept_clients(now);
             }
             self.conns.unpark_due(now);
+            self.serve_udp();
             self.serve_ready_clients();
             if now >= self.next_tick {
                 self.tick(now);
             }
             // (Counting the clients left costs a pass over all of them: only while stopping.)
-            if self.phase.stopping() && self.phase.reading_done(now, self.conns.undrained()) {
+            if self.phase.stopping()
+                && self
+                    .phase
+                    .reading_done(now, self.conns.undrained() + self.udp_undrained())
+            {
                 return Ok(self.finish());
             }
             self.sink.flush(now, self.poll.registry());
@@ -258,7 +279,7 @@ impl Server {
     }
 
     fn poll_timeout(&self, now: Instant) -> Option<Duration> {
-        if self.conns.has_ready() && self.sink.has_room() {
+        if (self.conns.has_ready() || self.udp_ready()) && self.sink.has_room() {
             return Some(Duration::ZERO);
         }
         let wake = [

@@ -1,6 +1,8 @@
 //! What the daemon did: the counters it keeps while it runs, shows in its status, carries
 //! over a restart (`fdstore.rs`) and reports when it stops (`server/stop.rs`).
 
+use crate::udp::UdpCounts;
+
 /// What the daemon did, as it reports when it stops.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Summary {
@@ -21,4 +23,6 @@ pub struct Summary {
     /// ends among them.
     pub unread_bytes: u64,
     pub unread_lines: u64,
+    /// With `udp = true`: what the UDP input read, logged and counted.
+    pub udp: Option<UdpCounts>,
 }

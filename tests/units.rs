@@ -72,3 +72,57 @@ fn every_instance_file_the_package_ships_exists_and_names_its_port() {
     }
     assert!(read("packaging/tcp-listener@.socket").contains("\nBacklog=3\n"));
 }
+
+/// The active (not commented) lines of a unit or configuration file.
+fn active_lines(text: &str) -> Vec<&str> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect()
+}
+
+/// A socket unit passes a datagram socket (`ListenDatagram=`) only where the configuration it
+/// goes with says `udp = true`, which the daemon needs to read it (issue 19): else it would be
+/// bound and left unread. The syslog instance takes UDP on 514 as well as TCP; the default
+/// socket (udp = false by default) does not.
+#[test]
+fn a_socket_passes_a_datagram_socket_exactly_where_its_configuration_reads_udp() {
+    for (socket, config, port) in [
+        (
+            "packaging/instances/syslog.socket.conf",
+            "config/syslog.toml",
+            Some("514"),
+        ),
+        (
+            "packaging/instances/tls.socket.conf",
+            "config/tls.toml",
+            None,
+        ),
+        (
+            "packaging/tcp-listener.socket",
+            "config/tcp-listener.toml",
+            None,
+        ),
+    ] {
+        let socket_text = read(socket);
+        let datagram: Vec<&str> = active_lines(&socket_text)
+            .into_iter()
+            .filter(|l| l.starts_with("ListenDatagram="))
+            .collect();
+        let config_text = read(config);
+        let udp = active_lines(&config_text).contains(&"udp = true");
+        assert_eq!(
+            datagram,
+            port.map(|p| format!("ListenDatagram={p}"))
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+            "{socket}"
+        );
+        assert_eq!(
+            udp,
+            port.is_some(),
+            "{config}: udp = true goes with {socket}'s ListenDatagram="
+        );
+    }
+}

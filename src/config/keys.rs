@@ -159,6 +159,24 @@ pub const KEYS: &[KeyDoc] = &[
         details: "So that `journalctl -t sshd` shows only the host's own. At most 32 letters, digits, `-`, `_`, `.` or `:`.",
     },
     KeyDoc {
+        name: "udp",
+        default: Value("false"),
+        meaning: "`true`: a UDP socket on the same `bind` and `port` as well (TCP stays on): one datagram, one message (RFC 5426), framed by `framing`; its entries carry `TRANSPORT=udp` (see syslog over UDP).",
+        details: r#"`"syslog"` parses its header as over TCP, `"line"` logs each of its lines, `"raw"` the datagram; a trailing LF, CR or NUL is not part of it. Entries carry `CONNECTION_ID` 0 and a `LINE_NUMBER` counting the UDP messages from 1 since the start. The allow list applies (other senders' datagrams are dropped and counted); a message over its source's budget is dropped and counted (a datagram cannot be slowed down); datagrams the kernel dropped for want of buffer are counted (SO_RXQ_OVFL); all reported in `dropped` entries (at most once a second) and in the stop summary. With the socket unit, a `ListenDatagram=` socket systemd passes is used; at a stop or restart the socket goes to the file descriptor store with the listener, so datagrams sent meanwhile wait in the kernel for the next process. A reload turns it on or off."#,
+    },
+    KeyDoc {
+        name: "udp_receive_buffer",
+        default: Value("212992"),
+        meaning: "The UDP socket's receive buffer (SO_RCVBUF), in bytes (4096 to 268435456): what the kernel queues while the daemon is busy or journald is slow.",
+        details: "`net.core.rmem_max` caps what it grants; a warning at start says what was granted and the sysctl that raises the cap. A reload applies a changed size.",
+    },
+    KeyDoc {
+        name: "udp_max_datagram",
+        default: Value("65535"),
+        meaning: "The longest datagram read whole (64 to 65535); a longer one is logged cut, its last piece marked `[partial]`, with `DATAGRAM_TRUNCATED=` its length as sent, and counted.",
+        details: "",
+    },
+    KeyDoc {
         name: "log.target",
         default: Value(r#""journald""#),
         meaning: r#"`"journald"` (its native protocol, with every journal field), `"syslog"` (RFC 3164 messages to `syslog_server`, no extra fields) or `"stderr"` (a line per entry)."#,

@@ -87,6 +87,16 @@ pub struct Config {
     /// `sshd` `remote-sshd`); empty = as sent.
     #[serde(deserialize_with = "validate::identifier_prefix")]
     pub remote_identifier_prefix: String,
+    /// A UDP socket on the same address and port too: one datagram, one message (see
+    /// `udp/`). Off by default; TCP stays on either way.
+    pub udp: bool,
+    /// The UDP socket's receive buffer (SO_RCVBUF), in bytes: what the kernel queues while
+    /// the daemon is busy; `net.core.rmem_max` caps what it grants.
+    #[serde(deserialize_with = "validate::udp_receive_buffer")]
+    pub udp_receive_buffer: usize,
+    /// The longest UDP datagram read whole; a longer one is logged cut, marked and counted.
+    #[serde(deserialize_with = "validate::udp_max_datagram")]
+    pub udp_max_datagram: usize,
     pub log: LogConfig,
     /// TLS on the port (instead of plain TCP), when present.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -162,6 +172,9 @@ impl Default for Config {
             metrics_listen: None,
             max_remote_severity: Severity::Err,
             remote_identifier_prefix: String::new(),
+            udp: false,
+            udp_receive_buffer: 212_992,
+            udp_max_datagram: 65_535,
             log: LogConfig::default(),
             tls: None,
         }

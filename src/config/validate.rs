@@ -70,3 +70,11 @@ pub(super) fn positive_usize<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D
 pub(super) fn max_line_length<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
     in_range(d, 4, MAX_LINE_LENGTH_MAX)
 }
+
+pub(super) fn udp_receive_buffer<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    in_range(d, 4096, 1 << 28)
+}
+
+pub(super) fn udp_max_datagram<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    in_range(d, 64, 65_535)
+}

@@ -1,17 +1,18 @@
 //! The handoff: what a stop hands to systemd's file descriptor store, and what the next start
 //! takes back from it. At a stop ([`hand_over`]): every plain client connection (what it had
 //! sent read and logged, its unfinished line logged as partial and kept), the listening
-//! socket and the [`State`]; a TLS session cannot be carried over, so those are closed. At a
+//! socket, the UDP socket (datagrams sent meanwhile wait in it for the next process) and the
+//! [`State`]; a TLS session cannot be carried over, so those are closed. At a
 //! start ([`take_back`]): each connection goes on where it was, or, if the state cannot be
 //! used for it, as a new one; the daemon's counters and budgets go on from the state's.
 
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Instant;
 
 use mio::net::{TcpListener, TcpStream};
 use mio::Registry;
 
-use super::{connection_name, Carried, State, LISTENER, STATE};
+use super::{connection_name, udp_name, Carried, State, LISTENER, STATE};
 use crate::config::Config;
 use crate::connection::{Connection, Connections, Line};
 use crate::entry::priority;
@@ -160,13 +161,15 @@ pub fn take_back(parts: Parts<'_>, mut carried: Carried) -> Vec<(u8, String)> {
 
 /// At the end of a stop, with a file descriptor store to hand them to: every client
 /// connection (what it had sent is read and logged; an unfinished line goes with it), the
-/// listening socket and the state, each waiting for room in the manager's queue until
+/// listening socket, the UDP socket (`udp`: with the kernel's drop count as of the last
+/// datagram read, for [`udp_name`]) and the state, each waiting for room in the manager's queue until
 /// `until` at the latest. Returns what to say in the last entry; the connections that did
 /// not fit in the store, or that the manager did not take in time, are closed as usual by
 /// the caller.
 pub fn hand_over(
     parts: Parts<'_>,
     listener: &mut Option<TcpListener>,
+    udp: Option<(BorrowedFd<'_>, u32)>,
     until: Instant,
     mut log_carried: impl FnMut(Line<'_>),
 ) -> Option<HandOver> {
@@ -183,7 +186,8 @@ pub fn hand_over(
     let now = Instant::now();
     let listener = listener.take();
     // The state and the listening socket take a place each.
-    let mut room = room.saturating_sub(1 + usize::from(listener.is_some()));
+    let mut room =
+        room.saturating_sub(1 + usize::from(listener.is_some()) + usize::from(udp.is_some()));
     let mut saved = Vec::new();
     let (mut unfinished, mut unread, mut not_taken) = (0, 0, 0);
     let mut why_not = None;
@@ -224,6 +228,16 @@ pub fn hand_over(
         },
         None => false,
     };
+    let udp_stored = match udp {
+        Some((fd, drops)) => match supervisor.store(&udp_name(drops), fd, until) {
+            Ok(()) => true,
+            Err(e) => {
+                why_not.get_or_insert(e.to_string());
+                false
+            }
+        },
+        None => false,
+    };
     let state = State {
         next_id: *next_id,
         summary: *summary,
@@ -246,9 +260,16 @@ pub fn hand_over(
             why_not.as_deref().unwrap_or("")
         ));
     }
+    if udp.is_some() && !udp_stored {
+        not_handed.push_str(&format!(
+            "; the UDP socket could not be handed over ({}): datagrams sent until the next \
+             start are lost",
+            why_not.as_deref().unwrap_or("")
+        ));
+    }
     let stored = sealed_memfd(&state.encode(), c"tcp-listener-state")
         .and_then(|fd| supervisor.store(STATE, fd.as_fd(), until));
-    if handed == 0 && !listener_stored && !not_handed.is_empty() {
+    if handed == 0 && !listener_stored && !udp_stored && !not_handed.is_empty() {
         return Some(HandOver {
             text: format!("handed nothing to systemd's file descriptor store{not_handed}"),
             whole: false,
@@ -263,8 +284,9 @@ pub fn hand_over(
             whole: false,
         });
     }
-    let text = format!(
-        "handed {handed} connections{} to systemd's file descriptor store, with {unfinished} \
+    let text =
+        format!(
+        "handed {handed} connections{}{} to systemd's file descriptor store, with {unfinished} \
          bytes of unfinished lines (logged now as partial, LINE_CARRIED=1; a restart logs \
          them whole) and {unread} bytes not read yet (a restart goes on with them; a plain \
          stop closes them){not_handed}",
@@ -272,7 +294,8 @@ pub fn hand_over(
             " and the listening socket"
         } else {
             ""
-        }
+        },
+        if udp_stored { " and the UDP socket" } else { "" }
     );
     Some(HandOver {
         text,

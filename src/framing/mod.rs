@@ -182,6 +182,15 @@ impl Framer {
         }
     }
 
+    /// One whole message that arrived as such (a UDP datagram's, see `udp/`): emitted as it
+    /// is, in pieces if its entry would be too long, the last one marked `partial` if asked.
+    /// Call it at a frame boundary only (nothing held), as `udp/` does with a framer of its
+    /// own.
+    pub fn push_message(&mut self, message: &[u8], partial: bool, mut emit: impl FnMut(Frame<'_>)) {
+        debug_assert!(self.pieces.at_boundary());
+        self.pieces.emit_line(message, partial, &mut emit);
+    }
+
     /// Takes on the framing `reconfigure` asked for; called at a frame boundary only.
     fn switch_mode(&mut self) {
         if let Some(mode) = self.next_mode.take() {

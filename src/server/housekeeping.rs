@@ -37,6 +37,7 @@ impl Server {
                 log_dropped(sink, message, conn, limit, report);
             }
         }
+        self.report_udp(now);
         let refused = self.admission.summary_due(now);
         self.log_refused_summary(refused);
         if let Some(text) = self.acceptor.error_summary_due(now) {

@@ -52,6 +52,7 @@ impl Server {
         self.reload_tls(&mut new);
         self.admission.reconfigure(&new);
         self.sources.reconfigure(&new, Instant::now());
+        self.reload_udp(&mut new);
         self.read_buf.resize(new.buffer_size, 0);
         for (_, conn) in self.conns.iter_mut() {
             conn.reconfigure(&new);

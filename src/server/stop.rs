@@ -96,6 +96,7 @@ impl Server {
         );
         self.conns.unpark_all();
         self.conns.mark_all_ready();
+        self.begin_stop_udp();
     }
 
     pub(super) fn finish(mut self) -> Summary {
@@ -122,6 +123,7 @@ impl Server {
         let refused = self.admission.take_unreported();
         self.log_refused_summary(refused);
         self.log_connection_summaries(Instant::now(), true);
+        self.finish_udp();
         let drain_until = deadline.max(Instant::now() + STOP_DRAIN_MIN);
         self.sink.drain(drain_until, self.poll.registry());
         let stats = self.sink.stats();
@@ -150,7 +152,8 @@ impl Server {
         let parts = handoff_parts!(self);
         let (sink, message, syslog) = (&mut self.sink, &mut self.message, &mut self.syslog);
         let log = |line: Line<'_>| log_line(sink, message, syslog, line, true);
-        handoff::hand_over(parts, &mut self.handed_listener, until, log)
+        let udp = self.udp.as_ref().map(crate::udp::Udp::to_store);
+        handoff::hand_over(parts, &mut self.handed_listener, udp, until, log)
     }
 }
 
@@ -166,6 +169,9 @@ fn stop_report(s: &Summary, handed: Option<&HandOver>, stop_timeout_secs: u64) -
     );
     if let Some(handed) = handed {
         text.push_str(&format!("; {}", handed.text));
+    }
+    if let Some(udp) = &s.udp {
+        text.push_str(&format!("; {}", udp.summary()));
     }
     let mut lost = Vec::new();
     if s.unread_bytes > 0 {
@@ -200,7 +206,8 @@ fn stop_report(s: &Summary, handed: Option<&HandOver>, stop_timeout_secs: u64) -
         return (priority::ERR, text);
     }
     text.push_str("; everything received before the stop was logged");
-    let priority = if s.unsent_notifications > 0 || handed.is_some_and(|h| !h.whole) {
+    let udp_lost = s.udp.is_some_and(|u| u.lost_any());
+    let priority = if s.unsent_notifications > 0 || handed.is_some_and(|h| !h.whole) || udp_lost {
         priority::WARNING
     } else if s.to_stderr > 0 {
         priority::NOTICE

@@ -1,7 +1,7 @@
 //! The line rule the README documents, written independently of `src/framing.rs`: the
-//! oracle both the fault suite (`tests/faults.rs`) and the framing fuzz target
-//! (`fuzz/fuzz_targets/framing.rs`, which includes this file by path) check the framer
-//! against.
+//! oracle the fault suite (`tests/faults.rs`) and the framing and datagram fuzz targets
+//! (`fuzz/fuzz_targets/framing.rs`, `datagram.rs`, which include this file by path) check
+//! the framer against.
 
 /// A line's bytes and whether it is partial (unended).
 pub type Line = (Vec<u8>, bool);

@@ -403,6 +403,8 @@ mod tests {
             "LINE_CARRIED",
             "REDELIVERED",
             "REMOTE_PRIORITY",
+            "TRANSPORT",
+            "DATAGRAM_TRUNCATED",
         ];
         assert_eq!(names.len(), MAX_FIELDS);
         let mut fields = Fields::new();

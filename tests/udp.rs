@@ -1,0 +1,984 @@
+//! The UDP input (`udp = true`, issue 19) end to end: real senders (util-linux `logger
+//! --udp`, Python's `logging.handlers.SysLogHandler`, socat, nc, busybox `syslogd -R`,
+//! rsyslog's `omfwd protocol="udp"`) into the real daemon, read back from a real journald
+//! namespace; every datagram sent either logged or counted; a restart through the file
+//! descriptor store (the test playing systemd) losing none; the socket unit's datagram
+//! socket; SIGHUP turning UDP on and off.
+
+#[macro_use]
+mod common;
+
+use std::net::UdpSocket;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn tools_available(test: &str, tools: &[&str]) -> bool {
+    let missing: Vec<&str> = tools
+        .iter()
+        .copied()
+        .filter(|t| {
+            !["/usr/bin", "/bin", "/usr/sbin", "/sbin"]
+                .iter()
+                .any(|d| Path::new(d).join(t).exists())
+        })
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{test}: needs {missing:?}, and under CI=true this test must run");
+    }
+    eprintln!("SKIPPED {test}: needs {missing:?}");
+    false
+}
+
+macro_rules! need_tools {
+    ($name:expr, $tools:expr) => {
+        if !journald_available($name) || !tools_available($name, $tools) {
+            return;
+        }
+    };
+}
+
+fn run(cmd: &mut Command, stdin: &[u8]) {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{cmd:?}: {out:?}");
+}
+
+fn logger(port: u16, args: &[&str]) {
+    run(
+        Command::new("logger")
+            .args(["--udp", "-n", "127.0.0.1", "-P", &port.to_string()])
+            .args(args),
+        b"",
+    );
+}
+
+/// The one line entry whose MESSAGE holds `token`.
+fn entry_with<'a>(entries: &'a [Fields], token: &str) -> &'a Fields {
+    let found: Vec<&Fields> = entries
+        .iter()
+        .filter(|e| text(e, "LISTENER_EVENT") == "line" && text(e, "MESSAGE").contains(token))
+        .collect();
+    assert_eq!(found.len(), 1, "{token}: {found:?}");
+    found[0]
+}
+
+fn wait_tokens(journal: &Journal, tokens: &[&str]) -> Vec<Fields> {
+    journal.wait_for(&format!("{tokens:?}"), |e| {
+        tokens
+            .iter()
+            .all(|t| e.iter().any(|e| text(e, "MESSAGE").contains(t)))
+    })
+}
+
+/// Every UDP entry says so, with the sender; there is no connection.
+fn check_udp(e: &Fields) {
+    assert_eq!(text(e, "TRANSPORT"), "udp", "{e:?}");
+    assert_eq!(text(e, "REMOTE_ADDR"), "127.0.0.1");
+    assert!(text(e, "REMOTE_PORT").parse::<u16>().unwrap() > 0);
+    assert_eq!(text(e, "CONNECTION_ID"), "0");
+    assert!(text(e, "LINE_NUMBER").parse::<u64>().unwrap() > 0);
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// util-linux logger over UDP, RFC 5424 and RFC 3164, with `-p`, `-t` and `--id`, and a
+/// message of 8 KB: the header's fields as over TCP, each message once, the long one in
+/// pieces that join to what was sent.
+#[test]
+fn logger_over_udp_gives_the_fields_it_sent() {
+    need_tools!("logger_over_udp_gives_the_fields_it_sent", &["logger"]);
+    let journal = Journal::start();
+    let daemon = Daemon::start(&test_config(
+        Some(&journal),
+        "framing = \"syslog\"\nudp = true\n",
+    ));
+    assert!(daemon.wait_stderr("(TCP and UDP)").contains("listening on"));
+    let port = daemon.addr.port();
+    let rfc5424 = ["--rfc5424", "-p", "local0.err", "-t", "nas", "--id=4242"];
+    logger(port, &[&rfc5424[..], &["udp-5424 disk failing"]].concat());
+    logger(
+        port,
+        &[
+            "--rfc3164",
+            "-p",
+            "auth.emerg",
+            "-t",
+            "sshd",
+            "--id=77",
+            "udp-3164 alarm",
+        ],
+    );
+    let big = format!("udp-big {}", "0123456789abcdef".repeat(512));
+    logger(port, &["--size", "9000", "-t", "big", &big]);
+    let entries = wait_tokens(
+        &journal,
+        &["udp-5424 disk failing", "udp-3164 alarm", "udp-big"],
+    );
+    let e = entry_with(&entries, "udp-5424 disk failing");
+    check_udp(e);
+    assert_eq!(text(e, "PRIORITY"), "3");
+    assert_eq!(text(e, "SYSLOG_FACILITY"), "16");
+    assert_eq!(text(e, "SYSLOG_IDENTIFIER"), "nas");
+    assert_eq!(text(e, "SYSLOG_PID"), "4242");
+    assert_eq!(text(e, "SYSLOG_HOSTNAME"), hostname());
+    assert_eq!(text(e, "SYSLOG_PARSE_ERROR"), "");
+    let port_sent = text(e, "REMOTE_PORT");
+    assert_eq!(
+        text(e, "MESSAGE"),
+        format!(
+            "127.0.0.1:{port_sent} {}: udp-5424 disk failing",
+            hostname()
+        )
+    );
+    let e = entry_with(&entries, "udp-3164 alarm");
+    check_udp(e);
+    // auth.emerg: below the max_remote_severity floor, sent as 0.
+    assert_eq!(text(e, "PRIORITY"), "3");
+    assert_eq!(text(e, "REMOTE_PRIORITY"), "0");
+    assert_eq!(text(e, "SYSLOG_FACILITY"), "4");
+    assert_eq!(text(e, "SYSLOG_IDENTIFIER"), "sshd");
+    assert_eq!(text(e, "SYSLOG_PID"), "77");
+    // The 8 KB message: in pieces (max_line_length 4087), every one with the header's fields.
+    let entries = journal.wait_for("the big message's last piece", |e| {
+        e.iter().any(|e| {
+            text(e, "SYSLOG_IDENTIFIER") == "big"
+                && !text(e, "LINE_PART").is_empty()
+                && text(e, "LINE_CONTINUED").is_empty()
+        })
+    });
+    let mut pieces: Vec<&Fields> = entries
+        .iter()
+        .filter(|e| text(e, "SYSLOG_IDENTIFIER") == "big")
+        .collect();
+    pieces.sort_by_key(|e| text(e, "LINE_PART").parse::<u32>().unwrap());
+    assert!(pieces.len() >= 2, "{}", pieces.len());
+    let mut joined = String::new();
+    for (i, p) in pieces.iter().enumerate() {
+        check_udp(p);
+        assert_eq!(text(p, "LINE_PART"), (i + 1).to_string());
+        assert_eq!(text(p, "LINE_NUMBER"), text(pieces[0], "LINE_NUMBER"));
+        let m = text(p, "MESSAGE");
+        let m = m.trim_end_matches(" [continued]");
+        joined.push_str(m.split_once(": ").unwrap().1);
+    }
+    assert_eq!(joined, big);
+}
+
+/// Python's `logging.handlers.SysLogHandler` with its default socket (UDP to port 514, here
+/// the daemon's): `<PRI>` then the formatted message and a NUL; a message with LFs in it is
+/// one datagram, so one entry.
+#[test]
+fn python_sysloghandler_over_udp_is_one_entry_per_message() {
+    need_tools!(
+        "python_sysloghandler_over_udp_is_one_entry_per_message",
+        &["python3"]
+    );
+    let journal = Journal::start();
+    let daemon = Daemon::start(&test_config(
+        Some(&journal),
+        "framing = \"syslog\"\nudp = true\n",
+    ));
+    let script = r#"
+import logging, logging.handlers, sys
+h = logging.handlers.SysLogHandler(address=("127.0.0.1", int(sys.argv[1])))
+h.setFormatter(logging.Formatter("%(name)s[%(process)d]: %(message)s"))
+log = logging.getLogger("pyapp")
+log.addHandler(h)
+log.setLevel(logging.DEBUG)
+log.error("py-udp error one")
+log.warning("py-udp warning two")
+log.info("py-udp traceback\n  line two\n  line three")
+"#;
+    run(
+        Command::new("python3").args(["-c", script, &daemon.addr.port().to_string()]),
+        b"",
+    );
+    let entries = wait_tokens(
+        &journal,
+        &["py-udp error one", "py-udp warning two", "py-udp traceback"],
+    );
+    for (token, priority) in [
+        ("py-udp error one", "3"),
+        ("py-udp warning two", "4"),
+        ("py-udp traceback", "6"),
+    ] {
+        let e = entry_with(&entries, token);
+        check_udp(e);
+        assert_eq!(text(e, "PRIORITY"), priority);
+        assert_eq!(text(e, "SYSLOG_FACILITY"), "1");
+        assert_eq!(text(e, "SYSLOG_IDENTIFIER"), "pyapp");
+        assert!(text(e, "SYSLOG_PID").parse::<u32>().is_ok());
+    }
+    let e = entry_with(&entries, "py-udp traceback");
+    assert!(
+        text(e, "MESSAGE").ends_with(": py-udp traceback\\x0a  line two\\x0a  line three"),
+        "{e:?}"
+    );
+}
+
+/// `framing = "line"`: socat and nc send what they read as datagrams; each line of a
+/// datagram is an entry, numbered, and a trailing LF or NUL is not part of it.
+#[test]
+fn socat_and_nc_over_udp_give_one_entry_per_line() {
+    need_tools!(
+        "socat_and_nc_over_udp_give_one_entry_per_line",
+        &["socat", "nc"]
+    );
+    let journal = Journal::start();
+    let daemon = Daemon::start(&test_config(Some(&journal), "udp = true\n"));
+    let to = format!("UDP-SENDTO:127.0.0.1:{}", daemon.addr.port());
+    run(
+        Command::new("socat").args(["-u", "-", &to]),
+        b"socat one\nsocat two\n",
+    );
+    run(
+        Command::new("nc").args(["-u", "-w1", "127.0.0.1", &daemon.addr.port().to_string()]),
+        b"nc three\0",
+    );
+    let entries = wait_tokens(&journal, &["socat one", "socat two", "nc three"]);
+    let mut numbers = Vec::new();
+    for token in ["socat one", "socat two", "nc three"] {
+        let e = entry_with(&entries, token);
+        check_udp(e);
+        assert_eq!(text(e, "PRIORITY"), "6");
+        assert!(text(e, "MESSAGE").ends_with(&format!(": {token}")), "{e:?}");
+        numbers.push(text(e, "LINE_NUMBER"));
+    }
+    numbers.sort();
+    numbers.dedup();
+    assert_eq!(numbers.len(), 3, "{numbers:?}");
+}
+
+/// Sends markers one at a time until one is logged; returns how many were sent. The one
+/// logged was queued after every drop before it, so it told the daemon the kernel's count.
+fn markers_until_one_is_logged(journal: &Journal, to: std::net::SocketAddr) -> u64 {
+    let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut markers = 0u64;
+    loop {
+        markers += 1;
+        let end = format!("marker {markers} end");
+        tx.send_to(format!("<14>{end}").as_bytes(), to).unwrap();
+        let logged = |e: &Vec<Fields>| e.iter().any(|e| text(e, "MESSAGE").ends_with(&end));
+        let seen = poll(
+            Duration::from_millis(500),
+            || journal.matching_fields(&["LISTENER_EVENT=line"], &["MESSAGE"]),
+            logged,
+        );
+        if logged(&seen) {
+            return markers;
+        }
+        assert!(Instant::now() < deadline, "no marker logged");
+    }
+}
+
+/// A figure in the stop summary's UDP part: the number before `what`.
+fn figure(summary: &str, what: &str) -> u64 {
+    let Some(at) = summary.find(what) else {
+        return 0;
+    };
+    summary[..at]
+        .trim_end()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+fn stop_summary(daemon: &mut Daemon) -> String {
+    daemon.signal(libc::SIGTERM);
+    let line = daemon.wait_stderr("stopping: served");
+    assert!(daemon.wait_exit(Duration::from_secs(20)).success());
+    line.split("UDP: ").nth(1).expect("a UDP part").to_string()
+}
+
+/// The allow list applies: datagrams from a source outside it are dropped, counted, and
+/// reported in a `dropped` entry and the stop summary.
+#[test]
+fn datagrams_from_sources_not_allowed_are_dropped_and_counted() {
+    need_journald!("datagrams_from_sources_not_allowed_are_dropped_and_counted");
+    let journal = Journal::start();
+    let mut daemon = Daemon::start(&test_config(
+        Some(&journal),
+        "udp = true\nallow = [\"10.0.0.0/8\"]\n",
+    ));
+    let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for i in 0..3 {
+        tx.send_to(format!("not allowed {i}").as_bytes(), daemon.addr)
+            .unwrap();
+    }
+    let entries = journal.wait_for("a dropped entry", |e| {
+        e.iter()
+            .filter(|e| text(e, "LISTENER_EVENT") == "dropped")
+            .map(|e| text(e, "DROPPED_DATAGRAMS").parse::<u64>().unwrap_or(0))
+            .sum::<u64>()
+            == 3
+    });
+    let dropped = entries
+        .iter()
+        .find(|e| text(e, "LISTENER_EVENT") == "dropped")
+        .unwrap();
+    assert_eq!(text(dropped, "TRANSPORT"), "udp");
+    assert!(text(dropped, "MESSAGE").contains("not in the allow list (the last from 127.0.0.1)"));
+    let summary = stop_summary(&mut daemon);
+    assert_eq!(
+        figure(&summary, "datagrams from sources not in the allow list"),
+        3,
+        "{summary}"
+    );
+    assert_eq!(figure(&summary, "messages"), 0, "{summary}");
+    assert!(!journal
+        .entries()
+        .iter()
+        .any(|e| text(e, "MESSAGE").contains("not allowed")));
+}
+
+/// Issue 19 item 2: a burst far above what the daemon can take (a Python sender, the
+/// smallest receive buffer, a rate limit low enough that even a daemon slowed by a busy
+/// machine reads more than it allows): every datagram sent is logged or counted, the
+/// kernel's drops (SO_RXQ_OVFL) and those over the rate limit alike, in `dropped` entries
+/// and in the stop summary.
+#[test]
+fn a_burst_above_what_the_daemon_takes_is_logged_or_counted_to_the_datagram() {
+    need_tools!(
+        "a_burst_above_what_the_daemon_takes_is_logged_or_counted_to_the_datagram",
+        &["python3"]
+    );
+    let journal = Journal::start();
+    let mut daemon = Daemon::start(&test_config(
+        Some(&journal),
+        "framing = \"syslog\"\nudp = true\nudp_receive_buffer = 4096\n\
+         max_lines_per_sec = 50\nmax_lines_burst = 100\n",
+    ));
+    let sent = 30_000u64;
+    let script = "import socket, sys\n\
+                  s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+                  a = ('127.0.0.1', int(sys.argv[1]))\n\
+                  for i in range(int(sys.argv[2])):\n    s.sendto(b'<14>burst %d' % i, a)\n";
+    run(
+        Command::new("python3").args([
+            "-c",
+            script,
+            &daemon.addr.port().to_string(),
+            &sent.to_string(),
+        ]),
+        b"",
+    );
+    let markers = markers_until_one_is_logged(&journal, daemon.addr);
+    let summary = stop_summary(&mut daemon);
+    let read = figure(&summary, "datagrams, logged");
+    let logged = figure(&summary, "messages");
+    let kernel = figure(&summary, "datagrams dropped by the kernel");
+    let over = figure(&summary, "messages over the rate limit");
+    eprintln!("sent {sent} + {markers} markers: {summary}");
+    assert_eq!(read + kernel, sent + markers, "{summary}");
+    assert_eq!(logged + over, read, "{summary}");
+    assert!(
+        kernel > 0 && over > 0,
+        "the burst was above what the daemon takes: {summary}"
+    );
+    // What the summary says was logged is in the journal, once each.
+    let lines = journal.matching_fields(&["LISTENER_EVENT=line"], &["MESSAGE"]);
+    let mut messages: Vec<String> = lines.iter().map(|e| text(e, "MESSAGE")).collect();
+    messages.sort();
+    messages.dedup();
+    assert_eq!(messages.len() as u64, logged);
+    assert_eq!(lines.len() as u64, logged);
+    // And the dropped entries count the same.
+    let dropped = journal.matching(&["LISTENER_EVENT=dropped"]);
+    let sum = |field: &str| -> u64 {
+        dropped
+            .iter()
+            .map(|e| text(e, field).parse::<u64>().unwrap_or(0))
+            .sum()
+    };
+    assert_eq!(sum("DROPPED_DATAGRAMS"), kernel);
+    assert_eq!(sum("DROPPED_LINES"), over);
+}
+
+/// busybox `syslogd -R` (the syslog daemon of many embedded devices) forwarding what
+/// busybox `logger` logs: run in a mount namespace of its own with a /dev of its own, so
+/// that its /dev/log is not the host's.
+#[test]
+fn busybox_syslogd_forwards_over_udp() {
+    need_tools!("busybox_syslogd_forwards_over_udp", &["busybox", "unshare"]);
+    let journal = Journal::start();
+    let daemon = Daemon::start(&test_config(
+        Some(&journal),
+        "framing = \"syslog\"\nudp = true\n",
+    ));
+    let script = format!(
+        "mount -t tmpfs tmpfs /dev && mknod -m 666 /dev/null c 1 3 || exit 1\n\
+         busybox syslogd -n -R 127.0.0.1:{} &\n\
+         while [ ! -S /dev/log ]; do :; done\n\
+         busybox logger -t bbtest -p local3.warn 'busybox one'\n\
+         busybox logger -t bbtest -p user.err 'busybox two'\n\
+         read done\n\
+         kill $!\n",
+        daemon.addr.port()
+    );
+    let mut child = Command::new("unshare")
+        .args(["-m", "sh", "-c", &script])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let entries = wait_tokens(&journal, &["busybox one", "busybox two"]);
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+    for (token, priority, facility) in [("busybox one", "4", "19"), ("busybox two", "3", "1")] {
+        let e = entry_with(&entries, token);
+        check_udp(e);
+        assert_eq!(text(e, "PRIORITY"), priority, "{e:?}");
+        assert_eq!(text(e, "SYSLOG_FACILITY"), facility);
+        assert_eq!(text(e, "SYSLOG_IDENTIFIER"), "bbtest", "{e:?}");
+        assert!(!text(e, "SYSLOG_TIMESTAMP").is_empty());
+        assert!(text(e, "MESSAGE").ends_with(&format!(": {token}")), "{e:?}");
+    }
+}
+
+/// The bytes waiting in the kernel for the UDP socket on `port` (/proc/net/udp rx_queue).
+fn udp_rx_queue(port: u16) -> u64 {
+    let table = std::fs::read_to_string("/proc/net/udp").unwrap();
+    let want = format!(":{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            (cols.get(1)?.ends_with(&want)).then(|| cols.get(4).cloned())?
+        })
+        .map(|q| u64::from_str_radix(q.split(':').nth(1).unwrap(), 16).unwrap())
+        .sum()
+}
+
+/// Issue 19 item 4: a stopped journald stops UDP reading as it stops TCP reading: the
+/// datagrams wait in the kernel (the daemon does not drain them into memory), and once
+/// journald is back everything is logged or counted.
+#[test]
+fn a_stopped_journald_stops_udp_reading_and_the_kernel_holds_the_datagrams() {
+    need_journald!("a_stopped_journald_stops_udp_reading_and_the_kernel_holds_the_datagrams");
+    let journal = Journal::start();
+    let mut daemon = Daemon::start(&test_config(
+        Some(&journal),
+        "framing = \"syslog\"\nudp = true\nmax_lines_per_sec = 0\n",
+    ));
+    let port = daemon.addr.port();
+    let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    tx.send_to(b"<14>before the pause", daemon.addr).unwrap();
+    wait_tokens(&journal, &["before the pause"]);
+    journal.pause();
+    let sent = 4000u64;
+    for i in 0..sent {
+        tx.send_to(format!("<14>held {i}").as_bytes(), daemon.addr)
+            .unwrap();
+    }
+    // The daemon reads until its sink is full, then leaves the rest in the kernel.
+    poll(Duration::from_secs(5), || udp_rx_queue(port), |q| *q > 0);
+    let samples: Vec<u64> = (0..50)
+        .map(|_| {
+            std::thread::sleep(Duration::from_millis(10));
+            udp_rx_queue(port)
+        })
+        .collect();
+    assert!(
+        samples.iter().all(|&q| q > 0),
+        "the socket was drained: {samples:?}"
+    );
+    journal.resume();
+    let markers = markers_until_one_is_logged(&journal, daemon.addr);
+    let summary = stop_summary(&mut daemon);
+    let read = figure(&summary, "datagrams, logged");
+    let logged = figure(&summary, "messages");
+    let kernel = figure(&summary, "datagrams dropped by the kernel");
+    eprintln!("sent {sent} while journald was stopped, 1 + {markers} around: {summary}");
+    assert_eq!(read + kernel, sent + 1 + markers, "{summary}");
+    assert_eq!(logged, read, "{summary}");
+    let held = journal.matching_fields(&["LISTENER_EVENT=line"], &["MESSAGE"]);
+    assert_eq!(held.len() as u64, logged);
+}
+
+/// Sends `COUNT` datagrams `TAG N` (N from 1) to 127.0.0.1:PORT, one every 5 ms, as a sensor
+/// does.
+const PACED_SENDER: &str = r#"
+import socket, sys, time
+port, count, tag = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for n in range(1, count + 1):
+    s.sendto(("%s %d" % (tag, n)).encode(), ("127.0.0.1", port))
+    time.sleep(0.005)
+"#;
+
+fn paced_sender(port: u16, count: u64, tag: &str) -> std::process::Child {
+    Command::new("python3")
+        .args([
+            "-c",
+            PACED_SENDER,
+            &port.to_string(),
+            &count.to_string(),
+            tag,
+        ])
+        .spawn()
+        .expect("python3")
+}
+
+/// The numbers of the `TAG N` datagrams logged, as logged, with the _PID of the daemon that
+/// logged each.
+fn tagged(entries: &[Fields], tag: &str) -> Vec<(u64, String)> {
+    entries
+        .iter()
+        .filter(|e| text(e, "LISTENER_EVENT") == "line")
+        .filter_map(|e| {
+            let message = text(e, "MESSAGE");
+            let n = message.split_once(&format!(": {tag} "))?.1.parse().ok()?;
+            Some((n, text(e, "_PID")))
+        })
+        .collect()
+}
+
+/// Whether the stored UDP socket `fd` holds a datagram (peeked, not taken).
+fn holds_a_datagram(fd: &std::os::fd::OwnedFd) -> bool {
+    use nix::sys::socket::{recv, MsgFlags};
+    use std::os::fd::AsRawFd;
+    let mut buf = [0u8; 64];
+    recv(
+        fd.as_raw_fd(),
+        &mut buf,
+        MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT,
+    )
+    .is_ok()
+}
+
+/// Issue 19, restart and upgrade: a sender sends a datagram every 5 ms across a restart
+/// through the file descriptor store (the test plays systemd: tests/common/manager.rs). The
+/// UDP socket goes to the store with the listener, the datagrams sent while no process runs
+/// wait in it, and the next process reads them: every datagram logged once, by one of the
+/// two processes.
+#[test]
+fn a_restart_through_the_fd_store_loses_no_datagram() {
+    need_tools!(
+        "a_restart_through_the_fd_store_loses_no_datagram",
+        &["python3"]
+    );
+    let journal = Journal::start();
+    let mut manager = common::manager::Manager::new();
+    let config = test_config(Some(&journal), "udp = true\nmax_lines_per_sec = 0\n");
+    let mut first = manager.start(&config);
+    let port = first.port;
+    let tag = unique("paced");
+    let sent = 400;
+    let mut sender = paced_sender(port, sent, &tag);
+    journal.wait_for("the first datagrams", |e| tagged(e, &tag).len() >= 10);
+    let stored = manager.stop(&mut first);
+    let names: Vec<String> = stored.iter().map(|(n, _)| n.clone()).collect();
+    let udp = stored
+        .iter()
+        .find(|(n, _)| n.starts_with("udp-"))
+        .map(|(_, fd)| fd)
+        .unwrap_or_else(|| panic!("no UDP socket in the store: {names:?}"));
+    // Datagrams sent while no process runs wait in the stored socket.
+    wait_until(
+        Duration::from_secs(5),
+        "a datagram in the stored socket",
+        || holds_a_datagram(udp).then_some(()),
+    );
+    let mut second = manager.restart(&config, port, stored);
+    assert!(sender.wait().unwrap().success());
+    let entries = wait_until(Duration::from_secs(30), "every datagram", || {
+        let e = journal.ours();
+        (tagged(&e, &tag).len() as u64 >= sent).then_some(e)
+    });
+    let logged = tagged(&entries, &tag);
+    let mut numbers: Vec<u64> = logged.iter().map(|(n, _)| *n).collect();
+    numbers.sort_unstable();
+    let pids: std::collections::BTreeSet<&String> = logged.iter().map(|(_, p)| p).collect();
+    let by_second = logged
+        .iter()
+        .filter(|(_, p)| *p == second.pid().to_string())
+        .count();
+    let stop = entries
+        .iter()
+        .map(|e| text(e, "MESSAGE"))
+        .find(|m| m.starts_with("stopping: "))
+        .unwrap();
+    println!(
+        "stored {names:?}; sent {sent}, logged {} ({by_second} by the second process); {stop}",
+        logged.len()
+    );
+    assert_eq!(
+        numbers,
+        (1..=sent).collect::<Vec<_>>(),
+        "each datagram once"
+    );
+    assert_eq!(pids.len(), 2, "both processes logged: {pids:?}");
+    assert!(stop.contains("and the UDP socket"), "{stop}");
+    manager.stop(&mut second);
+}
+
+/// The receive buffer the kernel gave the UDP socket on `port` (`ss -m`: rb, the doubled
+/// value), or None when no UDP socket is bound there.
+fn udp_socket_buffer(port: u16) -> Option<u64> {
+    let out = Command::new("ss")
+        .args(["-u", "-a", "-n", "-m", "sport", "=", &format!(":{port}")])
+        .output()
+        .expect("ss");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rb = text.split("skmem:(").nth(1)?.split(',').nth(1)?;
+    rb.strip_prefix("rb")?.parse().ok()
+}
+
+/// SIGHUP turns UDP on (the socket bound beside the listener, datagrams logged), applies a
+/// changed `udp_receive_buffer` to the open socket (seen by `ss`), and turns UDP off (the
+/// socket closed, its counts said).
+#[test]
+fn sighup_turns_udp_on_and_off_and_applies_a_new_receive_buffer() {
+    need_tools!(
+        "sighup_turns_udp_on_and_off_and_applies_a_new_receive_buffer",
+        &["logger", "ss"]
+    );
+    let journal = Journal::start();
+    let config = |extra: &str| test_config(Some(&journal), extra);
+    let daemon = Daemon::start(&config(""));
+    let port = daemon.port;
+    assert_eq!(udp_socket_buffer(port), None, "udp = false: no UDP socket");
+    daemon.reload_with(&config("udp = true\nudp_receive_buffer = 65536\n"));
+    let on = daemon.wait_stderr("reload: UDP on");
+    assert_eq!(udp_socket_buffer(port), Some(2 * 65536), "{on}");
+    logger(port, &["after turning it on"]);
+    check_udp(entry_with(
+        &wait_tokens(&journal, &["after turning it on"]),
+        "after turning it on",
+    ));
+    daemon.reload_with(&config("udp = true\nudp_receive_buffer = 1048576\n"));
+    let buffer = poll(
+        Duration::from_secs(10),
+        || udp_socket_buffer(port),
+        |b| *b == Some(2 * 1048576),
+    );
+    assert_eq!(
+        buffer,
+        Some(2 * 1048576),
+        "the new buffer on the same socket"
+    );
+    daemon.reload_with(&config("udp = false\n"));
+    let off = daemon.wait_stderr("udp = false: the UDP socket is closed");
+    assert!(off.contains("logged 1 messages"), "{off}");
+    assert_eq!(udp_socket_buffer(port), None, "closed");
+}
+
+/// With the socket unit (`ListenStream=` and `ListenDatagram=`; the test plays systemd), a
+/// passed datagram socket is told from the stream one by its type. With `udp = false` it is
+/// left unread, and a reload with `udp = true` reads what waited in it; at a stop it goes to
+/// the store (for the kernel's drop count, the unit keeping its own copy) and the next
+/// process reads the unit's socket again: a datagram sent between is logged.
+#[test]
+fn a_udp_socket_from_the_socket_unit_is_read_and_carried_across_a_restart() {
+    need_tools!(
+        "a_udp_socket_from_the_socket_unit_is_read_and_carried_across_a_restart",
+        &["logger"]
+    );
+    let journal = Journal::start();
+    let mut manager = common::manager::Manager::new();
+    let env = manager.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let stream = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = stream.local_addr().unwrap().port();
+    // The unit's datagram socket on a port of its own: only the passed socket receives there.
+    let datagram = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let udp_port = datagram.local_addr().unwrap().port();
+    let unit = || -> Vec<(String, std::os::fd::OwnedFd)> {
+        vec![
+            (
+                "tcp-listener.socket".into(),
+                stream.try_clone().unwrap().into(),
+            ),
+            (
+                "tcp-listener.socket".into(),
+                datagram.try_clone().unwrap().into(),
+            ),
+        ]
+    };
+    let config = |extra: &str| test_config(Some(&journal), extra).replace(PORT, &port.to_string());
+    let mut first = Daemon::start_passing(&config(""), &env, unit());
+    first.wait_stderr("udp = false: it is not read");
+    logger(udp_port, &["waited in the unit socket"]);
+    first.reload_with(&config("udp = true\n"));
+    first.wait_stderr(&format!("reload: UDP on 127.0.0.1:{udp_port}"));
+    check_udp(entry_with(
+        &wait_tokens(&journal, &["waited in the unit socket"]),
+        "waited in the unit socket",
+    ));
+    let stored = manager.stop(&mut first);
+    let names: Vec<String> = stored.iter().map(|(n, _)| n.clone()).collect();
+    assert!(names.iter().any(|n| n.starts_with("udp-")), "{names:?}");
+    assert!(!names.contains(&"listener".into()), "{names:?}");
+    logger(udp_port, &["sent during the restart"]);
+    let mut fds = unit();
+    fds.extend(stored);
+    let second = Daemon::start_passing(&config("udp = true\n"), &env, fds);
+    let start = second.wait_stderr("listening on");
+    assert!(
+        start.contains("(TCP and UDP) (socket from systemd)"),
+        "{start}"
+    );
+    check_udp(entry_with(
+        &wait_tokens(&journal, &["sent during the restart"]),
+        "sent during the restart",
+    ));
+}
+
+/// An rsyslogd that forwards what `logger -u SOCKET` gives its imuxsock input (a private
+/// socket) to the daemon with `omfwd protocol="udp"`, in `template`'s format.
+struct UdpRelay {
+    child: std::process::Child,
+    socket: std::path::PathBuf,
+    work: TempDir,
+}
+
+impl UdpRelay {
+    fn start(port: u16, template: &str) -> UdpRelay {
+        let work = TempDir::new();
+        let socket = work.0.join("log.sock");
+        let conf = format!(
+            r#"global(workDirectory="{work}" net.enableDNS="off" processInternalMessages="on")
+module(load="imuxsock" SysSock.Use="off")
+input(type="imuxsock" Socket="{socket}")
+action(type="omfwd" target="127.0.0.1" port="{port}" protocol="udp" template="{template}")
+syslog.* action(type="omfile" file="{work}/internal.log")
+"#,
+            work = work.0.display(),
+            socket = socket.display(),
+        );
+        let conf_path = work.0.join("rsyslog.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        let child = Command::new("rsyslogd")
+            .args(["-n", "-f"])
+            .arg(&conf_path)
+            .arg("-i")
+            .arg(work.0.join("pid"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start rsyslogd");
+        wait_until(Duration::from_secs(10), "rsyslogd's socket", || {
+            socket.exists().then_some(())
+        });
+        UdpRelay {
+            child,
+            socket,
+            work,
+        }
+    }
+
+    /// `logger -u SOCKET`: one message to the relay, as program `relayed`, pid 4242.
+    fn log(&self, text: &str) {
+        let out = Command::new("logger")
+            .arg("-u")
+            .arg(&self.socket)
+            .args(["-t", "relayed", "--id=4242", "-p", "local0.err", "--", text])
+            .output()
+            .expect("run logger");
+        assert!(out.status.success(), "logger: {out:?}");
+    }
+
+    /// What rsyslogd said about itself.
+    fn internal(&self) -> String {
+        std::fs::read_to_string(self.work.0.join("internal.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for UdpRelay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Issue 19: a real rsyslogd forwarding over UDP (`omfwd protocol="udp"`), in its RFC 3164
+/// forward format and in RFC 5424: every message once, with the sender's program, pid,
+/// facility, severity and hostname.
+#[test]
+fn rsyslog_omfwd_over_udp_gives_every_message_once_with_its_fields() {
+    need_tools!(
+        "rsyslog_omfwd_over_udp_gives_every_message_once_with_its_fields",
+        &["rsyslogd", "logger"]
+    );
+    let journal = Journal::start();
+    let daemon = Daemon::start(&test_config(
+        Some(&journal),
+        "framing = \"syslog\"\nudp = true\n",
+    ));
+    let port = daemon.addr.port();
+    let host = hostname();
+    let count = 20;
+    // (rsyslog's %msg% keeps the space that followed the tag in what logger sent it: its
+    // RFC 5424 format sends it, and the daemon logs the MSG as sent.)
+    for (name, template, lead) in [
+        ("rfc3164", "RSYSLOG_TraditionalForwardFormat", ""),
+        ("rfc5424", "RSYSLOG_SyslogProtocol23Format", " "),
+    ] {
+        let relay = UdpRelay::start(port, template);
+        let token = unique(&format!("omfwd-{name}-"));
+        for i in 1..=count {
+            relay.log(&format!("{token} message {i} of {count}"));
+        }
+        let entries = poll(
+            Duration::from_secs(15),
+            || journal.ours(),
+            |e| {
+                e.iter()
+                    .filter(|e| text(e, "MESSAGE").contains(&token))
+                    .count()
+                    >= count
+            },
+        );
+        let mine: Vec<&Fields> = entries
+            .iter()
+            .filter(|e| text(e, "MESSAGE").contains(&token))
+            .collect();
+        if mine.len() != count {
+            println!("rsyslogd said: {}", relay.internal());
+        }
+        println!("{name}: sent {count}, logged {}", mine.len());
+        for i in 1..=count {
+            let e = entry_with(&entries, &format!("{token} message {i} of {count}"));
+            check_udp(e);
+            assert_eq!(
+                text(e, "MESSAGE"),
+                format!(
+                    "127.0.0.1:{} {host}: {lead}{token} message {i} of {count}",
+                    text(e, "REMOTE_PORT")
+                ),
+                "{name}"
+            );
+            for (field, want) in [
+                ("SYSLOG_IDENTIFIER", "relayed"),
+                ("SYSLOG_PID", "4242"),
+                ("SYSLOG_FACILITY", "16"),
+                ("PRIORITY", "3"),
+                ("REMOTE_PRIORITY", "3"),
+                ("SYSLOG_HOSTNAME", host.as_str()),
+            ] {
+                assert_eq!(text(e, field), want, "{name} {field}: {e:?}");
+            }
+            assert!(!e.contains_key("SYSLOG_PARSE_ERROR"), "{name}: {e:?}");
+        }
+        assert_eq!(mine.len(), count, "{name}: every message once");
+    }
+}
+
+/// A restart whose configuration turned UDP off closes the UDP socket the store carried, and
+/// says so: the datagrams waiting in it are not read, and that is not silent.
+#[test]
+fn a_restart_with_udp_off_says_the_carried_udp_socket_is_closed() {
+    let mut manager = common::manager::Manager::new();
+    let mut first = manager.start(&test_config(None, "udp = true\n"));
+    let stored = manager.stop(&mut first);
+    assert!(stored.iter().any(|(n, _)| n.starts_with("udp-")));
+    let second = manager.restart(&test_config(None, ""), first.port, stored);
+    let notice = second.wait_stderr("the UDP socket carried over");
+    assert!(
+        notice.contains(&format!(
+            "(on 127.0.0.1:{}) is closed, udp = false: datagrams waiting in it are not read",
+            first.port
+        )),
+        "{notice}"
+    );
+}
+
+/// The kernel's drop count (SO_RXQ_OVFL) is a running count of the socket: the store carries
+/// it with the UDP socket (`udp-N`), so that the next process counts only the drops after the
+/// restart, not again those the previous one reported.
+#[test]
+fn the_kernels_drop_count_is_carried_with_the_udp_socket() {
+    need_journald!("the_kernels_drop_count_is_carried_with_the_udp_socket");
+    let journal = Journal::start();
+    let mut manager = common::manager::Manager::new();
+    let config = test_config(
+        Some(&journal),
+        "framing = \"syslog\"\nudp = true\nudp_receive_buffer = 4096\nmax_lines_per_sec = 0\n",
+    );
+    let mut first = manager.start(&config);
+    let to = first.addr;
+    let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    journal.pause();
+    for i in 0..3000 {
+        tx.send_to(format!("<14>held {i}").as_bytes(), to).unwrap();
+    }
+    poll(
+        Duration::from_secs(5),
+        || udp_rx_queue(to.port()),
+        |q| *q > 0,
+    );
+    journal.resume();
+    markers_until_one_is_logged(&journal, to);
+    let stored = manager.stop(&mut first);
+    let entries = journal.wait_for("the first stop", |e| {
+        e.iter()
+            .any(|e| text(e, "MESSAGE").starts_with("stopping: "))
+    });
+    let stop = entries
+        .iter()
+        .map(|e| text(e, "MESSAGE"))
+        .find(|m| m.starts_with("stopping: "))
+        .unwrap();
+    let kernel = figure(&stop, "datagrams dropped by the kernel");
+    let name = stored
+        .iter()
+        .map(|(n, _)| n.clone())
+        .find(|n| n.starts_with("udp-"))
+        .unwrap();
+    println!("stored {name}; {stop}");
+    assert!(kernel > 0, "the kernel dropped some: {stop}");
+    assert_eq!(
+        name,
+        format!("udp-{kernel}"),
+        "the count goes with the socket"
+    );
+    let mut second = manager.restart(&config, to.port(), stored);
+    tx.send_to(b"<14>after the restart", to).unwrap();
+    wait_tokens(&journal, &["after the restart"]);
+    manager.stop(&mut second);
+    let entries = journal.wait_for("the second stop", |e| {
+        e.iter()
+            .filter(|e| text(e, "MESSAGE").starts_with("stopping: "))
+            .count()
+            == 2
+    });
+    let second_pid = second.pid().to_string();
+    let again: Vec<String> = entries
+        .iter()
+        .filter(|e| text(e, "_PID") == second_pid && e.contains_key("DROPPED_DATAGRAMS"))
+        .map(|e| text(e, "MESSAGE"))
+        .collect();
+    let stop = entries
+        .iter()
+        .filter(|e| text(e, "_PID") == second_pid)
+        .map(|e| text(e, "MESSAGE"))
+        .find(|m| m.starts_with("stopping: "))
+        .unwrap();
+    assert!(again.is_empty(), "drops reported again: {again:?}");
+    assert!(
+        stop.contains("UDP: read 1 datagrams, logged 1 messages;"),
+        "{stop}"
+    );
+}
