@@ -226,7 +226,8 @@ pub fn run(opts: &Opts) -> String {
     let mut tag = (util::realtime_us() / 1_000_000).rem_euclid(1000) as u32 * 10;
     let mut idle_rss = Vec::new();
     let kinds = [Kind::TcpListener, Kind::Rsyslog, Kind::Ncat];
-    for rep in 1..=opts.reps {
+    let tcp_wanted = TCP_WORKLOADS.iter().any(|w| opts.wants(w));
+    for rep in (1..=opts.reps).filter(|_| tcp_wanted) {
         eprintln!("tlbench: repetition {rep} of {}", opts.reps);
         tag += 1;
         if opts.wants("probe") {
@@ -280,7 +281,6 @@ pub fn run(opts: &Opts) -> String {
     }
     // The UDP workload: one ramp, after the repetitions (its steps are its own repetitions).
     let udp = opts.wants("udp").then(|| crate::udp::run(opts, &mut tag));
-    let tcp_wanted = TCP_WORKLOADS.iter().any(|w| opts.wants(w));
     let mut out = String::new();
     if tcp_wanted {
         let static_rss = opts

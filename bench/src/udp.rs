@@ -257,7 +257,10 @@ fn report(opts: &Opts, ramps: &[Ramp], probe: Option<(f64, f64)>) -> String {
          loss-free rate. Every step: a fresh server and a fresh journald namespace. \
          tcp-listener: `tcp-listener-udp.toml` (`udp = true`, `framing = \"syslog\"`, \
          `max_lines_per_sec = 0`); rsyslog: imudp → omjournal; both ask for a receive buffer \
-         of {UDP_RECEIVE_BUFFER} bytes (SO_RCVBUF).\n",
+         of {UDP_RECEIVE_BUFFER} bytes (SO_RCVBUF). After each step one more datagram (not a \
+         test message) goes to tcp-listener before its stop, so that the kernel's last drops \
+         reach its count (SO_RXQ_OVFL comes with the next datagram read): its summary reads \
+         sent + 1.\n",
         rates.join(", "),
         opts.udp_secs,
         util::syslog_header(0).0.len() + util::LINE_LEN - 1,
