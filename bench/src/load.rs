@@ -267,6 +267,8 @@ pub fn probe(socket: &Path, clients: u32, lines: u32, tag: u32, payload: Payload
 }
 
 pub struct UdpSendResult {
+    /// When the last datagram was sent, µs since the epoch.
+    pub end_us: u64,
     /// Datagrams handed to the kernel.
     pub sent: u64,
     pub secs: f64,
@@ -321,6 +323,7 @@ pub fn udp(port: u16, rate: u64, secs: f64, tag: u32, sources: u32) -> UdpSendRe
         }
     }
     UdpSendResult {
+        end_us: realtime_us(),
         sent,
         secs: t0.elapsed().as_secs_f64(),
         errors,

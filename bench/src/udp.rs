@@ -22,6 +22,10 @@ struct Step {
     achieved: f64,
     /// Test messages found in the journal (distinct).
     logged: u64,
+    /// Of those, the ones journald received while the sender was sending.
+    logged_in_step: u64,
+    /// From the last send to journald's last entry, s (a server's queue draining).
+    drain_secs: f64,
     /// What the server itself counted as dropped (tcp-listener's stop summary; rsyslog: none).
     counted: u64,
     /// The kernel's drops for the server's socket (/proc/net/udp).
@@ -91,7 +95,7 @@ fn step(opts: &Opts, kind: Kind, rate: u64, tag: u32) -> Step {
     } else {
         String::new()
     };
-    let rb = journal::read_back_all(tag, r.sent);
+    let rb = journal::read_back_all_by(tag, r.sent, r.end_us);
     j.stop();
     let counted = figure(&summary, "datagrams dropped by the kernel")
         + figure(&summary, "messages over the rate limit")
@@ -101,6 +105,8 @@ fn step(opts: &Opts, kind: Kind, rate: u64, tag: u32) -> Step {
         sent: r.sent,
         achieved: r.sent as f64 / r.secs,
         logged: rb.unique,
+        logged_in_step: rb.by_cutoff,
+        drain_secs: rb.last_us.saturating_sub(r.end_us) as f64 / 1e6,
         counted,
         kernel: drops1 - drops0,
         cpu_us: cpu,
@@ -110,13 +116,16 @@ fn step(opts: &Opts, kind: Kind, rate: u64, tag: u32) -> Step {
         send_errors: r.errors,
     };
     eprintln!(
-        "  udp {} at {rate}/s: sent {} ({:.0}/s, {} send errors), logged {}, counted {}, kernel drops {}, \
+        "  udp {} at {rate}/s: sent {} ({:.0}/s, {} send errors), logged {} ({} while sending, the last \
+         {:.2} s after), counted {}, kernel drops {}, \
          {:.2} µs CPU/message, VmHWM {hwm} kB{}{}{}",
         kind.name(),
         s.sent,
         s.achieved,
         s.send_errors,
         s.logged,
+        s.logged_in_step,
+        s.drain_secs,
         s.counted,
         s.kernel,
         cpu as f64 / s.logged.max(1) as f64,
@@ -238,6 +247,14 @@ fn n(v: u64) -> String {
     out
 }
 
+fn signed(v: i64) -> String {
+    if v < 0 {
+        format!("−{}", n(v.unsigned_abs()))
+    } else {
+        n(v as u64)
+    }
+}
+
 fn ratio(a: f64, b: f64) -> String {
     if b > 0.0 && a.is_finite() && b.is_finite() {
         format!("{:.2}×", a / b)
@@ -268,11 +285,11 @@ fn report(opts: &Opts, ramps: &[Ramp], probe: Option<(f64, f64)>) -> String {
     );
     let _ = writeln!(
         out,
-        "| server | rate asked, /s | sent | sent/s | logged | counted by the server | kernel drops (/proc/net/udp) | sent − logged − counted | CPU µs/message | VmHWM, kB |"
+        "| server | rate asked, /s | sent | sent/s | logged | of them while sending | last entry, s after the last send | counted by the server | kernel drops (/proc/net/udp) | sent − logged − counted | CPU µs/message | VmHWM, kB |"
     );
     let _ = writeln!(
         out,
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     );
     for ramp in ramps {
         for (s, twice) in ramp
@@ -283,26 +300,36 @@ fn report(opts: &Opts, ramps: &[Ramp], probe: Option<(f64, f64)>) -> String {
         {
             let _ = writeln!(
                 out,
-                "| {} | {}{} | {} | {} | {} | {} | {} | {} | {:.2} | {} |",
+                "| {} | {}{} | {} | {} | {} | {} | {:.2} | {} | {} | {} | {:.2} | {} |",
                 ramp.kind.name(),
                 n(s.rate),
                 if twice { " (2 × loss-free)" } else { "" },
                 n(s.sent),
                 n(s.achieved as u64),
                 n(s.logged),
+                n(s.logged_in_step),
+                s.drain_secs,
                 if ramp.kind == Kind::TcpListener {
                     n(s.counted)
                 } else {
                     "none reported".to_string()
                 },
                 n(s.kernel),
-                s.uncounted(),
+                signed(s.uncounted()),
                 s.cpu_us as f64 / s.logged.max(1) as f64,
                 n(s.hwm_kb),
             );
         }
     }
-    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "\n*logged*: test messages found in the journal; *while sending*: of them, those journald \
+         received (`__REALTIME_TIMESTAMP`) before the last datagram was sent, the rest came from a \
+         server's queue afterwards. *counted by the server*: tcp-listener's stop summary (kernel \
+         drops it learnt by SO_RXQ_OVFL, over a budget, not allowed); rsyslog reports none, so its \
+         *sent − logged − counted* is everything it lost, though the kernel counted its drops in \
+         /proc/net/udp.\n"
+    );
     let get = |kind: Kind| ramps.iter().find(|r| r.kind == kind);
     let (t, r) = (get(Kind::TcpListener), get(Kind::Rsyslog));
     let free = |x: Option<&Ramp>| x.map(|x| loss_free(&x.steps) as f64);
@@ -343,7 +370,11 @@ fn report(opts: &Opts, ramps: &[Ramp], probe: Option<(f64, f64)>) -> String {
                     n(s.logged),
                     n(s.counted),
                     n(s.logged + s.counted),
-                    if s.uncounted() == 0 { "= sent".to_string() } else { format!("{} uncounted", s.uncounted()) }
+                    if s.uncounted() == 0 {
+                        "= sent".to_string()
+                    } else {
+                        format!("{} uncounted", signed(s.uncounted()))
+                    }
                 )
             } else {
                 format!(
@@ -351,7 +382,7 @@ fn report(opts: &Opts, ramps: &[Ramp], probe: Option<(f64, f64)>) -> String {
                     n(s.sent),
                     n(s.logged),
                     n(s.kernel),
-                    s.sent as i64 - s.logged as i64 - s.kernel as i64
+                    signed(s.sent as i64 - s.logged as i64 - s.kernel as i64)
                 )
             }
         })
