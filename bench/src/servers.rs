@@ -301,10 +301,15 @@ impl Server {
     }
 
     pub fn stop(mut self) {
-        for &pid in &self.pids {
+        // One SIGTERM each: a second one makes tcp-listener exit at once, without its stop
+        // (and its summary), and the child is often one of the pids.
+        let mut pids = self.pids.clone();
+        pids.push(self.child.id() as i32);
+        pids.sort_unstable();
+        pids.dedup();
+        for pid in pids {
             unsafe { libc::kill(pid, libc::SIGTERM) };
         }
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
             match self.child.try_wait() {

@@ -90,8 +90,13 @@ fn step(opts: &Opts, kind: Kind, rate: u64, tag: u32) -> Step {
         text.lines()
             .rfind(|l| l.contains("stopping: served"))
             .and_then(|l| l.split("UDP: ").nth(1))
-            .unwrap_or("(no stop summary on stderr)")
-            .to_string()
+            .map(str::to_string)
+            .unwrap_or_else(|| {
+                format!(
+                    "(no stop summary on stderr; its last line: {})",
+                    text.lines().last().unwrap_or("none")
+                )
+            })
     } else {
         String::new()
     };
