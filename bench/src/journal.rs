@@ -110,10 +110,17 @@ pub struct Readback {
     pub total: u64,
     /// journald's receive time of the last line, µs since the epoch.
     pub last_us: u64,
+    /// Distinct lines journald received at or before the cutoff given to [`read_back_by`].
+    pub by_cutoff: u64,
 }
 
 /// Reads the whole namespace back (`journalctl -o json`) and counts the lines of run `tag`.
 pub fn read_back(tag: u32) -> Readback {
+    read_back_by(tag, u64::MAX)
+}
+
+/// [`read_back`], also counting the distinct lines journald received by `cutoff_us`.
+pub fn read_back_by(tag: u32, cutoff_us: u64) -> Readback {
     let mut child = Command::new("journalctl")
         .args([
             &format!("--namespace={NAMESPACE}"),
@@ -149,14 +156,17 @@ pub fn read_back(tag: u32) -> Readback {
                 rb.with_sender += 1;
             }
         }
-        if seen.insert((u64::from(client) << 32) | u64::from(seq)) {
-            rb.unique += 1;
-        }
         let ts: u64 = v
             .get("__REALTIME_TIMESTAMP")
             .and_then(|t| t.as_str())
             .and_then(|t| t.parse().ok())
             .unwrap_or(0);
+        if seen.insert((u64::from(client) << 32) | u64::from(seq)) {
+            rb.unique += 1;
+            if ts <= cutoff_us {
+                rb.by_cutoff += 1;
+            }
+        }
         rb.last_us = rb.last_us.max(ts);
     }
     let _ = child.wait();
@@ -165,13 +175,18 @@ pub fn read_back(tag: u32) -> Readback {
 
 /// Reads back until `expected` lines are there or the count stops growing.
 pub fn read_back_all(tag: u32, expected: u64) -> Readback {
-    let mut rb = read_back(tag);
+    read_back_all_by(tag, expected, u64::MAX)
+}
+
+/// [`read_back_all`] with [`read_back_by`]'s cutoff.
+pub fn read_back_all_by(tag: u32, expected: u64, cutoff_us: u64) -> Readback {
+    let mut rb = read_back_by(tag, cutoff_us);
     for _ in 0..10 {
         if rb.unique >= expected {
             break;
         }
         std::thread::sleep(Duration::from_millis(1000));
-        let again = read_back(tag);
+        let again = read_back_by(tag, cutoff_us);
         let grew = again.unique > rb.unique;
         rb = again;
         if !grew {

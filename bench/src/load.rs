@@ -265,3 +265,75 @@ pub fn probe(socket: &Path, clients: u32, lines: u32, tag: u32, payload: Payload
         secs: t0.elapsed().as_secs_f64(),
     }
 }
+
+pub struct UdpSendResult {
+    /// When the last datagram was sent, µs since the epoch.
+    pub end_us: u64,
+    /// Datagrams handed to the kernel.
+    pub sent: u64,
+    pub secs: f64,
+    /// Sends that failed (ECONNREFUSED and the like), not counted as sent.
+    pub errors: u64,
+}
+
+/// Sends RFC 5424 syslog messages, one per datagram (RFC 5426), to 127.0.0.1:`port` at
+/// `rate` datagrams/s for `secs`, from `sources` sockets on 127.0.0.2… in turn (source `c`
+/// sends `app<c>`'s messages, numbered from 1): the same messages as the syslog burst's,
+/// without octet counts. One thread, one send(2) per datagram, paced against the clock.
+pub fn udp(port: u16, rate: u64, secs: f64, tag: u32, sources: u32) -> UdpSendResult {
+    let socks: Vec<std::net::UdpSocket> = (0..sources)
+        .map(|c| {
+            let s = std::net::UdpSocket::bind((
+                std::net::Ipv4Addr::new(127, 0, 0, 2 + (c % 250) as u8),
+                0,
+            ))
+            .expect("bind a UDP sender");
+            s.connect(("127.0.0.1", port))
+                .expect("connect a UDP sender");
+            s
+        })
+        .collect();
+    let headers: Vec<String> = (0..sources).map(|c| syslog_header(c).0).collect();
+    let mut seqs = vec![0u32; sources as usize];
+    let total = (rate as f64 * secs) as u64;
+    let mut datagram = Vec::with_capacity(256);
+    let mut errors = 0;
+    let mut sent = 0u64;
+    let t0 = Instant::now();
+    let mut attempt = 0u64;
+    while attempt < total {
+        // Due by now at `rate`; ahead of the clock, wait a little.
+        let due = ((t0.elapsed().as_secs_f64() * rate as f64) as u64).min(total);
+        if attempt >= due {
+            std::thread::sleep(Duration::from_micros(100));
+            continue;
+        }
+        while attempt < due {
+            let c = (attempt % u64::from(sources)) as usize;
+            seqs[c] += 1;
+            datagram.clear();
+            datagram.extend_from_slice(headers[c].as_bytes());
+            push_line(&mut datagram, tag, c as u32, seqs[c]);
+            datagram.pop(); // the LF: one datagram is one message
+            attempt += 1;
+            match socks[c].send(&datagram) {
+                Ok(_) => sent += 1,
+                Err(_) => errors += 1,
+            }
+        }
+    }
+    UdpSendResult {
+        end_us: realtime_us(),
+        sent,
+        secs: t0.elapsed().as_secs_f64(),
+        errors,
+    }
+}
+
+/// Sends one datagram that is no test line to 127.0.0.1:`port`: read after every drop
+/// before it, it tells tcp-listener the kernel's drop count (SO_RXQ_OVFL).
+pub fn udp_marker(port: u16) {
+    if let Ok(s) = std::net::UdpSocket::bind("127.0.0.1:0") {
+        let _ = s.send_to(b"<14>tlbench: end of the step", ("127.0.0.1", port));
+    }
+}

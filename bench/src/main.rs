@@ -6,6 +6,7 @@ mod load;
 mod run;
 mod servers;
 mod tls;
+mod udp;
 mod util;
 
 use std::collections::HashMap;
@@ -17,8 +18,8 @@ const USAGE: &str = "\
 usage:
   tlbench run   [--reps N] [--daemon PATH] [--static-daemon PATH] [--work DIR] [--out FILE]
                 [--clients 8] [--lines 25000] [--idle 10000] [--churn-secs 10] [--churn-threads 4]
-                [--only probe,burst,null,idle,churn,syslog] [--servers tcp-listener,rsyslog,ncat]
-                [--note TEXT]...
+                [--only probe,burst,null,idle,churn,syslog,udp] [--servers tcp-listener,rsyslog,ncat]
+                [--udp-rates 5000,10000,20000,40000,80000] [--udp-secs 3] [--note TEXT]...
   tlbench burst --port P [--clients 8] [--lines 25000] [--tag T] [--syslog 1]
   tlbench idle  --port P [--idle 10000] [--hold-secs 30]
   tlbench churn --port P [--churn-secs 10] [--churn-threads 4] [--tag T]
@@ -116,7 +117,22 @@ fn main() -> ExitCode {
                 notes: a.notes.clone(),
                 only: a.list("only"),
                 servers: a.list("servers"),
+                udp_rates: a
+                    .list("udp-rates")
+                    .iter()
+                    .map(|r| {
+                        r.parse().unwrap_or_else(|_| {
+                            eprintln!("tlbench: bad value for --udp-rates: {r}");
+                            std::process::exit(2)
+                        })
+                    })
+                    .collect(),
+                udp_secs: a.get("udp-secs", 3.0),
             };
+            let mut opts = opts;
+            if opts.udp_rates.is_empty() {
+                opts.udp_rates = vec![5_000, 10_000, 20_000, 40_000, 80_000];
+            }
             std::fs::create_dir_all(&opts.setup.work).expect("create the work directory");
             let table = run::run(&opts);
             print!("{table}");

@@ -22,17 +22,20 @@ pub struct Opts {
     pub static_daemon: Option<PathBuf>,
     /// Lines printed under the table as they are (binary sizes, from bench/run).
     pub notes: Vec<String>,
-    /// Workloads to run (probe, burst, null, idle, churn, syslog); empty = all.
+    /// Workloads to run (probe, burst, null, idle, churn, syslog, udp); empty = all.
     pub only: Vec<String>,
     /// Servers to run; empty = all.
     pub servers: Vec<String>,
+    /// The UDP workload's ramp, datagrams/s, and the seconds of each step.
+    pub udp_rates: Vec<u64>,
+    pub udp_secs: f64,
 }
 
 impl Opts {
-    fn wants(&self, workload: &str) -> bool {
+    pub fn wants(&self, workload: &str) -> bool {
         self.only.is_empty() || self.only.iter().any(|w| w == workload)
     }
-    fn kinds(&self, kinds: &[Kind]) -> Vec<Kind> {
+    pub fn kinds(&self, kinds: &[Kind]) -> Vec<Kind> {
         kinds
             .iter()
             .copied()
@@ -223,7 +226,8 @@ pub fn run(opts: &Opts) -> String {
     let mut tag = (util::realtime_us() / 1_000_000).rem_euclid(1000) as u32 * 10;
     let mut idle_rss = Vec::new();
     let kinds = [Kind::TcpListener, Kind::Rsyslog, Kind::Ncat];
-    for rep in 1..=opts.reps {
+    let tcp_wanted = TCP_WORKLOADS.iter().any(|w| opts.wants(w));
+    for rep in (1..=opts.reps).filter(|_| tcp_wanted) {
         eprintln!("tlbench: repetition {rep} of {}", opts.reps);
         tag += 1;
         if opts.wants("probe") {
@@ -275,12 +279,35 @@ pub fn run(opts: &Opts) -> String {
             churn(opts, &mut f, kind, tag % 10000);
         }
     }
-    let static_rss = opts
-        .static_daemon
-        .as_ref()
-        .map(|p| idle_daemon_rss(opts, p));
-    report(opts, &f, &idle_rss, static_rss)
+    // The UDP workload: one ramp, after the repetitions (its steps are its own repetitions).
+    let udp = opts.wants("udp").then(|| crate::udp::run(opts, &mut tag));
+    let mut out = String::new();
+    if tcp_wanted {
+        let static_rss = opts
+            .static_daemon
+            .as_ref()
+            .map(|p| idle_daemon_rss(opts, p));
+        out = report(opts, &f, &idle_rss, static_rss);
+    }
+    if let Some(udp) = udp {
+        if tcp_wanted {
+            out.push('\n');
+        } else {
+            // The notes (binary sizes, the journal socket queue) would be lost otherwise.
+            let mut udp = udp;
+            for note in &opts.notes {
+                udp.push_str(&format!("\n{note}"));
+            }
+            udp.push('\n');
+            return udp;
+        }
+        out.push_str(&udp);
+    }
+    out
 }
+
+/// The workloads of the main table (the repeated ones).
+const TCP_WORKLOADS: [&str; 6] = ["probe", "burst", "null", "idle", "churn", "syslog"];
 
 fn col(kind: Kind) -> &'static str {
     kind.name()

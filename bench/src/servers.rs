@@ -1,5 +1,6 @@
 //! The servers under test, each started fresh for every measurement: tcp-listener, rsyslog
-//! (imtcp → omjournal) and `ncat -lk | systemd-cat`.
+//! (imtcp → omjournal) and `ncat -lk | systemd-cat`; for the UDP workload tcp-listener with
+//! `udp = true` and rsyslog imudp → omjournal.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -119,6 +120,51 @@ ruleset(name="tlbench") {{
     path
 }
 
+/// The UDP workload's rsyslog: imudp → its syslog parsers → omjournal, the fields written as
+/// tcp-listener names them (the syslog workload's template), the receive buffer asked for as
+/// tcp-listener asks for it.
+fn rsyslog_udp_conf(setup: &Setup) -> PathBuf {
+    let state = setup.work.join("rsyslog-state");
+    std::fs::create_dir_all(&state).expect("rsyslog state directory");
+    let conf = format!(
+        r#"# Written by tlbench: rsyslog as a UDP syslog → journal logger.
+global(workDirectory="{state}" net.enableDNS="off")
+module(load="imudp")
+module(load="omjournal")
+template(name="tlbench_syslog" type="list") {{
+  property(name="msg" outname="MESSAGE")
+  property(name="syslogseverity" outname="PRIORITY")
+  property(name="syslogfacility" outname="SYSLOG_FACILITY")
+  property(name="app-name" outname="SYSLOG_IDENTIFIER")
+  property(name="procid" outname="SYSLOG_PID")
+  property(name="hostname" outname="SYSLOG_HOSTNAME")
+  property(name="timereported" dateFormat="rfc3339" outname="SYSLOG_TIMESTAMP")
+  property(name="msgid" outname="SYSLOG_MSGID")
+  property(name="structured-data" outname="SYSLOG_STRUCTURED_DATA")
+  property(name="fromhost-ip" outname="REMOTE_ADDR")
+}}
+input(type="imudp" address="127.0.0.1" port="{port}" rcvbufSize="{UDP_RECEIVE_BUFFER}" ruleset="tlbench")
+ruleset(name="tlbench") {{
+  action(type="omjournal" template="tlbench_syslog")
+}}
+"#,
+        state = state.display(),
+        port = Kind::Rsyslog.port(),
+    );
+    let path = setup.work.join("rsyslog-udp.conf");
+    std::fs::write(&path, conf).expect("write rsyslog-udp.conf");
+    path
+}
+
+/// The receive buffer both UDP servers ask for (SO_RCVBUF; the kernel doubles it): tcp-listener's
+/// default `udp_receive_buffer`, written in tcp-listener-udp.toml too.
+pub const UDP_RECEIVE_BUFFER: usize = 212_992;
+
+/// Where the UDP workload's tcp-listener writes its stderr (its stop summary).
+pub fn udp_stderr(setup: &Setup) -> PathBuf {
+    setup.work.join("tcp-listener-udp.stderr")
+}
+
 impl Server {
     pub fn start(kind: Kind, mode: SinkMode, payload: Payload, setup: &Setup) -> Server {
         let work = setup.work.display().to_string();
@@ -203,11 +249,67 @@ impl Server {
         server
     }
 
+    /// A server for the UDP workload, into the benchmark's journal namespace: tcp-listener
+    /// with `tcp-listener-udp.toml` (its stderr to [`udp_stderr`]), or rsyslog imudp.
+    pub fn start_udp(kind: Kind, setup: &Setup) -> Server {
+        let mut cmd;
+        let mut stderr = Stdio::null();
+        match kind {
+            Kind::TcpListener => {
+                cmd = Command::new(&setup.daemon);
+                cmd.arg("--config")
+                    .arg(setup.bench_dir.join("tcp-listener-udp.toml"));
+                let file =
+                    std::fs::File::create(udp_stderr(setup)).expect("create the stderr file");
+                stderr = Stdio::from(file);
+            }
+            Kind::Rsyslog => {
+                let conf = rsyslog_udp_conf(setup);
+                let pidfile = setup.work.join("rsyslogd.pid");
+                let _ = std::fs::remove_file(&pidfile);
+                cmd = journal_bound(&setup.work.display().to_string());
+                cmd.args(["rsyslogd", "-n", "-f"])
+                    .arg(conf)
+                    .arg("-i")
+                    .arg(pidfile);
+            }
+            Kind::Ncat => panic!("the UDP workload has no ncat"),
+        }
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", kind.name()));
+        let server = Server {
+            kind,
+            pids: vec![child.id() as i32],
+            child,
+        };
+        assert!(
+            util::wait_udp_bound(kind.port(), Duration::from_secs(10)),
+            "{} did not bind UDP port {}",
+            kind.name(),
+            kind.port()
+        );
+        util::settle(
+            &server.pids,
+            Duration::from_millis(300),
+            Duration::from_secs(5),
+        );
+        server
+    }
+
     pub fn stop(mut self) {
-        for &pid in &self.pids {
+        // One SIGTERM each: a second one makes tcp-listener exit at once, without its stop
+        // (and its summary), and the child is often one of the pids.
+        let mut pids = self.pids.clone();
+        pids.push(self.child.id() as i32);
+        pids.sort_unstable();
+        pids.dedup();
+        for pid in pids {
             unsafe { libc::kill(pid, libc::SIGTERM) };
         }
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
             match self.child.try_wait() {
@@ -222,7 +324,9 @@ impl Server {
         }
         // Wait for the port to be free for the next start.
         let deadline = Instant::now() + Duration::from_secs(5);
-        while util::listening(self.kind.port()) && Instant::now() < deadline {
+        while (util::listening(self.kind.port()) || util::udp_socket(self.kind.port()).is_some())
+            && Instant::now() < deadline
+        {
             std::thread::sleep(Duration::from_millis(20));
         }
     }

@@ -192,6 +192,48 @@ pub fn listening(port: u16) -> bool {
     })
 }
 
+/// The UDP socket bound to 127.0.0.1:`port` as /proc/net/udp shows it: `(bytes queued for
+/// its reader, datagrams the kernel dropped for it)`, or None when nothing is bound there.
+pub fn udp_socket(port: u16) -> Option<(u64, u64)> {
+    let want = format!("0100007F:{port:04X}");
+    let table = std::fs::read_to_string("/proc/net/udp").ok()?;
+    table.lines().skip(1).find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        if f.len() < 13 || f[1] != want {
+            return None;
+        }
+        let queued = u64::from_str_radix(f[4].split(':').nth(1)?, 16).ok()?;
+        let drops = f.last()?.parse().ok()?;
+        Some((queued, drops))
+    })
+}
+
+/// The receive buffer of the UDP socket on 127.0.0.1:`port`, bytes (`rb` of `ss -uamn`).
+pub fn udp_receive_buffer(port: u16) -> Option<u64> {
+    let out = std::process::Command::new("ss")
+        .args(["-uamnH", &format!("sport = :{port}")])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let at = text.find(",rb")? + 3;
+    let digits: String = text[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+pub fn wait_udp_bound(port: u16, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if udp_socket(port).is_some() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
 pub fn wait_listening(port: u16, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
