@@ -327,13 +327,28 @@ impl Acceptor {
         Ok(None)
     }
 
-    /// Another address on the same port: the old socket closes first.
+    /// Another address on the same port. Tried first beside the old socket, which stays
+    /// open (and its port ours) when the new address cannot be had for another reason than
+    /// the old socket holding it; only an address that overlaps the old one (`0.0.0.0` after
+    /// `127.0.0.1`, say) makes the old socket close first. (Closed first every time, its port
+    /// was free for a moment: another program's outgoing connection could take it as its
+    /// own port, and then neither address could be bound again.)
     fn rebind_same_port(
         &mut self,
         old: &Config,
         new: &Config,
         registry: &Registry,
     ) -> Result<Option<String>, BindError> {
+        // Clients in the old socket's accept queue would be reset with it: taken first.
+        if let Some(listener) = &self.listener {
+            while let Ok(client) = listener.accept() {
+                self.carried.push_back(client);
+            }
+        }
+        match self.rebind(new, registry) {
+            Err(e) if e.error.kind() == io::ErrorKind::AddrInUse => {}
+            done => return done,
+        }
         if let Some(mut listener) = self.listener.take() {
             // Clients in its accept queue would be reset with it: take them first.
             while let Ok(client) = listener.accept() {
