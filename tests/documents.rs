@@ -248,6 +248,29 @@ fn the_readme_journal_field_tables_are_made_from_the_field_list() {
     generated_part("README.md", "syslog-fields", &format!("\n{syslog}\n"));
 }
 
+/// The man page is written by hand, but names every field the list names (its JOURNAL
+/// FIELDS section, SYSLOG MESSAGES for a syslog message's, the start notice's beside its
+/// key): a field added to the list and not to the page fails here.
+#[test]
+fn the_man_page_names_every_field_of_the_field_list() {
+    let page = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/tcp-listener.8"),
+    )
+    .unwrap()
+    .replace("\\-", "-")
+    .replace("\\_", "_");
+    let missing: Vec<&str> = journal_fields::FIELDS
+        .iter()
+        .chain(journal_fields::SYSLOG_FIELDS)
+        .flat_map(|row| row.names.iter().copied())
+        .filter(|name| !page.contains(name))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "packaging/tcp-listener.8 does not name {missing:?}"
+    );
+}
+
 /// Upper-case string literals of src/ that are not journal fields: environment variables,
 /// signal names, words.
 const NOT_FIELDS: &[&str] = &[
