@@ -6,42 +6,11 @@ mod common;
 
 use std::io::Write;
 use std::net::TcpStream;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::rsyslog::Rsyslogd;
 use common::*;
-
-/// Whether `tools` are installed; outside CI a missing one skips the test (with a printed
-/// reason), under CI=true it fails it (`.ci/run` installs them).
-fn tools_available(test: &str, tools: &[&str]) -> bool {
-    let missing: Vec<&str> = tools
-        .iter()
-        .copied()
-        .filter(|t| {
-            !["/usr/bin", "/usr/sbin", "/bin", "/sbin"]
-                .iter()
-                .any(|d| Path::new(d).join(t).exists())
-        })
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{test}: needs {missing:?}, and under CI=true this test must run");
-    }
-    eprintln!("SKIPPED {test}: needs {missing:?}");
-    false
-}
-
-macro_rules! need_tools {
-    ($name:expr, $tools:expr) => {
-        if !journald_available($name) || !tools_available($name, $tools) {
-            return;
-        }
-    };
-}
 
 /// The host name logger and rsyslog put in what they send (logger's RFC 3164 form stops at
 /// the first dot).

@@ -59,6 +59,38 @@ macro_rules! need_journald {
     };
 }
 
+/// Whether `tools` are installed; outside CI a missing one skips the test (with a printed
+/// reason), under CI=true it fails it (`.ci/run` installs them).
+pub fn tools_available(test: &str, tools: &[&str]) -> bool {
+    let missing: Vec<&str> = tools
+        .iter()
+        .copied()
+        .filter(|t| {
+            !["/usr/bin", "/usr/sbin", "/bin", "/sbin"]
+                .iter()
+                .any(|d| Path::new(d).join(t).exists())
+        })
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{test}: needs {missing:?}, and under CI=true this test must run");
+    }
+    eprintln!("SKIPPED {test}: needs {missing:?}");
+    false
+}
+
+/// Skips (outside CI) or fails (under CI=true) a test whose journald or tools are missing.
+#[allow(unused_macros)]
+macro_rules! need_tools {
+    ($name:expr, $tools:expr) => {
+        if !journald_available($name) || !tools_available($name, $tools) {
+            return;
+        }
+    };
+}
+
 /// Sends all of `data` to the daemon.
 pub fn send(stream: &mut TcpStream, data: &[u8]) {
     stream.write_all(data).expect("send to the daemon");
