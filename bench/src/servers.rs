@@ -72,6 +72,21 @@ mount --bind "$W/journal-dir" /run/systemd/journal
 exec "$@"
 "#;
 
+/// A syslog message parsed (rsyslog's parsers), its fields as tcp-listener writes them: the
+/// template of the syslog and UDP workloads' rsyslog.
+const SYSLOG_TEMPLATE: &str = r#"template(name="tlbench_syslog" type="list") {
+  property(name="msg" outname="MESSAGE")
+  property(name="syslogseverity" outname="PRIORITY")
+  property(name="syslogfacility" outname="SYSLOG_FACILITY")
+  property(name="app-name" outname="SYSLOG_IDENTIFIER")
+  property(name="procid" outname="SYSLOG_PID")
+  property(name="hostname" outname="SYSLOG_HOSTNAME")
+  property(name="timereported" dateFormat="rfc3339" outname="SYSLOG_TIMESTAMP")
+  property(name="msgid" outname="SYSLOG_MSGID")
+  property(name="structured-data" outname="SYSLOG_STRUCTURED_DATA")
+  property(name="fromhost-ip" outname="REMOTE_ADDR")
+}"#;
+
 fn rsyslog_conf(setup: &Setup, mode: SinkMode, payload: Payload) -> PathBuf {
     let state = setup.work.join("rsyslog-state");
     std::fs::create_dir_all(&state).expect("rsyslog state directory");
@@ -93,19 +108,7 @@ template(name="tlbench" type="list") {{
   constant(value="6" outname="PRIORITY")
   constant(value="rsyslog" outname="SYSLOG_IDENTIFIER")
 }}
-# A syslog message parsed (rsyslog's RFC 5424 parser), its fields as tcp-listener writes them.
-template(name="tlbench_syslog" type="list") {{
-  property(name="msg" outname="MESSAGE")
-  property(name="syslogseverity" outname="PRIORITY")
-  property(name="syslogfacility" outname="SYSLOG_FACILITY")
-  property(name="app-name" outname="SYSLOG_IDENTIFIER")
-  property(name="procid" outname="SYSLOG_PID")
-  property(name="hostname" outname="SYSLOG_HOSTNAME")
-  property(name="timereported" dateFormat="rfc3339" outname="SYSLOG_TIMESTAMP")
-  property(name="msgid" outname="SYSLOG_MSGID")
-  property(name="structured-data" outname="SYSLOG_STRUCTURED_DATA")
-  property(name="fromhost-ip" outname="REMOTE_ADDR")
-}}
+{SYSLOG_TEMPLATE}
 template(name="tlbench_file" type="string" string="%fromhost-ip%: %rawmsg%\n")
 input(type="imtcp" address="127.0.0.1" port="{port}" ruleset="tlbench")
 ruleset(name="tlbench") {{
@@ -131,18 +134,7 @@ fn rsyslog_udp_conf(setup: &Setup) -> PathBuf {
 global(workDirectory="{state}" net.enableDNS="off")
 module(load="imudp")
 module(load="omjournal")
-template(name="tlbench_syslog" type="list") {{
-  property(name="msg" outname="MESSAGE")
-  property(name="syslogseverity" outname="PRIORITY")
-  property(name="syslogfacility" outname="SYSLOG_FACILITY")
-  property(name="app-name" outname="SYSLOG_IDENTIFIER")
-  property(name="procid" outname="SYSLOG_PID")
-  property(name="hostname" outname="SYSLOG_HOSTNAME")
-  property(name="timereported" dateFormat="rfc3339" outname="SYSLOG_TIMESTAMP")
-  property(name="msgid" outname="SYSLOG_MSGID")
-  property(name="structured-data" outname="SYSLOG_STRUCTURED_DATA")
-  property(name="fromhost-ip" outname="REMOTE_ADDR")
-}}
+{SYSLOG_TEMPLATE}
 input(type="imudp" address="127.0.0.1" port="{port}" rcvbufSize="{UDP_RECEIVE_BUFFER}" ruleset="tlbench")
 ruleset(name="tlbench") {{
   action(type="omjournal" template="tlbench_syslog")
