@@ -313,8 +313,14 @@ fn col(kind: Kind) -> &'static str {
     kind.name()
 }
 
-fn probe(opts: &Opts, f: &mut Figures, tag: u32, payload: Payload) {
-    let rows = rows(payload);
+/// The journald limit probe once, against a journald of its own: what it sent, what the
+/// journal holds, and the entries/s from its first send to the last entry stored. The main
+/// table's probe and the UDP workload's both run it.
+pub fn run_probe(
+    opts: &Opts,
+    tag: u32,
+    payload: Payload,
+) -> (load::ProbeResult, journal::Readback, f64) {
     let j = Journal::start();
     util::settle(
         &[j.pid()],
@@ -331,6 +337,12 @@ fn probe(opts: &Opts, f: &mut Figures, tag: u32, payload: Payload) {
     j.stop();
     let secs = (rb.last_us.saturating_sub(r.start_us)) as f64 / 1e6;
     let rate = rb.unique as f64 / secs;
+    (r, rb, rate)
+}
+
+fn probe(opts: &Opts, f: &mut Figures, tag: u32, payload: Payload) {
+    let rows = rows(payload);
+    let (r, rb, rate) = run_probe(opts, tag, payload);
     eprintln!(
         "  probe ({payload:?}): {} entries in the journal of {} sent, {:.0}/s, {:.2} µs CPU/entry (send loop {:.2} s)",
         rb.unique,

@@ -210,28 +210,7 @@ pub fn run(opts: &Opts, tag: &mut u32) -> String {
 
 /// The limit probe's entries/s and µs/entry for the syslog burst's entries.
 fn probe(opts: &Opts, tag: u32) -> (f64, f64) {
-    let j = Journal::start();
-    util::settle(
-        &[j.pid()],
-        Duration::from_millis(300),
-        Duration::from_secs(5),
-    );
-    let r = load::probe(
-        &journal::socket(),
-        opts.clients,
-        opts.lines,
-        tag,
-        Payload::Syslog,
-    );
-    util::settle(
-        &[j.pid()],
-        Duration::from_millis(500),
-        Duration::from_secs(120),
-    );
-    let rb = journal::read_back_all(tag, r.entries);
-    j.stop();
-    let secs = (rb.last_us.saturating_sub(r.start_us)) as f64 / 1e6;
-    let rate = rb.unique as f64 / secs;
+    let (r, rb, rate) = crate::run::run_probe(opts, tag, Payload::Syslog);
     let cpu = r.cpu_us as f64 / r.entries as f64;
     eprintln!(
         "  udp: limit probe {} entries, {rate:.0}/s, {cpu:.2} µs CPU/entry",
