@@ -279,7 +279,7 @@ impl Server {
     }
 
     fn poll_timeout(&self, now: Instant) -> Option<Duration> {
-        if (self.conns.has_ready() || self.udp_ready()) && self.sink.has_room() {
+        if (self.conns.has_ready() && self.sink.has_room()) || self.udp_has_work() {
             return Some(Duration::ZERO);
         }
         let wake = [

@@ -441,16 +441,16 @@ fn udp_rx_queue(port: u16) -> u64 {
         .sum()
 }
 
-/// Issue 19 item 4: a stopped journald stops UDP reading as it stops TCP reading: the
-/// datagrams wait in the kernel (the daemon does not drain them into memory), and once
-/// journald is back everything is logged or counted.
+/// Issue 19 item 4: with no hold (`udp_hold_buffer = 0`) a stopped journald stops UDP
+/// reading as it stops TCP reading: the datagrams wait in the kernel (the daemon does not
+/// drain them into memory), and once journald is back everything is logged or counted.
 #[test]
 fn a_stopped_journald_stops_udp_reading_and_the_kernel_holds_the_datagrams() {
     need_journald!("a_stopped_journald_stops_udp_reading_and_the_kernel_holds_the_datagrams");
     let journal = Journal::start();
     let mut daemon = Daemon::start(&test_config(
         Some(&journal),
-        "framing = \"syslog\"\nudp = true\nmax_lines_per_sec = 0\n",
+        "framing = \"syslog\"\nudp = true\nmax_lines_per_sec = 0\nudp_hold_buffer = 0\n",
     ));
     let port = daemon.addr.port();
     let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -485,6 +485,192 @@ fn a_stopped_journald_stops_udp_reading_and_the_kernel_holds_the_datagrams() {
     assert_eq!(logged, read, "{summary}");
     let held = journal.matching_fields(&["LISTENER_EVENT=line"], &["MESSAGE"]);
     assert_eq!(held.len() as u64, logged);
+}
+
+/// The `held N` entries in the journal, as (N, LINE_NUMBER), in the journal's order.
+fn held_numbers(journal: &Journal) -> Vec<(u64, u64)> {
+    journal
+        .matching_fields(&["LISTENER_EVENT=line"], &["MESSAGE", "LINE_NUMBER"])
+        .iter()
+        .filter_map(|e| {
+            let m = text(e, "MESSAGE");
+            let n = m.rsplit_once(": held ")?.1.parse().ok()?;
+            Some((n, text(e, "LINE_NUMBER").parse().unwrap()))
+        })
+        .collect()
+}
+
+/// `udp_hold_buffer`: while journald is stopped the daemon goes on reading, into memory, so
+/// the kernel's queue empties (with no hold it stays full: the test above); once journald
+/// is back every datagram is logged, in the order it came, and the kernel dropped none.
+#[test]
+fn a_stopped_journald_has_the_datagrams_held_in_memory_and_logged_in_order_after() {
+    need_journald!("a_stopped_journald_has_the_datagrams_held_in_memory_and_logged_in_order_after");
+    let journal = Journal::start();
+    let mut daemon = Daemon::start(&test_config(
+        Some(&journal),
+        "framing = \"syslog\"\nudp = true\nmax_lines_per_sec = 0\n",
+    ));
+    let port = daemon.addr.port();
+    let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    tx.send_to(b"<14>before the pause", daemon.addr).unwrap();
+    wait_tokens(&journal, &["before the pause"]);
+    journal.pause();
+    // Far more than the kernel's buffer holds (about 400 such datagrams), sent in rounds that
+    // each wait for the daemon to have read the one before: nothing is dropped for the
+    // sender's speed, only if the daemon stopped reading.
+    let (rounds, per_round) = (20u64, 200u64);
+    let mut queues = Vec::new();
+    for r in 0..rounds {
+        for i in r * per_round..(r + 1) * per_round {
+            tx.send_to(format!("<14>held {i}").as_bytes(), daemon.addr)
+                .unwrap();
+        }
+        let q = poll(Duration::from_secs(10), || udp_rx_queue(port), |q| *q == 0);
+        queues.push(q);
+    }
+    let sent = rounds * per_round;
+    let logged_while_stopped = held_numbers(&journal).len();
+    assert!(
+        queues.iter().all(|&q| q == 0),
+        "the daemon stopped reading while journald was stopped: bytes left in the kernel \
+         after each round {queues:?}"
+    );
+    journal.resume();
+    let markers = markers_until_one_is_logged(&journal, daemon.addr);
+    let summary = stop_summary(&mut daemon);
+    let got = held_numbers(&journal);
+    eprintln!(
+        "sent {sent} while journald was stopped ({logged_while_stopped} in the journal \
+         then), 1 + {markers} around: {summary}"
+    );
+    assert_eq!(
+        figure(&summary, "datagrams dropped by the kernel"),
+        0,
+        "{summary}"
+    );
+    assert_eq!(
+        figure(&summary, "datagrams, logged"),
+        sent + 1 + markers,
+        "{summary}"
+    );
+    let numbers: Vec<u64> = got.iter().map(|&(n, _)| n).collect();
+    assert_eq!(
+        numbers,
+        (0..sent).collect::<Vec<_>>(),
+        "every one once, in order"
+    );
+    assert!(
+        got.windows(2).all(|w| w[1].1 == w[0].1 + 1),
+        "LINE_NUMBER counts them in order"
+    );
+}
+
+/// A hold smaller than the stall: it fills, then the kernel's buffer does, then the kernel
+/// drops; every datagram sent is logged or counted all the same.
+#[test]
+fn a_full_hold_leaves_the_rest_to_the_kernel_and_every_datagram_is_logged_or_counted() {
+    need_journald!(
+        "a_full_hold_leaves_the_rest_to_the_kernel_and_every_datagram_is_logged_or_counted"
+    );
+    let journal = Journal::start();
+    let mut daemon = Daemon::start(&test_config(
+        Some(&journal),
+        "framing = \"syslog\"\nudp = true\nmax_lines_per_sec = 0\nudp_hold_buffer = 32768\n",
+    ));
+    let port = daemon.addr.port();
+    let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    tx.send_to(b"<14>before the pause", daemon.addr).unwrap();
+    wait_tokens(&journal, &["before the pause"]);
+    journal.pause();
+    // Rounds of 100, each waiting for the daemon to have read the one before, until one is
+    // not read: the hold (about 650 of these) is full. An unbounded hold reads them all.
+    let (rounds, per_round) = (40u64, 100u64);
+    let mut drained = 0;
+    for r in 0..rounds {
+        for i in r * per_round..(r + 1) * per_round {
+            tx.send_to(format!("<14>held {i}").as_bytes(), daemon.addr)
+                .unwrap();
+        }
+        if drained == r {
+            let q = poll(Duration::from_secs(2), || udp_rx_queue(port), |q| *q == 0);
+            drained += u64::from(q == 0);
+        }
+    }
+    let sent = rounds * per_round;
+    assert!(
+        drained < rounds,
+        "the daemon read everything sent while journald was stopped: the hold is not bounded"
+    );
+    journal.resume();
+    let markers = markers_until_one_is_logged(&journal, daemon.addr);
+    let summary = stop_summary(&mut daemon);
+    let read = figure(&summary, "datagrams, logged");
+    let kernel = figure(&summary, "datagrams dropped by the kernel");
+    let got = held_numbers(&journal);
+    eprintln!(
+        "sent {sent} while journald was stopped ({drained} rounds of {per_round} read at \
+         once), 1 + {markers} around: {summary}"
+    );
+    let markers_logged = journal
+        .matching_fields(&["LISTENER_EVENT=line"], &["MESSAGE"])
+        .iter()
+        .filter(|e| text(e, "MESSAGE").contains(": marker "))
+        .count() as u64;
+    assert!(kernel > 0, "the kernel dropped none: {summary}");
+    // Every datagram sent was read or dropped by the kernel (a marker too, while its queue
+    // was full), and every one read is in the journal.
+    assert_eq!(read + kernel, sent + 1 + markers, "{summary}");
+    assert_eq!(got.len() as u64 + markers_logged + 1, read, "{summary}");
+    assert!(got.windows(2).all(|w| w[0].0 < w[1].0), "in order");
+}
+
+/// A reload that turns UDP off while journald is stopped: the datagrams held (and any the
+/// socket still had) are logged before the socket is closed, none lost.
+#[test]
+fn turning_udp_off_while_journald_is_stopped_logs_what_was_held() {
+    need_journald!("turning_udp_off_while_journald_is_stopped_logs_what_was_held");
+    let journal = Journal::start();
+    let config = |extra: &str| {
+        test_config(
+            Some(&journal),
+            &format!("framing = \"syslog\"\nmax_lines_per_sec = 0\n{extra}"),
+        )
+    };
+    let daemon = Daemon::start(&config("udp = true\n"));
+    let port = daemon.addr.port();
+    let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    tx.send_to(b"<14>before the pause", daemon.addr).unwrap();
+    wait_tokens(&journal, &["before the pause"]);
+    journal.pause();
+    let sent = 500u64;
+    for i in 0..sent {
+        tx.send_to(format!("<14>held {i}").as_bytes(), daemon.addr)
+            .unwrap();
+        if i % 100 == 99 {
+            poll(Duration::from_secs(10), || udp_rx_queue(port), |q| *q == 0);
+        }
+    }
+    poll(Duration::from_secs(10), || udp_rx_queue(port), |q| *q == 0);
+    daemon.reload_with(&config("udp = false\n"));
+    journal.resume();
+    let off = daemon.wait_stderr("udp = false: the UDP socket is closed");
+    let got = poll(
+        Duration::from_secs(20),
+        || held_numbers(&journal),
+        |g| g.len() as u64 >= sent,
+    );
+    eprintln!("{off}");
+    let numbers: Vec<u64> = got.iter().map(|&(n, _)| n).collect();
+    assert_eq!(
+        numbers,
+        (0..sent).collect::<Vec<_>>(),
+        "every one once, in order: {off}"
+    );
+    assert!(
+        off.contains(&format!("logged {} messages", sent + 1)),
+        "{off}"
+    );
 }
 
 /// Sends `COUNT` datagrams `TAG N` (N from 1) to 127.0.0.1:PORT, one every 5 ms, as a sensor

@@ -171,6 +171,12 @@ pub const KEYS: &[KeyDoc] = &[
         details: "`net.core.rmem_max` caps what it grants; a warning at start says what was granted and the sysctl that raises the cap. A reload applies a changed size.",
     },
     KeyDoc {
+        name: "udp_hold_buffer",
+        default: Value("2097152"),
+        meaning: "While journald takes no entries, datagrams are still read and held in memory, up to this many bytes (0 to 1073741824; each datagram takes its length and 36 bytes), and logged in order when it takes them again; only then does the kernel queue them (`udp_receive_buffer`), and count what it drops. 0 = none held.",
+        details: "UDP cannot be slowed down: this is what stands in for TCP's flow control while journald pauses. The memory is taken only while datagrams are held (the default, 2 MiB, holds about 10,000 datagrams of 160 bytes) and given back when the hold empties. A reload applies a new size (what is held stays). At a stop, what is held is logged before the daemon exits.",
+    },
+    KeyDoc {
         name: "udp_max_datagram",
         default: Value("65535"),
         meaning: "The longest datagram read whole (64 to 65535); a longer one is logged cut, its last piece marked `[partial]`, with `DATAGRAM_TRUNCATED=` its length as sent, and counted.",

@@ -94,6 +94,10 @@ pub struct Config {
     /// the daemon is busy; `net.core.rmem_max` caps what it grants.
     #[serde(deserialize_with = "validate::udp_receive_buffer")]
     pub udp_receive_buffer: usize,
+    /// Datagrams read while journald takes no entries are held in memory up to this many
+    /// bytes (then the kernel queues); 0 = none.
+    #[serde(deserialize_with = "validate::udp_hold_buffer")]
+    pub udp_hold_buffer: usize,
     /// The longest UDP datagram read whole; a longer one is logged cut, marked and counted.
     #[serde(deserialize_with = "validate::udp_max_datagram")]
     pub udp_max_datagram: usize,
@@ -174,6 +178,7 @@ impl Default for Config {
             remote_identifier_prefix: String::new(),
             udp: false,
             udp_receive_buffer: 212_992,
+            udp_hold_buffer: 2_097_152,
             udp_max_datagram: 65_535,
             log: LogConfig::default(),
             tls: None,

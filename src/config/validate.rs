@@ -75,6 +75,10 @@ pub(super) fn udp_receive_buffer<'de, D: Deserializer<'de>>(d: D) -> Result<usiz
     in_range(d, 4096, 1 << 28)
 }
 
+pub(super) fn udp_hold_buffer<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    in_range(d, 0, 1 << 30)
+}
+
 pub(super) fn udp_max_datagram<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
     in_range(d, 64, 65_535)
 }

@@ -273,6 +273,7 @@ pub fn hand_over(
         return Some(HandOver {
             text: format!("handed nothing to systemd's file descriptor store{not_handed}"),
             whole: false,
+            udp_stored,
         });
     }
     if let Err(e) = stored {
@@ -282,6 +283,7 @@ pub fn hand_over(
                  their state ({e}): a restart serves them as new connections{not_handed}"
             ),
             whole: false,
+            udp_stored,
         });
     }
     let text =
@@ -300,6 +302,7 @@ pub fn hand_over(
     Some(HandOver {
         text,
         whole: not_handed.is_empty(),
+        udp_stored,
     })
 }
 
@@ -308,4 +311,6 @@ pub struct HandOver {
     pub text: String,
     /// Everything that was to be handed over was (else the entry is a warning).
     pub whole: bool,
+    /// The UDP socket is in the store: what it still queues is the next process's.
+    pub udp_stored: bool,
 }

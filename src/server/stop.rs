@@ -123,7 +123,7 @@ impl Server {
         let refused = self.admission.take_unreported();
         self.log_refused_summary(refused);
         self.log_connection_summaries(Instant::now(), true);
-        self.finish_udp();
+        self.finish_udp(handed.as_ref().is_some_and(|h| h.udp_stored));
         let drain_until = deadline.max(Instant::now() + STOP_DRAIN_MIN);
         self.sink.drain(drain_until, self.poll.registry());
         let stats = self.sink.stats();

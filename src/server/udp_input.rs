@@ -98,9 +98,10 @@ impl Server {
         }
     }
 
-    /// Whether the UDP socket may have datagrams to read.
-    pub(super) fn udp_ready(&self) -> bool {
-        self.udp.as_ref().is_some_and(Udp::has_ready)
+    /// Whether the UDP input can do something now (log what it holds, or read).
+    pub(super) fn udp_has_work(&self) -> bool {
+        let room = self.sink.has_room();
+        self.udp.as_ref().is_some_and(|u| u.has_work(room))
     }
 
     /// At a stop: 1 while the UDP socket has datagrams left to read.
@@ -185,6 +186,9 @@ impl Server {
         let Some(mut udp) = self.udp.take() else {
             return;
         };
+        // A socket unit's stays with systemd, its queue for a later reload.
+        let closing = !udp.from_systemd();
+        udp.log_rest(&mut self.sink, &self.admission, closing);
         udp.report(&mut self.sink, Instant::now(), true);
         let text = format!(
             "{why}: the UDP socket is closed; {}",
@@ -206,9 +210,13 @@ impl Server {
     }
 
     /// The end of the stop (after the handoff, which stored the socket if there is a
-    /// store): the last UDP counts reported and kept for the summary, the socket closed.
-    pub(super) fn finish_udp(&mut self) {
+    /// store): what is held logged, and unless the socket is in the store (whose queue is
+    /// the next process's), what it still has; the last UDP counts reported and kept for
+    /// the summary, the socket closed.
+    pub(super) fn finish_udp(&mut self, stored: bool) {
         if let Some(mut udp) = self.udp.take() {
+            let closing = !stored && !udp.from_systemd();
+            udp.log_rest(&mut self.sink, &self.admission, closing);
             udp.report(&mut self.sink, Instant::now(), true);
             self.summary.udp = Some(udp.counts());
             udp.close(self.poll.registry());

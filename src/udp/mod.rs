@@ -12,6 +12,7 @@
 
 mod counters;
 mod datagram;
+mod held;
 mod receive;
 mod socket;
 mod sources;
@@ -34,7 +35,8 @@ pub use datagram::{cut, trim};
 pub use sources::MAX_SOURCES;
 
 use counters::{dropped_entry, KernelDrops, Unreported, SOURCES_PER_REPORT, TRANSPORT};
-use receive::{Batch, BATCH};
+use held::Held;
+use receive::{Batch, Datagram, BATCH};
 use sources::UdpSources;
 
 /// The UDP socket's poll token.
@@ -43,6 +45,10 @@ pub const TOKEN: Token = Token(usize::MAX - 5);
 /// Datagrams read in one turn of the loop at most (two batches): the TCP clients get their
 /// turn between (`server.rs` reads up to 256 of them a turn).
 pub const PER_TURN: usize = 2 * BATCH;
+
+/// The least a queued datagram takes of the receive buffer (the kernel charges a buffer's
+/// overhead with it): a bound on how many a full buffer holds.
+const MIN_TRUESIZE: usize = 256;
 
 /// A UDP socket passed at start or kept from before: a socket unit's (`ListenDatagram=`),
 /// or the previous process's from the file descriptor store.
@@ -61,13 +67,26 @@ pub struct Udp {
     /// The receive buffer asked for (`udp_receive_buffer`).
     receive_buffer: usize,
     batch: Batch,
+    /// The next datagram of the batch to handle (those before it are logged or held).
+    next: usize,
+    /// A reload's new `udp_max_datagram`, for the next batch.
+    new_slot_size: Option<usize>,
+    /// Datagrams read while the sink had no room (`udp_hold_buffer`).
+    held: Held,
+    intake: Intake,
+    next_report: Instant,
+    /// The socket may have datagrams not read yet.
+    ready: bool,
+    granted: usize,
+}
+
+/// What turns a datagram read into entries, and counts: the allow list's and the budgets'
+/// verdicts, the kernel's drops, the messages logged.
+struct Intake {
     sources: UdpSources,
     counts: UdpCounts,
     unreported: Unreported,
     kernel: KernelDrops,
-    next_report: Instant,
-    /// The socket may have datagrams not read yet.
-    ready: bool,
     /// The messages logged so far (LINE_NUMBER).
     number: u64,
     framing: Framing,
@@ -78,7 +97,6 @@ pub struct Udp {
     sticky: Sticky,
     message: String,
     label: String,
-    granted: usize,
 }
 
 impl Udp {
@@ -108,22 +126,27 @@ impl Udp {
             from_systemd,
             receive_buffer: config.udp_receive_buffer,
             batch: Batch::new(config.udp_max_datagram),
-            sources: UdpSources::new(config.max_lines_per_sec, config.max_lines_burst, now),
-            counts: UdpCounts::default(),
-            unreported: Unreported::default(),
-            kernel: KernelDrops::starting_at(kernel_drops),
+            next: 0,
+            new_slot_size: None,
+            held: Held::new(config.udp_hold_buffer),
+            intake: Intake {
+                sources: UdpSources::new(config.max_lines_per_sec, config.max_lines_burst, now),
+                counts: UdpCounts::default(),
+                unreported: Unreported::default(),
+                kernel: KernelDrops::starting_at(kernel_drops),
+                number: 0,
+                framing: config.framing,
+                max_line_length: config.max_line_length,
+                limit: (config.max_lines_per_sec, config.max_lines_burst),
+                remote: Remote::new(config),
+                fields: JournalFields::new(),
+                sticky: Sticky::new(),
+                message: String::with_capacity(1024),
+                label: String::new(),
+            },
             next_report: now + REPORT_INTERVAL,
             // Datagrams may be queued already.
             ready: true,
-            number: 0,
-            framing: config.framing,
-            max_line_length: config.max_line_length,
-            limit: (config.max_lines_per_sec, config.max_lines_burst),
-            remote: Remote::new(config),
-            fields: JournalFields::new(),
-            sticky: Sticky::new(),
-            message: String::with_capacity(1024),
-            label: String::new(),
             granted: opened.granted,
         };
         Ok((udp, opened.notice))
@@ -136,7 +159,7 @@ impl Udp {
     /// The socket, to hand to the file descriptor store, and the kernel's drop count as of
     /// the last datagram read (the next process counts from it).
     pub fn to_store(&self) -> (BorrowedFd<'_>, u32) {
-        (self.socket.as_fd(), self.kernel.last())
+        (self.socket.as_fd(), self.intake.kernel.last())
     }
 
     /// A socket unit's socket (its address is the unit's; systemd keeps it).
@@ -166,13 +189,19 @@ impl Udp {
         self.ready = true;
     }
 
-    pub fn has_ready(&self) -> bool {
-        self.ready
+    /// Whether [`Udp::serve`] can do something now: log what is held or waits in the batch
+    /// (with `sink_room`), hold the next in the batch (if it fits), or read a new batch.
+    pub fn has_work(&self, sink_room: bool) -> bool {
+        match self.batch.get(self.next) {
+            Some(_) if sink_room => true,
+            Some(d) => self.held.fits(d.bytes.len()),
+            None => (sink_room && !self.held.is_empty()) || self.ready,
+        }
     }
 
-    /// Datagrams still to read at a stop: 1 until the socket has none left, else 0.
+    /// Datagrams still to log at a stop: those held or waiting in the batch, and 1 until the socket has none left.
     pub fn undrained(&self) -> usize {
-        usize::from(self.ready)
+        self.held.len() + self.pending() + usize::from(self.ready)
     }
 
     /// The stop begins: everything queued is read (as the TCP clients are).
@@ -181,32 +210,65 @@ impl Udp {
     }
 
     pub fn counts(&self) -> UdpCounts {
-        self.counts
+        self.intake.counts
     }
 
     /// A new configuration (the socket, its address and buffer stay as they are).
     pub fn reconfigure(&mut self, config: &Config, now: Instant) {
-        self.framing = config.framing;
-        self.max_line_length = config.max_line_length;
-        self.limit = (config.max_lines_per_sec, config.max_lines_burst);
-        self.sources
+        let intake = &mut self.intake;
+        intake.framing = config.framing;
+        intake.max_line_length = config.max_line_length;
+        intake.limit = (config.max_lines_per_sec, config.max_lines_burst);
+        intake
+            .sources
             .reconfigure(config.max_lines_per_sec, config.max_lines_burst, now);
-        self.remote = Remote::new(config);
-        if config.udp_max_datagram != self.batch.slot_size() {
-            self.batch = Batch::new(config.udp_max_datagram);
-        }
+        intake.remote = Remote::new(config);
+        self.held.set_limit(config.udp_hold_buffer);
+        // Applied before the next batch is read (the datagrams waiting in this one stay).
+        self.new_slot_size =
+            Some(config.udp_max_datagram).filter(|&size| size != self.batch.slot_size());
     }
 
-    /// Reads up to [`PER_TURN`] datagrams while the sink has room and logs their messages.
-    /// An error other than "nothing more" is returned in words (the socket is read again at
-    /// its next readiness).
+    /// The turn's share: up to [`PER_TURN`] datagrams. What is held is logged first, then
+    /// the datagrams of the last batch not handled yet, then a new batch is read. While the
+    /// sink has room and nothing is held, a datagram is logged; while it has none, held,
+    /// until one does not fit in the hold: it waits in the batch (bounded, like the hold),
+    /// reading stops, and the kernel queues (and counts what it drops). An error other than
+    /// "nothing more" is returned in words (the socket is read again at its next readiness).
     pub fn serve(&mut self, sink: &mut Sink, admission: &Admission) -> Option<String> {
+        let now = Instant::now();
         let mut left = PER_TURN;
-        while left > 0 && self.ready {
-            if !sink.has_room() {
+        loop {
+            while left > 0 && sink.has_room() {
+                let Some(d) = self.held.pop() else {
+                    break;
+                };
+                self.intake.log(d, sink, now);
+                left -= 1;
+            }
+            while let Some(d) = self.batch.get(self.next) {
+                let log = self.held.is_empty() && sink.has_room();
+                if !log && !self.held.fits(d.bytes.len()) {
+                    return None;
+                }
+                self.next += 1;
+                if self.intake.admit(&d, admission) {
+                    if log {
+                        self.intake.log(d, sink, now);
+                    } else {
+                        self.held.push(&d);
+                    }
+                }
+            }
+            if left == 0 || !self.ready {
                 return None;
             }
-            let n = match self.batch.receive(self.socket.as_fd(), left) {
+            if let Some(size) = self.new_slot_size.take() {
+                self.batch = Batch::new(size);
+            }
+            let asked = left.min(BATCH);
+            self.next = 0;
+            let n = match self.batch.receive(self.socket.as_fd(), asked) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.ready = false;
@@ -218,108 +280,53 @@ impl Udp {
                     return Some(format!("UDP: cannot read the socket: {e}"));
                 }
             };
-            let now = Instant::now();
-            for i in 0..n {
-                self.log_datagram(i, sink, admission, now);
-            }
             // Fewer than asked for: the socket's queue is empty.
-            if n < left.min(BATCH) {
+            if n < asked {
                 self.ready = false;
             }
             left -= n;
         }
-        None
     }
 
-    /// Logs the messages of datagram `i` of the batch, or counts why not.
-    fn log_datagram(&mut self, i: usize, sink: &mut Sink, admission: &Admission, now: Instant) {
-        let Udp {
-            batch,
-            sources,
-            counts,
-            unreported,
-            kernel,
-            number,
-            framing,
-            max_line_length,
-            remote,
-            fields,
-            sticky,
-            message,
-            label,
-            ..
-        } = self;
-        let Some(d) = batch.get(i) else {
-            return;
+    /// The datagrams of the last batch not handled yet.
+    fn pending(&self) -> usize {
+        self.batch.len().saturating_sub(self.next)
+    }
+
+    /// Before the socket is let go: everything held logged (the sink queues what it has no
+    /// room for, and counts what it cannot deliver), and with `read_socket` (the socket is
+    /// about to be closed, not kept by systemd or the store) what the socket still holds,
+    /// so that nothing the kernel took is lost without a word. Reads no more than a full
+    /// receive buffer's worth (a flood does not hold the stop up).
+    pub fn log_rest(&mut self, sink: &mut Sink, admission: &Admission, read_socket: bool) {
+        let now = Instant::now();
+        while let Some(d) = self.held.pop() {
+            self.intake.log(d, sink, now);
+        }
+        while let Some(d) = self.batch.get(self.next) {
+            self.next += 1;
+            if self.intake.admit(&d, admission) {
+                self.intake.log(d, sink, now);
+            }
+        }
+        let mut left = if read_socket {
+            self.granted / MIN_TRUESIZE + BATCH
+        } else {
+            0
         };
-        counts.datagrams += 1;
-        if let Some(count) = d.kernel_drops {
-            let new = kernel.seen(count);
-            counts.kernel_dropped += new;
-            unreported.kernel_dropped += new;
-        }
-        let addr = canonical(d.from);
-        let ip = addr.ip();
-        if !admission.allows(ip) {
-            counts.not_allowed += 1;
-            unreported.not_allowed += 1;
-            unreported.not_allowed_from = Some(ip);
-            return;
-        }
-        let truncated = d.truncated();
-        if truncated {
-            counts.truncated += 1;
-            unreported.truncated += 1;
-        }
-        label.clear();
-        label.push_str(&peer_label(addr));
-        let room = text_room(*max_line_length, label);
-        let peer = Peer {
-            addr,
-            connection_id: 0,
-        };
-        let source = sources.get(ip, now);
-        let mut dropping = false;
-        let mode = *framing;
-        let any = datagram::cut(mode, room, d.bytes, truncated, |frame| {
-            if frame.part <= 1 {
-                dropping = !source.admit(now);
-                if dropping {
-                    counts.over_limit += 1;
-                } else {
-                    *number += 1;
-                    counts.messages += 1;
+        while left > 0 {
+            let n = match self.batch.receive(self.socket.as_fd(), left) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            };
+            for d in (0..n).filter_map(|i| self.batch.get(i)) {
+                if self.intake.admit(&d, admission) {
+                    self.intake.log(d, sink, now);
                 }
             }
-            if dropping {
-                return;
-            }
-            let mut entry = if mode == Framing::Syslog {
-                let header = if frame.part <= 1 {
-                    let header = parse(frame.bytes);
-                    if frame.part == 1 {
-                        sticky.remember(&header);
-                    }
-                    header
-                } else {
-                    sticky.continuation(frame.bytes)
-                };
-                Entry::syslog(
-                    message, fields, label, peer, *number, &frame, &header, remote,
-                )
-            } else {
-                Entry::line(message, label, peer, *number, &frame)
-            };
-            entry.fields.push(TRANSPORT.0, Value::Text(TRANSPORT.1));
-            if truncated {
-                entry
-                    .fields
-                    .push("DATAGRAM_TRUNCATED", Value::Number(d.sent_len as u64));
-            }
-            sink.log(&entry);
-        });
-        if !any {
-            counts.empty += 1;
+            self.next = n;
+            left = left.saturating_sub(n);
         }
     }
 
@@ -330,8 +337,8 @@ impl Udp {
             return;
         }
         self.next_report = now + REPORT_INTERVAL;
-        let buf = &mut self.message;
-        let u = std::mem::take(&mut self.unreported);
+        let buf = &mut self.intake.message;
+        let u = std::mem::take(&mut self.intake.unreported);
         if u.kernel_dropped > 0 {
             sink.log(&dropped_entry(
                 buf,
@@ -376,8 +383,8 @@ impl Udp {
                 None,
             ));
         }
-        let (rate, burst) = self.limit;
-        let reports = self.sources.reports(SOURCES_PER_REPORT);
+        let (rate, burst) = self.intake.limit;
+        let reports = self.intake.sources.reports(SOURCES_PER_REPORT);
         for s in reports.sources {
             let ip = s.ip.to_string();
             sink.log(&dropped_entry(
@@ -415,5 +422,100 @@ impl Udp {
     /// Stops watching the socket; dropping it closes it.
     pub fn close(mut self, registry: &Registry) {
         let _ = registry.deregister(&mut self.socket);
+    }
+}
+
+impl Intake {
+    /// Counts a datagram read and the kernel's drops it tells of; false (counted) if its
+    /// sender is not in the allow list.
+    fn admit(&mut self, d: &Datagram<'_>, admission: &Admission) -> bool {
+        self.counts.datagrams += 1;
+        if let Some(count) = d.kernel_drops {
+            let new = self.kernel.seen(count);
+            self.counts.kernel_dropped += new;
+            self.unreported.kernel_dropped += new;
+        }
+        let ip = canonical(d.from).ip();
+        if !admission.allows(ip) {
+            self.counts.not_allowed += 1;
+            self.unreported.not_allowed += 1;
+            self.unreported.not_allowed_from = Some(ip);
+            return false;
+        }
+        true
+    }
+
+    /// Logs the messages of an admitted datagram, or counts those over its source's budget.
+    fn log(&mut self, d: Datagram<'_>, sink: &mut Sink, now: Instant) {
+        let Intake {
+            sources,
+            counts,
+            unreported,
+            number,
+            framing,
+            max_line_length,
+            remote,
+            fields,
+            sticky,
+            message,
+            label,
+            ..
+        } = self;
+        let addr = canonical(d.from);
+        let truncated = d.truncated();
+        if truncated {
+            counts.truncated += 1;
+            unreported.truncated += 1;
+        }
+        label.clear();
+        label.push_str(&peer_label(addr));
+        let room = text_room(*max_line_length, label);
+        let peer = Peer {
+            addr,
+            connection_id: 0,
+        };
+        let source = sources.get(addr.ip(), now);
+        let mut dropping = false;
+        let mode = *framing;
+        let any = datagram::cut(mode, room, d.bytes, truncated, |frame| {
+            if frame.part <= 1 {
+                dropping = !source.admit(now);
+                if dropping {
+                    counts.over_limit += 1;
+                } else {
+                    *number += 1;
+                    counts.messages += 1;
+                }
+            }
+            if dropping {
+                return;
+            }
+            let mut entry = if mode == Framing::Syslog {
+                let header = if frame.part <= 1 {
+                    let header = parse(frame.bytes);
+                    if frame.part == 1 {
+                        sticky.remember(&header);
+                    }
+                    header
+                } else {
+                    sticky.continuation(frame.bytes)
+                };
+                Entry::syslog(
+                    message, fields, label, peer, *number, &frame, &header, remote,
+                )
+            } else {
+                Entry::line(message, label, peer, *number, &frame)
+            };
+            entry.fields.push(TRANSPORT.0, Value::Text(TRANSPORT.1));
+            if truncated {
+                entry
+                    .fields
+                    .push("DATAGRAM_TRUNCATED", Value::Number(d.sent_len as u64));
+            }
+            sink.log(&entry);
+        });
+        if !any {
+            counts.empty += 1;
+        }
     }
 }

@@ -64,6 +64,11 @@ impl Batch {
         self.size
     }
 
+    /// The datagrams the last [`Batch::receive`] read.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
     /// Reads up to `max` (at most [`BATCH`]) datagrams without waiting; returns how many
     /// (WouldBlock when there was none).
     pub fn receive(&mut self, fd: BorrowedFd<'_>, max: usize) -> io::Result<usize> {
