@@ -19,7 +19,11 @@
 //! system calls as it can (journald: one sendmmsg(2) per 64 entries). How much the journald
 //! sink queues before it says "no room" is its `QUEUE_LIMIT`, 64 (measured against 1 in
 //! `sink/journald/delivery.rs`): a turn reads clients until about one sendmmsg's worth of
-//! lines is queued, so one sendmmsg carries the lines of several clients.
+//! lines is queued, so one sendmmsg carries the lines of several clients. With `udp = true`
+//! the UDP socket's share ([`udp::PER_TURN`] datagrams) is as much as the queue takes, so
+//! whichever input is read first may leave the other no room: of the turns that have room,
+//! every other one reads the UDP socket first, the others the TCP clients
+//! ([`Server::serve_inputs`]); a flood on either input does not starve the other.
 
 use std::fmt;
 use std::io::{self, Write};
@@ -151,6 +155,8 @@ struct Server {
     udp: Option<Udp>,
     /// A socket unit's UDP socket while `udp = false` (a reload may turn UDP on with it).
     udp_unit: Option<std::os::fd::OwnedFd>,
+    /// The last turn with room read the UDP socket first ([`Server::serve_inputs`]).
+    udp_first: bool,
 }
 
 impl Server {
@@ -196,6 +202,7 @@ impl Server {
             started: metrics::start_time(),
             udp: None,
             udp_unit: None,
+            udp_first: false,
         };
         for notice in sink_notices {
             server.announce(priority::WARNING, &notice);
@@ -261,8 +268,7 @@ impl Server {
                 self.accept_clients(now);
             }
             self.conns.unpark_due(now);
-            self.serve_udp();
-            self.serve_ready_clients();
+            self.serve_inputs();
             if now >= self.next_tick {
                 self.tick(now);
             }
@@ -275,6 +281,21 @@ impl Server {
                 return Ok(self.finish());
             }
             self.sink.flush(now, self.poll.registry());
+        }
+    }
+
+    /// The turn's reading: the UDP socket and the TCP clients, in turns going first (of the
+    /// turns that have room: the one read first may fill the sink and leave the other none).
+    fn serve_inputs(&mut self) {
+        if self.sink.has_room() {
+            self.udp_first = !self.udp_first;
+        }
+        if self.udp_first {
+            self.serve_udp();
+            self.serve_ready_clients();
+        } else {
+            self.serve_ready_clients();
+            self.serve_udp();
         }
     }
 
