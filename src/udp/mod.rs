@@ -42,8 +42,8 @@ use sources::UdpSources;
 /// The UDP socket's poll token.
 pub const TOKEN: Token = Token(usize::MAX - 5);
 
-/// Datagrams read in one turn of the loop at most (two batches): the TCP clients get their
-/// turn between (`server.rs` reads up to 256 of them a turn).
+/// Datagrams read in one turn of the loop at most (two batches); the TCP clients have their
+/// share of each turn too, going first every other turn (`Server::serve_inputs`).
 pub const PER_TURN: usize = 2 * BATCH;
 
 /// The least a queued datagram takes of the receive buffer (the kernel charges a buffer's
